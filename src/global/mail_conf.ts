@@ -140,8 +140,15 @@ export class MailConfig {
     const rt = this.runtime.get(name);
     if (rt !== undefined) return rt;
     const def = lookupParam(name);
+    if (def?.fn) return def.fn((n) => this.str(n), (n) => this.explicit(n));
     if (def) return def.def;
     return undefined;
+  }
+
+  /** explicit - the expanded value when main.cf or an override sets the name, else undefined. */
+  explicit(name: string): string | undefined {
+    if (!this.overrides.has(name) && !this.mainCf.has(name)) return undefined;
+    return this.str(name);
   }
 
   /** isDefined - the name has a value in some layer. */
@@ -172,8 +179,8 @@ export class MailConfig {
       if (e instanceof MacroError) return msg.fatal(`parameter ${name}: ${e.message}`);
       throw e;
     }
-    if (def?.minLen !== undefined && value.length < def.minLen) {
-      msg.fatal(`bad parameter value: ${name} = ${value}`);
+    if ((def?.type === 'str' || def?.type === 'raw') && def.min && value.length < def.min) {
+      msg.fatal(`bad string length ${value.length} < ${def.min}: ${name} = ${value}`);
     }
     this.cache.set(name, value);
     return value;
