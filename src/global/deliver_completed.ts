@@ -1,0 +1,30 @@
+/**
+ * deliver_completed - mark a recipient as done in its queue file (Postfix
+ * global/deliver_completed.c): the type byte of the recipient's R record is
+ * overwritten in place with D, then fsynced, so after a crash the recipient
+ * is not delivered again.
+ */
+
+import { open } from 'node:fs/promises';
+import { REC } from './rec_type.js';
+
+const DONE = Buffer.from([REC.DONE]);
+
+/** deliverCompleted - flip the R records at these offsets to D in the file at path. */
+export async function deliverCompleted(path: string, offsets: number[]): Promise<void> {
+  if (offsets.length === 0) return;
+  const fh = await open(path, 'r+');
+  try {
+    const probe = Buffer.alloc(1);
+    for (const offset of offsets) {
+      await fh.read(probe, 0, 1, offset);
+      if (probe[0] !== REC.RCPT && probe[0] !== REC.DONE) {
+        throw new Error(`${path}: offset ${offset}: not a recipient record`);
+      }
+      await fh.write(DONE, 0, 1, offset);
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * deliver_status - what a delivery agent does with each recipient's outcome
+ * (Postfix global/sent.c, defer.c, bounce.c, trace.c, deliver_completed.c).
+ *
+ * sent():   log status=sent, record a trace entry when the sender asked for
+ *           NOTIFY=SUCCESS or a verbose/verify report, mark the recipient done.
+ * defer():  log status=deferred, append the reason to the defer logfile
+ *           (mailq's reason, delay warnings, the eventual bounce).
+ * bounce(): log status=bounced, append to the bounce logfile (the bounce
+ *           daemon turns it into a notice), mark the recipient done.
+ *           With soft_bounce=yes the bounce becomes a deferral, as Postfix.
+ * Nothing is marked done before its logfile entry is safely written.
+ */
+
+import { msg } from '../util/msg.js';
+import type { MailConfig } from './mail_conf.js';
+import { mailQueuePath } from './mail_queue.js';
+import { bounceLogAppend } from './bounce_log.js';
+import { deliverCompleted } from './deliver_completed.js';
+import { logAdhocText, type DeliveryTimes } from './log_adhoc.js';
+import { DEL_REQ_FLAG, DELIVER_STAT_DEFER, DELIVER_STAT_OK, type DeliverRecipient, type DeliverRequest } from './deliver_request.js';
+import { DSN_NOTIFY } from './rec_type.js';
+
+export interface Outcome {
+  /** enhanced status code, e.g. 2.0.0, 4.4.1, 5.1.1 */
+  dsn: string;
+  /** human-readable reason, e.g. "delivered to mailbox" or "host x said: ..." */
+  text: string;
+  /** relay= value: local, none, host[addr]:port, ... */
+  relay: string;
+  /** DSN diagnostic (e.g. "smtp" + "550 5.1.1 ..."), optional */
+  diagType?: string;
+  diagText?: string;
+  mtaType?: string;
+  mtaName?: string;
+  /** connection setup finished (epoch ms), for the c/d split of delays= */
+  connSetupDone?: number;
+  reuseCount?: number;
+}
+
+/** DeliveryStatus - outcome bookkeeping for one delivery request. */
+export class DeliveryStatus {
+  /** DELIVER_STAT_OK unless some recipient was deferred or could not be recorded */
+  status = DELIVER_STAT_OK;
+
+  constructor(
+    readonly config: MailConfig,
+    readonly req: DeliverRequest,
+  ) {}
+
+  private get queuePath(): string {
+    return mailQueuePath(this.config, this.req.queue_name, this.req.queue_id);
+  }
+
+  private times(o: Outcome): DeliveryTimes {
+    return { ...this.req.stats, connSetupDone: o.connSetupDone, deliverDone: Date.now(), reuseCount: o.reuseCount };
+  }
+
+  private logLine(rcpt: DeliverRecipient, o: Outcome, status: string): void {
+    const resolution = this.config.int('delay_logging_resolution_limit');
+    msg.info(
+      logAdhocText(
+        {
+          queueId: this.req.queue_id,
+          recipient: rcpt.address,
+          origRecipient: rcpt.orig_addr,
+          relay: o.relay,
+          dsn: o.dsn,
+          status,
+          text: o.text,
+        },
+        this.times(o),
+        resolution,
+      ),
+    );
+  }
+
+  private entry(rcpt: DeliverRecipient, o: Outcome, action: string) {
+    return {
+      recipient: rcpt.address,
+      original_recipient: rcpt.orig_addr,
+      offset: rcpt.offset,
+      dsn_orig_rcpt: rcpt.dsn_orcpt,
+      notify_flags: rcpt.dsn_notify,
+      status: o.dsn,
+      action,
+      diag_type: o.diagType ?? '',
+      diag_text: o.diagText ?? '',
+      mta_type: o.mtaType ?? '',
+      mta_mname: o.mtaName ?? '',
+      reason: o.text,
+    };
+  }
+
+  private get verifyOnly(): boolean {
+    return (this.req.flags & (DEL_REQ_FLAG.MTA_VRFY | DEL_REQ_FLAG.USR_VRFY)) !== 0;
+  }
+
+  private async markDone(rcpt: DeliverRecipient): Promise<void> {
+    try {
+      await deliverCompleted(this.queuePath, [rcpt.offset]);
+    } catch (err) {
+      msg.warn(`${this.req.queue_id}: update queue file ${this.queuePath}: ${(err as Error).message}`);
+      this.status = DELIVER_STAT_DEFER;
+    }
+  }
+
+  /** sent - the recipient was delivered (or, in verify mode, is deliverable). */
+  async sent(rcpt: DeliverRecipient, o: Outcome): Promise<void> {
+    this.logLine(rcpt, o, this.verifyOnly ? 'deliverable' : 'sent');
+    const wantsTrace =
+      (rcpt.dsn_notify & DSN_NOTIFY.SUCCESS) !== 0 || (this.req.flags & DEL_REQ_FLAG.RECORD) !== 0 || this.verifyOnly;
+    if (wantsTrace) {
+      try {
+        await bounceLogAppend(this.config, 'trace', this.req.queue_id, this.entry(rcpt, o, this.verifyOnly ? 'deliverable' : 'delivered'));
+      } catch (err) {
+        msg.warn(`${this.req.queue_id}: trace logfile: ${(err as Error).message}`);
+      }
+    }
+    await this.markDone(rcpt);
+  }
+
+  /** defer - try again later. */
+  async defer(rcpt: DeliverRecipient, o: Outcome): Promise<void> {
+    const dsn = o.dsn.startsWith('4') ? o.dsn : '4' + o.dsn.slice(1);
+    this.status = DELIVER_STAT_DEFER;
+    if (this.verifyOnly) {
+      this.logLine(rcpt, { ...o, dsn }, 'undeliverable');
+      await this.appendOrDefer('trace', rcpt, { ...o, dsn }, 'undeliverable');
+      return;
+    }
+    this.logLine(rcpt, { ...o, dsn }, 'deferred');
+    await this.appendOrDefer('defer', rcpt, { ...o, dsn }, 'delayed');
+  }
+
+  /** bounce - permanent failure (a deferral when soft_bounce=yes). */
+  async bounce(rcpt: DeliverRecipient, o: Outcome): Promise<void> {
+    if (this.config.bool('soft_bounce')) {
+      const dsn = '4' + o.dsn.slice(1);
+      this.status = DELIVER_STAT_DEFER;
+      this.logLine(rcpt, { ...o, dsn }, 'SOFTBOUNCE');
+      await this.appendOrDefer('defer', rcpt, { ...o, dsn }, 'delayed');
+      return;
+    }
+    if (this.verifyOnly) {
+      this.logLine(rcpt, o, 'undeliverable');
+      if (await this.appendOrDefer('trace', rcpt, o, 'undeliverable')) await this.markDone(rcpt);
+      return;
+    }
+    this.logLine(rcpt, o, 'bounced');
+    if (await this.appendOrDefer('bounce', rcpt, o, 'failed')) await this.markDone(rcpt);
+  }
+
+  private async appendOrDefer(queue: 'bounce' | 'defer' | 'trace', rcpt: DeliverRecipient, o: Outcome, action: string): Promise<boolean> {
+    try {
+      await bounceLogAppend(this.config, queue, this.req.queue_id, this.entry(rcpt, o, action));
+      return true;
+    } catch (err) {
+      msg.warn(`${this.req.queue_id}: ${queue} logfile: ${(err as Error).message}`);
+      this.status = DELIVER_STAT_DEFER;
+      return false;
+    }
+  }
+}

@@ -1,0 +1,450 @@
+/**
+ * qmgr - the queue manager (Postfix qmgr(8), nqmgr).
+ *
+ * A trigger server on public/qmgr. It moves complete files from incoming/
+ * (on trigger) and deferred/ (every queue_run_delay, or at once on a flush)
+ * into active/, reads each envelope, resolves every recipient through
+ * trivial-rewrite, and hands the recipients per (transport, nexthop) to the
+ * scheduler. When every delivery of a message is finished it is removed
+ * (all recipients done) or moved to deferred/ with its mtime set to the next
+ * retry time: now + clamp(age, minimal_backoff_time, maximal_backoff_time).
+ * At start-up everything left in active/ (after a crash or kill -9) goes
+ * back to incoming/ and is retried: at-least-once, nothing lost.
+ *
+ * Trigger requests: I (scan incoming), D (scan deferred), A (ignore retry
+ * times on the next deferred scan), F (forget dead destinations), W (wake up).
+ */
+
+import { readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { msg } from '../util/msg.js';
+import type { MailConfig } from '../global/mail_conf.js';
+import type { ServerContext } from '../master/mail_server.js';
+import { MAIL_QUEUE, mailQueuePath, mailQueueRename } from '../global/mail_queue.js';
+import { bounceLogRead, bounceLogRemove } from '../global/bounce_log.js';
+import { bounceRequest, BOUNCE_CMD, BOUNCE_FLAG } from '../global/bounce_clnt.js';
+import { DEL_REQ_FLAG, DEL_REQ_FLAG_DEFLT } from '../global/deliver_request.js';
+import { readQueueFile, CorruptQueueFile, type QmgrMessageInfo, type QmgrRecipient } from './qmgr_message.js';
+import { Scheduler, type ActiveMessage } from './qmgr_sched.js';
+import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
+
+/** cleanup's qmgr flags in the C record (global/qmgr_user.h) */
+const QMGR_READ_FLAG_USER = 0x0100; // DSN/verify bits live in the envelope attributes; see below
+
+export class Qmgr {
+  private readonly scheduler: Scheduler;
+  private readonly resolver: QmgrResolver;
+  /** queue ids currently in the active queue (in memory) */
+  private readonly active = new Set<string>();
+  private scanningIncoming = false;
+  private rescanIncoming = false;
+  private scanningDeferred = false;
+  private rescanDeferred = false;
+  private ignoreRetryTimes = false;
+  private deferredTimer: NodeJS.Timeout | undefined;
+  private readonly activeLimit: number;
+
+  constructor(private readonly config: MailConfig) {
+    this.scheduler = new Scheduler(config);
+    this.resolver = new QmgrResolver(config);
+    this.activeLimit = Math.max(1, config.int('qmgr_message_active_limit'));
+  }
+
+  /** start - recover active/ into incoming/, then scan incoming and deferred, and start the deferred timer. */
+  async start(): Promise<void> {
+    await this.recoverActive();
+    this.scheduleDeferredScans();
+    void this.scanIncoming();
+    void this.scanDeferred();
+  }
+
+  stop(): void {
+    if (this.deferredTimer) clearInterval(this.deferredTimer);
+    this.resolver.close();
+  }
+
+  /** trigger - the bytes of one wake-up request. */
+  async trigger(request: Buffer): Promise<void> {
+    const letters = request.toString('latin1');
+    let incoming = false;
+    let deferred = false;
+    for (const ch of letters) {
+      switch (ch) {
+        case 'I':
+          incoming = true;
+          break;
+        case 'D':
+          deferred = true;
+          break;
+        case 'A':
+          this.ignoreRetryTimes = true;
+          break;
+        case 'F':
+          this.scheduler.forgetDead();
+          break;
+        case 'W':
+          incoming = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (incoming) void this.scanIncoming();
+    if (deferred) void this.scanDeferred();
+  }
+
+  private scheduleDeferredScans(): void {
+    const ms = this.config.time('queue_run_delay') * 1000;
+    this.deferredTimer = setInterval(() => void this.scanDeferred(), ms);
+    this.deferredTimer.unref?.();
+  }
+
+  private queueDir(queue: string): string {
+    return join(this.config.str('queue_directory'), queue);
+  }
+
+  /** recoverActive - files left in active/ by a previous qmgr go back to incoming/. */
+  private async recoverActive(): Promise<void> {
+    for (const id of await listQueue(this.queueDir(MAIL_QUEUE.ACTIVE))) {
+      try {
+        await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.INCOMING);
+      } catch (err) {
+        msg.warn(`${id}: move from active to incoming: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async scanIncoming(): Promise<void> {
+    if (this.scanningIncoming) {
+      this.rescanIncoming = true;
+      return;
+    }
+    this.scanningIncoming = true;
+    try {
+      do {
+        this.rescanIncoming = false;
+        await this.scanQueue(MAIL_QUEUE.INCOMING, false);
+      } while (this.rescanIncoming);
+    } finally {
+      this.scanningIncoming = false;
+    }
+  }
+
+  private async scanDeferred(): Promise<void> {
+    if (this.scanningDeferred) {
+      this.rescanDeferred = true;
+      return;
+    }
+    this.scanningDeferred = true;
+    try {
+      do {
+        this.rescanDeferred = false;
+        const ignore = this.ignoreRetryTimes;
+        this.ignoreRetryTimes = false;
+        await this.scanQueue(MAIL_QUEUE.DEFERRED, !ignore);
+      } while (this.rescanDeferred);
+    } finally {
+      this.scanningDeferred = false;
+    }
+  }
+
+  /** scanQueue - activate every ready file of a queue, respecting the active limit and retry times. */
+  private async scanQueue(queue: string, honourRetryTime: boolean): Promise<void> {
+    const ids = await listQueue(this.queueDir(queue));
+    for (const id of ids) {
+      if (this.active.has(id)) continue;
+      while (this.active.size >= this.activeLimit) await this.waitForRoom();
+      const path = mailQueuePath(this.config, queue, id);
+      let st;
+      try {
+        st = await stat(path);
+      } catch {
+        continue; // gone meanwhile (postsuper, another scan)
+      }
+      // Only complete files: the owner-x bit marks "ready" (mail_open_ok).
+      if ((st.mode & 0o700) !== 0o700) continue;
+      if (honourRetryTime && st.mtimeMs > Date.now()) continue;
+      try {
+        await mailQueueRename(this.config, id, queue, MAIL_QUEUE.ACTIVE);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`${id}: move to active: ${(err as Error).message}`);
+        continue;
+      }
+      await this.activate(id, (st.mode & 0o010) !== 0);
+    }
+  }
+
+  private roomWaiters: Array<() => void> = [];
+
+  private waitForRoom(): Promise<void> {
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private releaseRoom(): void {
+    const w = this.roomWaiters.shift();
+    if (w) w();
+  }
+
+  /** activate - read an active file and schedule its recipients. */
+  private async activate(id: string, forcedExpire: boolean): Promise<void> {
+    const path = mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id);
+    let info: QmgrMessageInfo;
+    try {
+      info = await readQueueFile(path, id);
+    } catch (err) {
+      if (err instanceof CorruptQueueFile) {
+        msg.warn(`${id}: ${err.message}: moving to ${MAIL_QUEUE.CORRUPT}`);
+        await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.CORRUPT).catch(() => undefined);
+      } else {
+        msg.warn(`${id}: open ${path}: ${(err as Error).message}`);
+      }
+      return;
+    }
+    this.active.add(id);
+    const message: ActiveMessage = {
+      queueId: id,
+      queueName: MAIL_QUEUE.ACTIVE,
+      sender: info.sender,
+      arrival: info.arrival,
+      activeArrival: Date.now(),
+      dataOffset: info.dataOffset,
+      dataSize: info.dataSize,
+      sendopts: info.sendopts,
+      encoding: info.attrs.get('encoding') ?? '',
+      envid: info.attrs.get('envelope_id') ?? '',
+      ret: Number(info.attrs.get('ret_flags') ?? 0) || 0,
+      deliveryFlags: deliveryFlags(info),
+      attrs: info.attrs,
+      pending: 1, // held until all recipients are scheduled
+      deferred: false,
+      onDone: (m) => void this.done(m, info),
+    };
+    if (info.recipients.length > 0) {
+      const sender = info.sender === '' ? '<>' : info.sender;
+      void sender;
+      msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length} (queue active)`);
+    }
+    if (this.expired(info, forcedExpire)) {
+      msg.info(`${id}: from=<${info.sender}>, status=${forcedExpire ? 'force-expired' : 'expired'}, returned to sender`);
+      await this.expire(message, info);
+      this.finishScheduling(message);
+      return;
+    }
+    await this.route(message, info.recipients);
+    this.finishScheduling(message);
+  }
+
+  private finishScheduling(message: ActiveMessage): void {
+    if (--message.pending === 0) message.onDone(message);
+  }
+
+  private expired(info: QmgrMessageInfo, forced: boolean): boolean {
+    if (forced) return true;
+    const lifetime = info.sender === '' ? this.config.time('bounce_queue_lifetime') : this.config.time('maximal_queue_lifetime');
+    return lifetime === 0 ? false : Date.now() - info.arrival > lifetime * 1000;
+  }
+
+  /** expire - bounce every remaining recipient with its last deferral reason. */
+  private async expire(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
+    const reasons = new Map<string, string>();
+    for (const e of await bounceLogRead(this.config, 'defer', message.queueId)) reasons.set(e.recipient, e.reason);
+    for (const r of info.recipients) {
+      const why = reasons.get(r.address) ?? 'message expired';
+      await this.scheduler.outcome(message, [r], 'bounce', '4.4.7', why);
+    }
+  }
+
+  /** route - resolve recipients and hand them to the scheduler grouped by destination. */
+  private async route(message: ActiveMessage, recipients: QmgrRecipient[]): Promise<void> {
+    const groups = new Map<string, { transport: string; nexthop: string; rcpts: QmgrRecipient[] }>();
+    const deferTransports = new Set(this.config.list('defer_transports'));
+    for (const r of recipients) {
+      let res;
+      try {
+        res = await this.resolver.resolve(message.sender, r.address);
+      } catch (err) {
+        await this.scheduler.outcome(message, [r], 'defer', '4.3.0', `address resolver failure: ${(err as Error).message}`);
+        continue;
+      }
+      if (res.flags & RESOLVE_FLAG.FAIL) {
+        await this.scheduler.outcome(message, [r], 'bounce', '5.1.3', res.nexthop || 'bad address syntax');
+        continue;
+      }
+      if (res.flags & RESOLVE_FLAG.ERROR) {
+        await this.scheduler.outcome(message, [r], 'defer', '4.3.0', res.nexthop || 'address resolver failure');
+        continue;
+      }
+      // Mail for the double-bounce address is dropped here (qmgr_message.c).
+      if (res.flags & RESOLVE_FLAG.CLASS_LOCAL && isDoubleBounce(this.config, res.recipient)) {
+        await this.scheduler.outcome(message, [r], 'sent', '2.0.0', 'undeliverable postmaster notification discarded');
+        continue;
+      }
+      if (deferTransports.has(res.transport) && !this.ignoreRetryTimesForMessage) {
+        await this.scheduler.outcome(message, [r], 'defer', '4.3.2', 'deferred transport');
+        continue;
+      }
+      const key = `${res.transport}\0${res.nexthop}`;
+      let g = groups.get(key);
+      if (!g) {
+        g = { transport: res.transport, nexthop: res.nexthop, rcpts: [] };
+        groups.set(key, g);
+      }
+      g.rcpts.push(r.address === res.recipient ? r : { ...r, address: res.recipient, orig: r.orig || r.address });
+    }
+    for (const g of groups.values()) this.scheduler.enqueue(message, g.transport, g.nexthop, g.rcpts);
+  }
+
+  /** placeholder for flush semantics of defer_transports (postqueue -f delivers them) */
+  private readonly ignoreRetryTimesForMessage = false;
+
+  /** done - every delivery of the message finished: remove it or defer it. */
+  private async done(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
+    const id = message.queueId;
+    try {
+      // What is left to do is what the queue file still lists as R records.
+      let remaining: QmgrRecipient[] = [];
+      try {
+        remaining = (await readQueueFile(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id), id)).recipients;
+      } catch (err) {
+        msg.warn(`${id}: re-read active file: ${(err as Error).message}`);
+        remaining = info.recipients;
+      }
+      const bounces = await bounceLogRead(this.config, 'bounce', id);
+      if (bounces.length > 0) {
+        // The bounce service sends the notice and removes the logfile; until it
+        // succeeds the message stays in the queue (deferred), so no notice is lost.
+        const ok = await this.flushBounces(message);
+        if (!ok) {
+          await this.deferMessage(message);
+          return;
+        }
+      }
+      if (remaining.length > 0) {
+        await this.deferMessage(message);
+        return;
+      }
+      if ((message.deliveryFlags & DEL_REQ_FLAG.RECORD) !== 0 || (await bounceLogRead(this.config, 'trace', id)).length > 0) {
+        await this.flushTrace(message);
+      }
+      await unlink(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id));
+      await bounceLogRemove(this.config, 'defer', id);
+      await bounceLogRemove(this.config, 'trace', id);
+      msg.info(`${id}: removed`);
+    } catch (err) {
+      msg.warn(`${id}: ${(err as Error).message}`);
+    } finally {
+      this.active.delete(id);
+      this.releaseRoom();
+    }
+  }
+
+  private async flushBounces(message: ActiveMessage): Promise<boolean> {
+    try {
+      const status = await bounceRequest(this.config, 'bounce', {
+        command: BOUNCE_CMD.FLUSH,
+        flags: BOUNCE_FLAG.NONE,
+        queueName: MAIL_QUEUE.ACTIVE,
+        queueId: message.queueId,
+        encoding: message.encoding,
+        sendopts: message.sendopts,
+        sender: message.sender,
+        envid: message.envid,
+        ret: message.ret,
+      });
+      return status === 0;
+    } catch (err) {
+      msg.warn(`${message.queueId}: bounce service: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private async flushTrace(message: ActiveMessage): Promise<void> {
+    try {
+      await bounceRequest(this.config, 'trace', {
+        command: BOUNCE_CMD.TRACE,
+        flags: BOUNCE_FLAG.NONE,
+        queueName: MAIL_QUEUE.ACTIVE,
+        queueId: message.queueId,
+        encoding: message.encoding,
+        sendopts: message.sendopts,
+        sender: message.sender,
+        envid: message.envid,
+        ret: message.ret,
+      });
+    } catch (err) {
+      msg.warn(`${message.queueId}: trace service: ${(err as Error).message}`);
+    }
+  }
+
+  /** deferMessage - move to deferred/ with the next retry time as mtime. */
+  private async deferMessage(message: ActiveMessage): Promise<void> {
+    const id = message.queueId;
+    const now = Date.now();
+    const age = (now - message.arrival) / 1000;
+    const minBackoff = this.config.time('minimal_backoff_time');
+    const maxBackoff = this.config.time('maximal_backoff_time');
+    const delay = Math.min(maxBackoff, Math.max(minBackoff, age));
+    const next = new Date(now + delay * 1000);
+    const path = mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id);
+    await utimes(path, next, next);
+    await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.DEFERRED);
+  }
+}
+
+function deliveryFlags(info: QmgrMessageInfo): number {
+  let flags = DEL_REQ_FLAG_DEFLT;
+  const tflags = Number(info.attrs.get('trace_flags') ?? 0) || 0;
+  // trace_flags (global/deliver_request.h DEL_REQ_FLAG_*): sendmail -v / -bv
+  flags |= tflags & (DEL_REQ_FLAG.RECORD | DEL_REQ_FLAG.MTA_VRFY | DEL_REQ_FLAG.USR_VRFY);
+  void QMGR_READ_FLAG_USER;
+  return flags;
+}
+
+function isDoubleBounce(config: MailConfig, recipient: string): boolean {
+  const at = recipient.lastIndexOf('@');
+  const local = (at >= 0 ? recipient.slice(0, at) : recipient).toLowerCase();
+  return local === config.str('double_bounce_sender').toLowerCase();
+}
+
+/** listQueue - the queue ids in a queue directory, descending into hash subdirectories. */
+export async function listQueue(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw err;
+  }
+  for (const e of entries) {
+    if (e.isDirectory() && e.name.length === 1) out.push(...(await listQueue(join(dir, e.name))));
+    else if (e.isFile() && /^[A-Za-z0-9]+$/.test(e.name)) out.push(e.name);
+  }
+  return out;
+}
+
+/** qmgrService - the trigger service routine for the skeleton. */
+export function qmgrHooks() {
+  let qmgr: Qmgr | undefined;
+  return {
+    solitary: true,
+    async postInit(ctx: ServerContext) {
+      qmgr = new Qmgr(ctx.config);
+      await qmgr.start();
+    },
+    async service(request: Buffer) {
+      await qmgr?.trigger(request);
+    },
+    unlimited: true,
+    exit() {
+      qmgr?.stop();
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { triggerServerMain } = await import('../master/trigger_server.js');
+  triggerServerMain(argv, qmgrHooks());
+}
+
+void rename;

@@ -1,0 +1,237 @@
+/**
+ * qmgr_message - read the envelope of a queue file in the active queue
+ * (Postfix qmgr/qmgr_message.c).
+ *
+ * Reads the envelope segment up to the M record, jumps over the content to
+ * the X record (offset from the C size record) and reads the extracted
+ * segment to E. Recipients already marked done (D) or cancelled (/) are
+ * skipped; each remaining R keeps its file offset so the agent can mark it
+ * done in place. A file that breaks the record rules is corrupt: the caller
+ * moves it to corrupt/ with a warning, as Postfix does.
+ */
+
+import { open, type FileHandle } from 'node:fs/promises';
+import { parseRecordAt, RecordError } from '../global/record.js';
+import { REC, recTypeAllowed, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT } from '../global/rec_type.js';
+
+export interface QmgrRecipient {
+  address: string;
+  orig: string;
+  offset: number;
+  dsnOrcpt: string;
+  notify: number;
+}
+
+export interface QmgrMessageInfo {
+  queueId: string;
+  /** arrival time, epoch ms */
+  arrival: number;
+  /** C record: message content size in bytes */
+  dataSize: number;
+  /** C record: offset of the first content record */
+  dataOffset: number;
+  /** C record: recipient count and qmgr flags */
+  rcptCount: number;
+  qmgrFlags: number;
+  sendopts: number;
+  sender: string;
+  attrs: Map<string, string>;
+  /** W record: next delay warning time (epoch seconds), 0 = none */
+  warnTime: number;
+  warnOffset: number;
+  filter: string;
+  redirect: string;
+  recipients: QmgrRecipient[];
+}
+
+export class CorruptQueueFile extends Error {}
+
+const CHUNK = 64 * 1024;
+
+/** A forward-only record reader over a file handle that reads in chunks. */
+class FileRecordReader {
+  private buf = Buffer.alloc(0);
+  private bufStart = 0;
+  private fileEnd = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private pos: number,
+  ) {
+    this.bufStart = pos;
+  }
+
+  seek(pos: number): void {
+    this.pos = pos;
+    this.bufStart = pos;
+    this.buf = Buffer.alloc(0);
+    this.fileEnd = false;
+  }
+
+  private async more(): Promise<boolean> {
+    if (this.fileEnd) return false;
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    const { bytesRead } = await this.fh.read(chunk, 0, CHUNK, this.bufStart + this.buf.length);
+    if (bytesRead === 0) {
+      this.fileEnd = true;
+      return false;
+    }
+    this.buf = Buffer.concat([this.buf.subarray(this.pos - this.bufStart), chunk.subarray(0, bytesRead)]);
+    this.bufStart = this.pos;
+    return true;
+  }
+
+  /** next - the next record and its offset; null at end of file. */
+  async next(): Promise<{ type: number; data: Buffer; offset: number } | null> {
+    for (;;) {
+      const parsed = parseRecordAt(this.buf, this.pos - this.bufStart);
+      if (parsed) {
+        const offset = this.pos;
+        this.pos = this.bufStart + parsed.next;
+        return { type: parsed.record.type, data: parsed.record.data, offset };
+      }
+      if (!(await this.more())) return null;
+    }
+  }
+}
+
+/** readQueueFile - the envelope and extracted information of the file at path. */
+export async function readQueueFile(path: string, queueId: string): Promise<QmgrMessageInfo> {
+  const fh = await open(path, 'r');
+  try {
+    return await readFrom(fh, queueId);
+  } catch (err) {
+    if (err instanceof RecordError) throw new CorruptQueueFile(err.message);
+    throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readFrom(fh: FileHandle, queueId: string): Promise<QmgrMessageInfo> {
+  const info: QmgrMessageInfo = {
+    queueId,
+    arrival: 0,
+    dataSize: 0,
+    dataOffset: 0,
+    rcptCount: 0,
+    qmgrFlags: 0,
+    sendopts: 0,
+    sender: '',
+    attrs: new Map(),
+    warnTime: 0,
+    warnOffset: -1,
+    filter: '',
+    redirect: '',
+    recipients: [],
+  };
+  const reader = new FileRecordReader(fh, 0);
+  let sawSize = false;
+  let sawSender = false;
+  let pendingOrig = '';
+  let pendingDsnOrcpt = '';
+  let pendingNotify = 0;
+  let segment: 'envelope' | 'extracted' = 'envelope';
+
+  const takeRecipient = (type: number, data: Buffer, offset: number) => {
+    if (type === REC.RCPT) {
+      info.recipients.push({
+        address: data.toString('utf8'),
+        orig: pendingOrig,
+        offset,
+        dsnOrcpt: pendingDsnOrcpt,
+        notify: pendingNotify,
+      });
+    }
+    pendingOrig = '';
+    pendingDsnOrcpt = '';
+    pendingNotify = 0;
+  };
+
+  for (;;) {
+    const rec = await reader.next();
+    if (rec === null) throw new CorruptQueueFile('premature end of file');
+    const { type, data, offset } = rec;
+    const allowed = segment === 'envelope' ? REC_TYPE_ENVELOPE : REC_TYPE_EXTRACT;
+    if (!recTypeAllowed(allowed, type)) {
+      throw new CorruptQueueFile(`unexpected record type ${type} in ${segment} segment at offset ${offset}`);
+    }
+    const text = data.toString('utf8');
+    switch (type) {
+      case REC.SIZE: {
+        const f = text.trim().split(/\s+/).map(Number);
+        [info.dataSize, info.dataOffset, info.rcptCount, info.qmgrFlags] = [f[0] ?? 0, f[1] ?? 0, f[2] ?? 0, f[3] ?? 0];
+        info.sendopts = f[5] ?? 0;
+        sawSize = true;
+        break;
+      }
+      case REC.TIME: {
+        const [sec, usec] = text.split(' ').map(Number);
+        info.arrival = sec * 1000 + Math.floor((usec || 0) / 1000);
+        break;
+      }
+      case REC.FROM:
+        info.sender = text;
+        sawSender = true;
+        break;
+      case REC.ATTR: {
+        const eq = text.indexOf('=');
+        if (eq <= 0) throw new CorruptQueueFile(`bad attribute record at offset ${offset}`);
+        const name = text.slice(0, eq);
+        const value = text.slice(eq + 1);
+        if (name === 'dsn_orig_rcpt') pendingDsnOrcpt = value;
+        else if (name === 'notify_flags') pendingNotify = Number(value) || 0;
+        else info.attrs.set(name, value);
+        break;
+      }
+      case REC.DSN_ORCPT:
+        pendingDsnOrcpt = text;
+        break;
+      case REC.DSN_NOTIFY:
+        pendingNotify = Number(text) || 0;
+        break;
+      case REC.DSN_ENVID:
+        info.attrs.set('envelope_id', text);
+        break;
+      case REC.DSN_RET:
+        info.attrs.set('ret_flags', text);
+        break;
+      case REC.ORCP:
+        pendingOrig = text;
+        break;
+      case REC.RCPT:
+      case REC.DONE:
+      case REC.DRCP:
+        takeRecipient(type, data, offset);
+        break;
+      case REC.WARN:
+        info.warnTime = Number(text.trim()) || 0;
+        info.warnOffset = offset;
+        break;
+      case REC.FILT:
+        info.filter = text;
+        break;
+      case REC.RDR:
+        info.redirect = text;
+        break;
+      case REC.MESG: {
+        if (!sawSize) throw new CorruptQueueFile('missing size record');
+        segment = 'extracted';
+        const xtra = info.dataOffset + info.dataSize;
+        if (info.dataOffset > 0 && xtra > offset) {
+          reader.seek(xtra);
+          const x = await reader.next();
+          if (x && x.type === REC.XTRA) break;
+          throw new CorruptQueueFile(`no extracted-segment marker at offset ${xtra}`);
+        }
+        throw new CorruptQueueFile('bad content offsets in size record');
+      }
+      case REC.END:
+        if (!sawSender) throw new CorruptQueueFile('missing sender record');
+        if (info.arrival === 0) throw new CorruptQueueFile('missing arrival time record');
+        return info;
+      default:
+        break;
+    }
+  }
+}
