@@ -1,0 +1,120 @@
+/**
+ * rewrite_clnt - client of the trivial-rewrite "rewrite" request
+ * (Postfix global/rewrite_clnt.c).
+ *
+ * One connection to private/rewrite (rewrite_service_name) is kept open and
+ * shared; it is re-opened after an error or when the server asks for it
+ * (non-zero server flags). The last result is cached, as in Postfix.
+ * rewriteClntInternal() takes and returns internal (unquoted) form.
+ */
+
+import type { MailConfig } from './mail_conf.js';
+import { mailConnect } from './mail_connect.js';
+import { readAttrs, sendAttrs, AttrError, type AttrList, type AttrPairs } from '../util/attr.js';
+import type { VStream } from '../util/vstream.js';
+import { msg } from '../util/msg.js';
+import { quote822Local, unquote822Local } from './quote_822_local.js';
+
+export const MAIL_ATTR_RWR_LOCAL = 'local';
+export const MAIL_ATTR_RWR_REMOTE = 'remote';
+const PROTO = 'trivial_rewrite_protocol';
+
+/**
+ * TrivialClient - one persistent, serialized connection to the
+ * trivial-rewrite service, shared by the rewrite and resolve clients.
+ */
+export class TrivialClient {
+  private stream: VStream | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly config: MailConfig,
+    readonly service = config.str('rewrite_service_name') || 'rewrite',
+  ) {}
+
+  private async connect(): Promise<VStream> {
+    if (this.stream && !this.stream.eof) return this.stream;
+    const s = await mailConnect(this.config, 'private', this.service);
+    s.sock.on('error', () => undefined);
+    const hello = await readAttrs(s);
+    if (hello?.get('protocol') !== PROTO) {
+      s.sock.destroy();
+      throw new AttrError(`unexpected protocol: wanted ${PROTO}, got ${hello?.get('protocol') ?? '(none)'}`);
+    }
+    this.stream = s;
+    return s;
+  }
+
+  /** disconnect - drop the connection (the next request reconnects). */
+  disconnect(): void {
+    if (this.stream) this.stream.sock.destroy();
+    this.stream = null;
+  }
+
+  /**
+   * request - send one request and read one reply; one retry on a broken
+   * connection, then the error goes to the caller (Postfix sleeps and retries
+   * forever; callers here decide to defer).
+   */
+  request(pairs: AttrPairs): Promise<AttrList> {
+    const run = async (): Promise<AttrList> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const s = await this.connect();
+          sendAttrs(s, pairs);
+          const reply = await readAttrs(s);
+          if (reply === null) throw new AttrError('server closed the connection');
+          if (reply.int('flags') !== 0) this.disconnect();
+          return reply;
+        } catch (e) {
+          this.disconnect();
+          if (attempt >= 1) throw e;
+          msg.warn(`problem talking to service ${this.service}: ${(e as Error).message}`);
+        }
+      }
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+}
+
+const shared = new WeakMap<MailConfig, TrivialClient>();
+
+/** trivialClient - the process-wide connection for a configuration. */
+export function trivialClient(config: MailConfig): TrivialClient {
+  let c = shared.get(config);
+  if (!c) {
+    c = new TrivialClient(config);
+    shared.set(config, c);
+  }
+  return c;
+}
+
+export class RewriteClient {
+  private last: { rule: string; addr: string; result: string; when: number } | null = null;
+
+  constructor(readonly trivial: TrivialClient) {}
+
+  /** rewrite - externalized address in, externalized address out. */
+  async rewrite(rule: string, addr: string): Promise<string> {
+    if (addr === '') return '';
+    const now = Date.now();
+    const l = this.last;
+    if (l && l.rule === rule && l.addr === addr && now - l.when < 30_000) return l.result;
+    const reply = await this.trivial.request([
+      ['request', 'rewrite'],
+      ['rule', rule],
+      ['address', addr],
+    ]);
+    const result = reply.str('address');
+    this.last = { rule, addr, result, when: now };
+    return result;
+  }
+
+  /** rewriteInternal - internal form in and out (rewrite_clnt_internal). */
+  async rewriteInternal(rule: string, addr: string): Promise<string> {
+    if (addr === '') return '';
+    return unquote822Local(await this.rewrite(rule, quote822Local(addr)));
+  }
+}
