@@ -1,0 +1,231 @@
+/**
+ * submit_common - pieces shared by sendmail, postdrop and pickup (Postfix
+ * global/user_acl.c, login_sender_match.c, mail_date.c,
+ * util/username.c, fullname.c, sys_exits.h).
+ *
+ * - passwd lookups (getpwuid/getpwnam) read /etc/passwd, bounded;
+ * - user ACLs for authorized_submit_users / authorized_mailq_users;
+ * - local_login_sender_maps (which envelope senders a login may use);
+ * - typed parameter access with a built-in fallback while the registry grows.
+ *
+ * Nothing here trusts its input: the passwd file and table values are parsed
+ * with limits, and unknown table types deny rather than allow.
+ */
+
+import { readFileSync } from 'node:fs';
+import type { MailConfig } from '../global/mail_conf.js';
+import { splitList } from '../global/mail_conf.js';
+import { msg } from '../util/msg.js';
+
+/** sysexits.h */
+export const EX = {
+  OK: 0,
+  USAGE: 64,
+  DATAERR: 65,
+  NOINPUT: 66,
+  NOUSER: 67,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  OSERR: 71,
+  CANTCREAT: 73,
+  IOERR: 74,
+  TEMPFAIL: 75,
+  NOPERM: 77,
+  CONFIG: 78,
+} as const;
+
+/** confStr - an expanded parameter, or the Postfix default when the registry does not know it yet. */
+export function confStr(config: MailConfig, name: string, def: string): string {
+  return config.isDefined(name) ? config.str(name) : config.expand(def);
+}
+
+/** confInt - an integer parameter with a fallback default. */
+export function confInt(config: MailConfig, name: string, def: number): number {
+  if (!config.isDefined(name)) return def;
+  const v = config.str(name).trim();
+  if (!/^[+-]?\d+$/.test(v)) return msg.fatal(`bad numerical configuration: ${name} = ${v}`);
+  return Number(v);
+}
+
+/** confBool - a yes/no parameter with a fallback default. */
+export function confBool(config: MailConfig, name: string, def: boolean): boolean {
+  if (!config.isDefined(name)) return def;
+  const v = config.str(name).trim().toLowerCase();
+  if (v === 'yes' || v === 'true') return true;
+  if (v === 'no' || v === 'false') return false;
+  return msg.fatal(`bad boolean configuration: ${name} = ${v}`);
+}
+
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  gecos: string;
+  dir: string;
+  shell: string;
+}
+
+let passwdCache: PasswdEntry[] | undefined;
+
+/** readPasswd - /etc/passwd entries (bounded to 4 MB; malformed lines are skipped). */
+function readPasswd(): PasswdEntry[] {
+  if (passwdCache) return passwdCache;
+  let text = '';
+  try {
+    const buf = readFileSync('/etc/passwd');
+    text = buf.subarray(0, 4 * 1024 * 1024).toString('utf8');
+  } catch {
+    text = '';
+  }
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7 || !/^\d+$/.test(f[2]) || !/^\d+$/.test(f[3])) continue;
+    out.push({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), gecos: f[4], dir: f[5], shell: f[6] });
+  }
+  passwdCache = out;
+  return out;
+}
+
+/** getpwuid - the passwd entry of a uid (first match), or undefined. */
+export function getpwuid(uid: number): PasswdEntry | undefined {
+  return readPasswd().find((p) => p.uid === uid);
+}
+
+/** getpwnam - the passwd entry of a login name, or undefined. */
+export function getpwnam(name: string): PasswdEntry | undefined {
+  return readPasswd().find((p) => p.name === name);
+}
+
+/** currentUid - the real uid (process.getuid exists on POSIX). */
+export function currentUid(): number {
+  return typeof process.getuid === 'function' ? process.getuid() : 0;
+}
+
+/** username - login name of the real uid (username.c); undefined when unknown. */
+export function username(uid = currentUid()): string | undefined {
+  return getpwuid(uid)?.name;
+}
+
+/**
+ * fullname - the user's full name (fullname.c): $NAME when set, else the
+ * gecos field up to the first comma, with "&" replaced by the capitalised
+ * login name.
+ */
+export function fullname(uid = currentUid()): string | undefined {
+  const env = process.env.NAME;
+  if (env) return env;
+  const pw = getpwuid(uid);
+  if (!pw) return undefined;
+  const gecos = pw.gecos.split(',')[0];
+  const cap = pw.name.length > 0 ? pw.name[0].toUpperCase() + pw.name.slice(1) : '';
+  const full = gecos.replace(/&/g, cap);
+  return full.length > 0 ? full : undefined;
+}
+
+/**
+ * userAclAllows - does the ACL list (authorized_submit_users syntax) allow
+ * this login name? Items: a name, !name, static:anyone / static:<value>
+ * (matches everyone). Table types other than static are not available here
+ * yet and match nobody (with a warning), so a misread ACL denies.
+ */
+export function userAclAllows(paramName: string, value: string, login: string): boolean {
+  for (let item of splitList(value)) {
+    let negate = false;
+    while (item.startsWith('!')) {
+      negate = !negate;
+      item = item.slice(1);
+    }
+    let match: boolean;
+    if (/^[a-z0-9]+:/.test(item)) {
+      if (item.startsWith('static:')) match = true;
+      else {
+        msg.warn(`${paramName}: table ${item} is not supported by this program; treating as no match`);
+        match = false;
+      }
+    } else {
+      match = item === login;
+    }
+    if (match) return !negate;
+  }
+  return false;
+}
+
+/**
+ * checkUserAcl - null when the uid may use the service, else the name to
+ * print in "User %s(%ld) is not allowed to ..." (check_user_acl_byuid()).
+ */
+export function checkUserAcl(config: MailConfig, paramName: string, uid: number): string | null {
+  const value = confStr(config, paramName, 'static:anyone');
+  const login = username(uid);
+  if (login === undefined) return value.trim() === 'static:anyone' ? null : `unknown(${uid})`;
+  return userAclAllows(paramName, value, login) ? null : login;
+}
+
+/**
+ * loginSenderAllowed - local_login_sender_maps (login_sender_match.c): may
+ * this login use this envelope sender? The lookup key is the login name; the
+ * result is a list of senders, "*" allows any, "<>" (or the
+ * empty_address_local_login_sender_maps_lookup_key) stands for the null
+ * sender. Only static: tables are supported here; other types deny.
+ */
+export function loginSenderAllowed(config: MailConfig, uid: number, sender: string): boolean {
+  const maps = confStr(config, 'local_login_sender_maps', 'static:*');
+  const nullKey = confStr(config, 'empty_address_local_login_sender_maps_lookup_key', '<>');
+  const senderKey = sender === '' ? nullKey : sender.toLowerCase();
+  for (const map of splitList(maps)) {
+    if (!map.startsWith('static:')) {
+      msg.warn(`local_login_sender_maps: table ${map} is not supported by this program; treating as no match`);
+      continue;
+    }
+    let v = map.slice('static:'.length).trim();
+    if (v.startsWith('{') && v.endsWith('}')) v = v.slice(1, -1).trim();
+    for (const allowed of splitList(v)) {
+      if (allowed === '*') return true;
+      if (allowed.toLowerCase() === senderKey) return true;
+      if (allowed.startsWith('@') && sender !== '' && senderKey.endsWith(allowed.toLowerCase())) return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+/** mailDate - RFC 5322 date as Postfix writes it (mail_date.c): "Tue,  4 Nov 2026 22:05:35 +0000 (UTC)" (day space-padded, %e). */
+export function mailDate(when: Date): string {
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const off = -when.getTimezoneOffset();
+  const sign = off < 0 ? '-' : '+';
+  const abs = Math.abs(off);
+  let zone = '';
+  try {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(when);
+    zone = parts.find((x) => x.type === 'timeZoneName')?.value ?? '';
+  } catch {
+    zone = '';
+  }
+  if (zone === 'GMT' && off === 0) zone = 'UTC';
+  if (!/^[A-Za-z]+$/.test(zone)) zone = '';
+  return (
+    `${days[when.getDay()]}, ${String(when.getDate()).padStart(2, ' ')} ${months[when.getMonth()]} ${when.getFullYear()} ` +
+    `${p2(when.getHours())}:${p2(when.getMinutes())}:${p2(when.getSeconds())} ` +
+    `${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}` +
+    (zone ? ` (${zone})` : '')
+  );
+}
+
+/** The name stderr lines carry; sendmail switches it to "postdrop" around in-process postdrop work. */
+export const stderrName = { value: '' };
+
+/** stderrOutput - "program: text" lines on stderr, as msg_vstream does for commands. */
+export function stderrOutput(progname: string): (sev: string, text: string) => void {
+  stderrName.value = progname;
+  return (_sev, text) => {
+    try {
+      process.stderr.write(`${stderrName.value}: ${text}\n`);
+    } catch {
+      // nowhere left to report
+    }
+  };
+}
