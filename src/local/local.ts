@@ -1,0 +1,407 @@
+/**
+ * local - the local mail delivery agent (Postfix local(8)).
+ *
+ * For each recipient, in Postfix's order: Delivered-To: loop detection;
+ * alias_maps (user+ext, then user; `owner-`/`-request` handling; members
+ * that are local are delivered here recursively, others are forwarded as a
+ * new message); ~/.forward via forward_path; mailbox_transport is not
+ * supported yet; mailbox_command; home_mailbox (Maildir/ when it ends in
+ * a slash, else an mbox file in the home directory); the mbox in
+ * mail_spool_directory; luser_relay; "unknown user". Deliveries for a user
+ * run with that user's identity when the agent runs as root; alias
+ * commands and files run as the alias table's owner, or default_privs when
+ * that owner is root. Never as root.
+ */
+
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { msg } from '../util/msg.js';
+import type { VStream } from '../util/vstream.js';
+import type { MailConfig } from '../global/mail_conf.js';
+import type { ServerContext } from '../master/mail_server.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, type DeliverRecipient, type DeliverRequest } from '../global/deliver_request.js';
+import { DeliveryStatus } from '../global/deliver_status.js';
+import { mailQueuePath } from '../global/mail_queue.js';
+import { messageHasDeliveredTo } from '../global/mail_copy.js';
+import { getpwnam, type Passwd } from '../util/mypwd.js';
+import {
+  appendMbox,
+  bounce,
+  defer,
+  deliverCommand,
+  deliverFile,
+  deliverMaildir,
+  forwardMessage,
+  sent,
+  type CommandEnv,
+  type Identity,
+  type LocalResult,
+  type MessageRef,
+} from './local_deliver.js';
+import { LocalMaps } from './local_maps.js';
+
+const MAX_RECURSION = 100;
+
+/** Where a delivery instruction came from: decides what allow_mail_to_* permits. */
+type Origin = 'alias' | 'forward' | 'include';
+
+interface RecipientState {
+  /** the address being delivered now (changes during alias expansion) */
+  address: string;
+  /** the recipient that qmgr asked for */
+  top: DeliverRecipient;
+  level: number;
+  /** addresses already handled in this expansion (Postfix been_here) */
+  seen: Set<string>;
+  sender: string;
+}
+
+export class LocalAgent {
+  private readonly maps: LocalMaps;
+
+  constructor(private readonly config: MailConfig) {
+    this.maps = new LocalMaps(config);
+  }
+
+  async service(stream: VStream): Promise<void> {
+    const req = await readDeliverRequest(stream);
+    if (req === null) return;
+    const status = new DeliveryStatus(this.config, req);
+    for (const rcpt of req.rcpt) {
+      let result: LocalResult;
+      try {
+        result = await this.deliverTop(req, rcpt);
+      } catch (err) {
+        msg.warn(`${req.queue_id}: ${(err as Error).message}`);
+        result = defer('4.3.0', 'local delivery agent internal error');
+      }
+      const outcome = { dsn: result.dsn, text: result.text, relay: 'local' };
+      if (result.kind === 'sent') await status.sent(rcpt, outcome);
+      else if (result.kind === 'defer') await status.defer(rcpt, outcome);
+      else await status.bounce(rcpt, outcome);
+    }
+    await sendDeliverReply(stream, { hop: emptyHop(), status: status.status });
+  }
+
+  private messageRef(req: DeliverRequest, rcpt: DeliverRecipient, deliveredTo: string): MessageRef {
+    return {
+      path: mailQueuePath(this.config, req.queue_name, req.queue_id),
+      dataOffset: req.data_offset,
+      sender: req.sender,
+      origRecipient: rcpt.orig_addr || rcpt.address,
+      deliveredTo,
+    };
+  }
+
+  private async deliverTop(req: DeliverRequest, rcpt: DeliverRecipient): Promise<LocalResult> {
+    const state: RecipientState = { address: rcpt.address, top: rcpt, level: 0, seen: new Set(), sender: req.sender };
+    return this.deliverRecipient(req, state);
+  }
+
+  private splitAddress(address: string): { local: string; domain: string } {
+    const at = address.lastIndexOf('@');
+    return at < 0 ? { local: address, domain: '' } : { local: address.slice(0, at), domain: address.slice(at + 1) };
+  }
+
+  /** stripExtension - user+ext into user and ext, per recipient_delimiter (several characters allowed). */
+  private stripExtension(local: string): { user: string; ext: string } {
+    const delims = this.config.str('recipient_delimiter');
+    if (!delims) return { user: local, ext: '' };
+    for (let i = 0; i < local.length; i++) {
+      if (delims.includes(local[i]) && i > 0) return { user: local.slice(0, i), ext: local.slice(i + 1) };
+    }
+    return { user: local, ext: '' };
+  }
+
+  private isLocalDomain(domain: string): boolean {
+    if (domain === '') return true;
+    const d = domain.toLowerCase();
+    return this.config.list('mydestination').some((x) => x.toLowerCase() === d);
+  }
+
+  /** deliverRecipient - one address: loop check, aliases, then the user's own delivery. */
+  private async deliverRecipient(req: DeliverRequest, s: RecipientState): Promise<LocalResult> {
+    if (s.level > MAX_RECURSION) return bounce('5.4.6', `mail forwarding loop for ${s.top.address}`);
+    const ref = this.messageRef(req, s.top, s.address);
+    if (await messageHasDeliveredTo(ref.path, ref.dataOffset, s.address)) {
+      return bounce('5.4.6', `mail forwarding loop for ${s.address}`);
+    }
+    const { local } = this.splitAddress(s.address);
+    const lcLocal = local.toLowerCase();
+    const { user, ext } = this.stripExtension(lcLocal);
+
+    // 1. aliases: user+ext first, then user.
+    const candidates = ext ? [lcLocal, user] : [user];
+    for (const key of candidates) {
+      let value: { value: string; owner: Identity | undefined } | null;
+      try {
+        value = await this.maps.alias(key);
+      } catch (err) {
+        return defer('4.3.0', `alias database unavailable: ${(err as Error).message}`);
+      }
+      if (value === null) continue;
+      if (s.seen.has(`alias:${key}`)) break; // an alias that names itself ends the recursion
+      s.seen.add(`alias:${key}`);
+      return this.expandList(req, s, value.value, 'alias', value.owner, key);
+    }
+
+    // 2. the user's own delivery
+    const pw = getpwnam(user);
+    if (!pw) return this.unknownUser(req, s, user);
+    return this.deliverUser(req, s, pw, ext);
+  }
+
+  private async unknownUser(req: DeliverRequest, s: RecipientState, user: string): Promise<LocalResult> {
+    const luser = this.config.str('luser_relay');
+    if (luser) {
+      const target = luser.replace(/\$user/g, user).replace(/\$\{user\}/g, user);
+      return this.deliverAddress(req, s, target, undefined, 'alias');
+    }
+    const fallback = this.config.str('fallback_transport');
+    if (fallback) return defer('4.3.0', `fallback_transport is not supported yet: ${fallback}`);
+    return bounce('5.1.1', `unknown user: "${user}"`);
+  }
+
+  /** deliverUser - .forward, mailbox_command, home_mailbox or the spool mbox, as the user. */
+  private async deliverUser(req: DeliverRequest, s: RecipientState, pw: Passwd, ext: string): Promise<LocalResult> {
+    const id: Identity = { uid: pw.uid, gid: pw.gid };
+    // .forward (not for root-owned deliveries of aliases that named this user themselves)
+    if (!s.seen.has(`forward:${pw.name}`)) {
+      s.seen.add(`forward:${pw.name}`);
+      const fwd = await this.readForward(pw, ext);
+      if (fwd !== null) return this.expandList(req, s, fwd, 'forward', id, pw.name);
+    }
+    const ref = this.messageRef(req, s.top, s.address);
+    const env = this.commandEnv(req, s, pw, ext);
+    const mailboxCommand = this.config.str('mailbox_command');
+    if (mailboxCommand) {
+      if (pw.uid === 0) return this.asDefaultPrivs(async (dp) => deliverCommand(this.config, this.config.expand(mailboxCommand), ref, dp, env));
+      return deliverCommand(this.config, this.config.expand(mailboxCommand), ref, id, env);
+    }
+    const owner = pw.uid === 0 ? await this.defaultPrivs() : id;
+    const home = this.config.str('home_mailbox');
+    if (home) {
+      const path = join(pw.dir, home);
+      if (home.endsWith('/')) return this.asUser(owner, () => deliverMaildir(path, ref, pw.name));
+      const r = await this.asUser(owner, () => appendMbox(this.config, path, ref, owner, pw.name));
+      return r.kind === 'sent' ? sent('delivered to mailbox') : r;
+    }
+    const spool = join(this.config.str('mail_spool_directory'), pw.name);
+    const r = await appendMbox(this.config, spool, ref, owner, pw.name);
+    return r.kind === 'sent' ? sent('delivered to mailbox') : r;
+  }
+
+  /** readForward - the first .forward of forward_path that exists and is owned by the user. */
+  private async readForward(pw: Passwd, ext: string): Promise<string | null> {
+    const delim = this.config.str('recipient_delimiter').charAt(0);
+    const expanded = this.config.str('forward_path');
+    const raw = this.config.raw('forward_path') ?? '';
+    void expanded;
+    const paths = raw
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((p) =>
+        p
+          .replace(/\$\{recipient_delimiter\}|\$recipient_delimiter/g, delim)
+          .replace(/\$\{extension\}|\$extension/g, ext)
+          .replace(/\$\{home\}|\$home/g, pw.dir)
+          .replace(/\$\{user\}|\$user/g, pw.name),
+      );
+    for (const p of paths) {
+      if (!ext && p !== paths[paths.length - 1] && p.endsWith(`.forward${delim}`)) continue;
+      try {
+        const st = await stat(p);
+        if (!st.isFile() || st.uid !== pw.uid) continue;
+        const text = await readFile(p, 'utf8');
+        const items = text
+          .split('\n')
+          .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))
+          .join(',');
+        if (items.trim() !== '') return items;
+      } catch {
+        continue;
+      }
+    }
+    return null;
+  }
+
+  /** expandList - deliver each member of an alias value, .forward or :include: file. */
+  private async expandList(req: DeliverRequest, s: RecipientState, list: string, origin: Origin, owner: Identity | undefined, name: string): Promise<LocalResult> {
+    const members = splitAliasList(list);
+    if (members.length === 0) return bounce('5.3.0', `empty alias expansion for ${name}`);
+    let worst: LocalResult | undefined;
+    const remote: string[] = [];
+    let lastSent: LocalResult | undefined;
+    for (const member of members) {
+      let r: LocalResult | undefined;
+      if (member.startsWith('|')) r = await this.memberCommand(req, s, member.slice(1), origin, owner);
+      else if (member.startsWith('/')) r = await this.memberFile(req, s, member, origin, owner);
+      else if (member.toLowerCase().startsWith(':include:')) r = await this.memberInclude(req, s, member.slice(9).trim(), owner);
+      else {
+        const addr = stripQuotesAndBrackets(member);
+        const { local, domain } = this.splitAddress(addr);
+        const selfRef = local.toLowerCase() === name.toLowerCase() && this.isLocalDomain(domain);
+        if (selfRef) {
+          // "root: root, other": deliver to the user's own mailbox, no further aliasing
+          const pw = getpwnam(this.stripExtension(local.toLowerCase()).user);
+          r = pw ? await this.deliverUser(req, { ...s, level: s.level + 1 }, pw, '') : await this.unknownUser(req, s, local);
+        } else if (this.isLocalDomain(domain)) {
+          r = await this.deliverAddress(req, s, addr, owner, origin);
+        } else {
+          remote.push(addr);
+          continue;
+        }
+      }
+      if (r.kind === 'sent') lastSent = r;
+      else if (!worst || (worst.kind === 'bounce' && r.kind === 'defer')) worst = r;
+    }
+    if (remote.length > 0) {
+      const r = await forwardMessage(this.config, this.messageRef(req, s.top, s.address), remote, s.sender, s.address);
+      if (r.kind === 'sent') lastSent = r;
+      else if (!worst || (worst.kind === 'bounce' && r.kind === 'defer')) worst = r;
+    }
+    return worst ?? lastSent ?? sent('delivered');
+  }
+
+  /** deliverAddress - a local member address: recurse as a new recipient (keeps orig_to). */
+  private async deliverAddress(req: DeliverRequest, s: RecipientState, addr: string, _owner: Identity | undefined, _origin: Origin): Promise<LocalResult> {
+    const full = addr.includes('@') ? addr : `${addr}@${this.config.str('myorigin')}`;
+    if (s.seen.has(`addr:${full.toLowerCase()}`)) return sent('duplicate');
+    s.seen.add(`addr:${full.toLowerCase()}`);
+    return this.deliverRecipient(req, { ...s, address: full, level: s.level + 1 });
+  }
+
+  private allowed(param: string, origin: Origin): boolean {
+    return this.config.list(param).some((x) => x.toLowerCase() === origin);
+  }
+
+  private async memberCommand(req: DeliverRequest, s: RecipientState, command: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
+    if (!this.allowed('allow_mail_to_commands', origin)) return bounce('5.7.1', `mail to command is restricted`);
+    const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
+    const pw = runAsPasswd(runAs);
+    const env = this.commandEnv(req, s, pw, '');
+    return deliverCommand(this.config, command.trim().replace(/^"(.*)"$/, '$1'), this.messageRef(req, s.top, s.address), runAs, env);
+  }
+
+  private async memberFile(req: DeliverRequest, s: RecipientState, path: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
+    if (!this.allowed('allow_mail_to_files', origin)) return bounce('5.7.1', `mail to file is restricted`);
+    const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
+    return this.asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address), runAs));
+  }
+
+  private async memberInclude(req: DeliverRequest, s: RecipientState, path: string, owner: Identity | undefined): Promise<LocalResult> {
+    if (s.seen.has(`include:${path}`)) return sent('duplicate');
+    s.seen.add(`include:${path}`);
+    let text: string;
+    let st;
+    try {
+      st = await stat(path);
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      return defer('4.3.0', `cannot open include file ${path}: ${(err as Error).message}`);
+    }
+    const includeOwner = st.uid !== 0 ? { uid: st.uid, gid: st.gid } : owner;
+    const list = text
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))
+      .join(',');
+    return this.expandList(req, { ...s, level: s.level + 1 }, list, 'include', includeOwner, path);
+  }
+
+  private commandEnv(req: DeliverRequest, s: RecipientState, pw: Passwd | undefined, ext: string): CommandEnv {
+    const { local, domain } = this.splitAddress(s.address);
+    return {
+      home: pw?.dir ?? '/',
+      user: pw?.name ?? '',
+      shell: pw?.shell ?? '/bin/sh',
+      recipient: s.address,
+      local,
+      domain,
+      extension: ext,
+      origRecipient: s.top.orig_addr || s.top.address,
+      clientAddress: req.client_addr,
+      clientHostname: req.client_name,
+      clientHelo: req.client_helo,
+      clientProtocol: req.client_proto,
+      saslMethod: req.sasl_method,
+      saslUsername: req.sasl_username,
+      saslSender: req.sasl_sender,
+    };
+  }
+
+  /** defaultPrivs - the identity of default_privs (nobody), for root-owned aliases. */
+  private async defaultPrivs(): Promise<Identity | undefined> {
+    if (process.getuid?.() !== 0) return undefined;
+    const pw = getpwnam(this.config.str('default_privs'));
+    if (!pw || pw.uid === 0) throw new Error(`unknown or privileged default_privs user: ${this.config.str('default_privs')}`);
+    return { uid: pw.uid, gid: pw.gid };
+  }
+
+  private async asDefaultPrivs(fn: (id: Identity | undefined) => Promise<LocalResult>): Promise<LocalResult> {
+    return fn(await this.defaultPrivs());
+  }
+
+  /**
+   * asUser - run a file-system delivery with the effective identity of a
+   * user (root only; one delivery at a time per process, so a process-wide
+   * effective uid is safe: DESIGN.md §3).
+   */
+  private async asUser(id: Identity | undefined, fn: () => Promise<LocalResult>): Promise<LocalResult> {
+    if (!id || process.getuid?.() !== 0 || !process.seteuid || !process.setegid) return fn();
+    process.setegid(id.gid);
+    process.seteuid(id.uid);
+    try {
+      return await fn();
+    } finally {
+      process.seteuid(0);
+      process.setegid(0);
+    }
+  }
+}
+
+function runAsPasswd(id: Identity | undefined): Passwd | undefined {
+  if (!id) return undefined;
+  return { name: String(id.uid), uid: id.uid, gid: id.gid, gecos: '', dir: '/', shell: '/bin/sh' };
+}
+
+/** splitAliasList - comma/whitespace separated members; quotes group (aliases(5)). */
+export function splitAliasList(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (const ch of value) {
+    if (ch === '"') {
+      quoted = !quoted;
+      cur += ch;
+      continue;
+    }
+    if (!quoted && (ch === ',' || ch === '\n')) {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+function stripQuotesAndBrackets(addr: string): string {
+  let a = addr.trim();
+  if (a.startsWith('<') && a.endsWith('>')) a = a.slice(1, -1);
+  return a;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { singleServerMain } = await import('../master/single_server.js');
+  let agent: LocalAgent | undefined;
+  singleServerMain(argv, {
+    privileged: true,
+    postInit(ctx: ServerContext) {
+      agent = new LocalAgent(ctx.config);
+    },
+    async service(stream: VStream) {
+      await agent!.service(stream);
+    },
+  });
+}

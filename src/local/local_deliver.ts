@@ -1,0 +1,310 @@
+/**
+ * local_deliver - the delivery methods of the local agent (Postfix
+ * local/mailbox.c, maildir.c, file.c, command.c, forward.c).
+ *
+ * mbox: append with the From_ line, >From quoting and a trailing blank line,
+ * under a dotlock (<mailbox>.lock, O_EXCL, retried deliver_lock_attempts
+ * times, stale locks broken after stale_lock_time); on a write error the
+ * file is truncated back to its old size so a mailbox never holds half a
+ * message. Maildir: tmp/ then a link into new/ under a unique name.
+ * Commands: /bin/sh -c as the recipient with Postfix's environment and
+ * command_time_limit; exit 75/71 defers, other non-zero exits bounce.
+ * Forwarding: a new message through cleanup, "forwarded as ID".
+ */
+
+import { spawn } from 'node:child_process';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, stat, unlink, link, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { mailCopy, MAIL_COPY, MAIL_COPY_MBOX, readMessageLines } from '../global/mail_copy.js';
+import type { MailConfig } from '../global/mail_conf.js';
+import { CleanupClient } from '../global/cleanup_clnt.js';
+import { CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
+import { REC } from '../global/rec_type.js';
+
+/** The outcome of one delivery attempt: sent, defer or bounce with a DSN and text. */
+export interface LocalResult {
+  kind: 'sent' | 'defer' | 'bounce';
+  dsn: string;
+  text: string;
+}
+
+export const sent = (text: string): LocalResult => ({ kind: 'sent', dsn: '2.0.0', text });
+export const defer = (dsn: string, text: string): LocalResult => ({ kind: 'defer', dsn, text });
+export const bounce = (dsn: string, text: string): LocalResult => ({ kind: 'bounce', dsn, text });
+
+export interface Identity {
+  uid: number;
+  gid: number;
+}
+
+export interface MessageRef {
+  path: string;
+  dataOffset: number;
+  sender: string;
+  origRecipient: string;
+  deliveredTo: string;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** dotLock - create path.lock exclusively (Postfix dot_lockfile.c); returns the unlock function. */
+export async function dotLock(config: MailConfig, path: string): Promise<() => Promise<void>> {
+  const lock = `${path}.lock`;
+  const attempts = Math.max(1, config.int('deliver_lock_attempts'));
+  const delay = config.time('deliver_lock_delay') * 1000;
+  const stale = config.time('stale_lock_time') * 1000;
+  for (let n = 0; n < attempts; n++) {
+    try {
+      const fh = await open(lock, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      await fh.close();
+      return async () => {
+        await unlink(lock).catch(() => undefined);
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw err;
+      try {
+        const st = await stat(lock);
+        if (Date.now() - st.ctimeMs > stale) await unlink(lock).catch(() => undefined);
+      } catch {
+        // the lock went away meanwhile: try again at once
+        continue;
+      }
+      await sleep(delay * (0.5 + Math.random()));
+    }
+  }
+  throw Object.assign(new Error(`unable to lock ${path}: File exists`), { code: 'ELOCKED' });
+}
+
+/** appendMbox - deliver to an mbox file (created 0600 when missing), all or nothing. */
+export async function appendMbox(config: MailConfig, path: string, m: MessageRef, owner: Identity | undefined, what: string): Promise<LocalResult> {
+  const limit = config.int('mailbox_size_limit');
+  let unlock: (() => Promise<void>) | undefined;
+  let fh: FileHandle | undefined;
+  try {
+    unlock = await dotLock(config, path);
+  } catch (err) {
+    return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. ${(err as Error).message}`);
+  }
+  try {
+    fh = await open(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    const st = await fh.stat();
+    if (!st.isFile()) return bounce('5.2.0', `cannot update mailbox ${path} for user ${what}. file is not a regular file`);
+    if (owner && process.getuid?.() === 0 && st.uid !== owner.uid) {
+      if (st.size === 0) await fh.chown(owner.uid, owner.gid);
+      else if (config.bool('strict_mailbox_ownership')) {
+        return bounce('5.2.0', `cannot update mailbox ${path} for user ${what}. file has bad owner`);
+      }
+    }
+    const start = st.size;
+    let written = 0;
+    const handle = fh;
+    try {
+      await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY_MBOX, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, async (chunk) => {
+        written += chunk.length;
+        if (limit > 0 && start + written > limit) throw Object.assign(new Error('File too large'), { code: 'EFBIG' });
+        await handle.write(chunk);
+      });
+      await handle.sync();
+    } catch (err) {
+      await handle.truncate(start).catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EFBIG') return bounce('5.2.2', `cannot update mailbox ${path} for user ${what}. error writing message: File too large`);
+      return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. error writing message: ${(err as Error).message}`);
+    }
+    return sent('');
+  } catch (err) {
+    return defer('4.2.0', `cannot open mailbox ${path} for user ${what}. ${(err as Error).message}`);
+  } finally {
+    await fh?.close().catch(() => undefined);
+    await unlock?.();
+  }
+}
+
+let maildirCounter = 0;
+
+/** deliverMaildir - tmp/ then new/ with a unique name (Postfix maildir.c). */
+export async function deliverMaildir(dir: string, m: MessageRef, what: string): Promise<LocalResult> {
+  const tmpDir = join(dir, 'tmp');
+  const newDir = join(dir, 'new');
+  try {
+    for (const d of [tmpDir, newDir, join(dir, 'cur')]) await mkdir(d, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    return defer('4.2.0', `create maildir file ${dir}: ${(err as Error).message}`);
+  }
+  const now = Date.now();
+  const tmpName = join(tmpDir, `${Math.floor(now / 1000)}.P${process.pid}Q${++maildirCounter}.${hostname()}`);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(tmpName, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    const handle = fh;
+    await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY.DELIVERED | MAIL_COPY.RETURN_PATH | MAIL_COPY.ORIG_RCPT, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, async (chunk) => {
+      await handle.write(chunk);
+    });
+    await handle.sync();
+    const st = await handle.stat();
+    await handle.close();
+    fh = undefined;
+    const usec = Math.floor((now % 1000) * 1000);
+    const newName = join(newDir, `${Math.floor(now / 1000)}.V${st.dev.toString(16).toUpperCase()}I${st.ino.toString(16).toUpperCase()}M${usec}.${hostname()}`);
+    await link(tmpName, newName);
+    await unlink(tmpName);
+    return sent('delivered to maildir');
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    await unlink(tmpName).catch(() => undefined);
+    return defer('4.2.0', `maildir delivery failed for user ${what}: ${(err as Error).message}`);
+  }
+}
+
+/** deliverFile - append to a file named in an alias or .forward (mbox style). */
+export async function deliverFile(config: MailConfig, path: string, m: MessageRef, owner: Identity | undefined): Promise<LocalResult> {
+  if (path.endsWith('/')) return deliverMaildir(path, m, path);
+  const r = await appendMbox(config, path, m, owner, path);
+  return r.kind === 'sent' ? sent(`delivered to file: ${path}`) : r;
+}
+
+export interface CommandEnv {
+  home: string;
+  user: string;
+  shell: string;
+  recipient: string;
+  local: string;
+  domain: string;
+  extension: string;
+  origRecipient: string;
+  clientAddress: string;
+  clientHostname: string;
+  clientHelo: string;
+  clientProtocol: string;
+  saslMethod: string;
+  saslUsername: string;
+  saslSender: string;
+}
+
+/** deliverCommand - run the command through the shell as the given identity, message on stdin. */
+export async function deliverCommand(config: MailConfig, command: string, m: MessageRef, id: Identity | undefined, env: CommandEnv): Promise<LocalResult> {
+  const shell = config.str('local_command_shell') || '/bin/sh';
+  const argv = config.str('local_command_shell') ? ['-c', command] : ['-c', command];
+  const limit = (config.raw('local_command_time_limit') !== undefined ? config.time('local_command_time_limit') : config.time('command_time_limit')) * 1000;
+  const childEnv: NodeJS.ProcessEnv = {
+    HOME: env.home,
+    USER: env.user,
+    LOGNAME: env.user,
+    SHELL: env.shell,
+    PATH: '/usr/bin:/bin',
+    SENDER: m.sender,
+    RECIPIENT: env.recipient,
+    LOCAL: env.local,
+    DOMAIN: env.domain,
+    EXTENSION: env.extension,
+    ORIGINAL_RECIPIENT: env.origRecipient,
+    CLIENT_ADDRESS: env.clientAddress,
+    CLIENT_HOSTNAME: env.clientHostname,
+    CLIENT_HELO: env.clientHelo,
+    CLIENT_PROTOCOL: env.clientProtocol,
+    SASL_METHOD: env.saslMethod,
+    SASL_USERNAME: env.saslUsername,
+    SASL_SENDER: env.saslSender,
+  };
+  for (const name of config.list('export_environment')) {
+    const eq = name.indexOf('=');
+    if (eq > 0) childEnv[name.slice(0, eq)] = name.slice(eq + 1);
+    else if (process.env[name] !== undefined) childEnv[name] = process.env[name];
+  }
+  const runAs = id && process.getuid?.() === 0 ? { uid: id.uid, gid: id.gid } : {};
+  return new Promise<LocalResult>((resolve) => {
+    let output = '';
+    let timedOut = false;
+    let child;
+    try {
+      child = spawn(shell, argv, { env: childEnv, cwd: env.home || '/', stdio: ['pipe', 'pipe', 'pipe'], ...runAs });
+    } catch (err) {
+      resolve(defer('4.3.0', `cannot execute command ${command}: ${(err as Error).message}`));
+      return;
+    }
+    const collect = (b: Buffer) => {
+      if (output.length < 4096) output += b.toString('utf8');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, limit);
+    child.stdin.on('error', () => undefined);
+    void (async () => {
+      try {
+        await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY.FROM | MAIL_COPY.RETURN_PATH | MAIL_COPY.DELIVERED | MAIL_COPY.ORIG_RCPT, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, (chunk) =>
+          new Promise<void>((res) => {
+            if (child.stdin.destroyed) return res();
+            if (child.stdin.write(chunk)) res();
+            else child.stdin.once('drain', () => res());
+          }),
+        );
+      } catch {
+        // the command closed its input early; its exit status decides
+      }
+      child.stdin.end();
+    })();
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const out = output.trim().replace(/\s+/g, ' ');
+      const suffix = out ? `. Command output: ${out}` : '';
+      if (timedOut) resolve(defer('4.3.0', `Command time limit exceeded: "${command}"${suffix}`));
+      else if (signal) resolve(defer('4.3.0', `Command died with signal ${signalNumber(signal)}: "${command}"${suffix}`));
+      else if (code === 0) resolve(sent(`delivered to command: ${command}`));
+      else if (code === 75 || code === 71) resolve(defer('4.3.0', `temporary failure${suffix || `. Command output: ${''}`}`.replace(/\. Command output: $/, '')));
+      else resolve(bounce('5.3.0', `Command died with status ${code}: "${command}"${suffix}`));
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve(defer('4.3.0', `cannot execute command ${command}: ${err.message}`));
+    });
+  });
+}
+
+function signalNumber(signal: string): number {
+  const map: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+  return map[signal] ?? 0;
+}
+
+/**
+ * forwardMessage - send the message on to new recipients through cleanup
+ * (Postfix local/forward.c): same sender, a Delivered-To: header for the
+ * recipient that forwarded, original content. Returns the new queue id.
+ */
+export async function forwardMessage(config: MailConfig, m: MessageRef, recipients: string[], sender: string, deliveredTo: string): Promise<LocalResult> {
+  let clnt: CleanupClient;
+  try {
+    clnt = await CleanupClient.open(config, CLEANUP_FLAG_MASK_INTERNAL);
+  } catch (err) {
+    return defer('4.3.0', `cannot forward: cleanup service: ${(err as Error).message}`);
+  }
+  try {
+    const now = Date.now();
+    await clnt.record(REC.TIME, `${Math.floor(now / 1000)} ${(now % 1000) * 1000}`);
+    await clnt.attr('rewrite_context', 'local');
+    await clnt.record(REC.FROM, sender);
+    for (const r of recipients) await clnt.record(REC.RCPT, r);
+    await clnt.record(REC.MESG, '');
+    await clnt.text(`Delivered-To: ${deliveredTo}`);
+    for await (const line of readMessageLines(m.path, m.dataOffset)) await clnt.text(line);
+    await clnt.record(REC.XTRA, '');
+    const result = await clnt.finish();
+    if (result.status !== 0) return defer('4.3.0', `cannot forward: ${result.reason || 'cleanup error'}`);
+    return sent(`forwarded as ${result.queueId}`);
+  } catch (err) {
+    clnt.abort();
+    return defer('4.3.0', `cannot forward: ${(err as Error).message}`);
+  }
+}
+
+/** ensureDir - the directory of a mailbox file exists (home_mailbox = "Mailbox" style paths). */
+export async function ensureDir(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+}
