@@ -22,18 +22,9 @@
  * file size by message_size_limit.
  */
 
-import {
-  closeSync,
-  constants as FS,
-  fchmodSync,
-  fstatSync,
-  fsyncSync,
-  linkSync,
-  openSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, unlinkSync, writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { MAIL_QUEUE, mailQueueComplete, mailQueueEnter, wallClock } from '../global/mail_queue.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { mailTrigger } from '../global/mail_connect.js';
 import {
@@ -44,7 +35,7 @@ import {
 } from '../global/rec_type.js';
 import { CLEANUP_STAT } from '../global/cleanup_user.js';
 import { msg } from '../util/msg.js';
-import { confBool, confInt, confStr, loginSenderAllowed, username } from './submit_common.js';
+import { confInt, confStr, loginSenderAllowed, username } from './submit_common.js';
 
 /** Mode of a complete maildrop file (mail_stream_file(..., 0444) | MAIL_QUEUE_STAT_READY). */
 export const MAILDROP_READY_MODE = 0o744;
@@ -56,82 +47,6 @@ export class PostdropError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PostdropError';
-  }
-}
-
-const BASE52 = '0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz';
-
-/** safeUltostr - number in base 51/52 with the Postfix alphabet, zero-padded to `pad`. */
-function safeUltostr(n: number, base: number, pad: number): string {
-  let out = '';
-  do {
-    out = BASE52[n % base] + out;
-    n = Math.floor(n / base);
-  } while (n > 0);
-  return out.padStart(pad, '0');
-}
-
-/** queueId - a Postfix queue ID from time and inode (mail_queue.c MQID_*). */
-export function queueId(sec: number, usec: number, inode: number | bigint, long: boolean): string {
-  if (long) {
-    const ino = typeof inode === 'bigint' ? Number(inode % 0x7fffffffffffn) : inode;
-    return safeUltostr(sec, 52, 6) + safeUltostr(usec, 52, 4) + 'z' + safeUltostr(ino, 51, 1);
-  }
-  const hexIno = typeof inode === 'bigint' ? inode.toString(16) : inode.toString(16);
-  return usec.toString(16).toUpperCase().padStart(5, '0') + hexIno.toUpperCase();
-}
-
-/** nowSecUsec - wall clock with microseconds (gettimeofday). */
-export function nowSecUsec(): { sec: number; usec: number } {
-  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
-  return { sec: Math.floor(us / 1e6), usec: us % 1e6 };
-}
-
-export interface QueueFile {
-  id: string;
-  path: string;
-  fd: number;
-}
-
-/**
- * maildropEnter - create <queue_directory>/maildrop/<id> exclusively
- * (mail_queue_enter()): a temporary name first, then a hard link to the
- * queue ID name derived from time and inode; link() never replaces an
- * existing file, so a collision just means "try again".
- */
-export function maildropEnter(config: MailConfig, queue = 'maildrop'): QueueFile {
-  const dir = join(config.str('queue_directory'), queue);
-  const long = confBool(config, 'enable_long_queue_ids', false);
-  for (let attempt = 0; ; attempt++) {
-    const { sec, usec } = nowSecUsec();
-    const temp = join(dir, `${usec}.${process.pid}`);
-    let fd: number;
-    try {
-      fd = openSync(temp, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, MAILDROP_TEMP_MODE);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'EEXIST' && attempt < 100) continue;
-      throw err;
-    }
-    const st = fstatSync(fd, { bigint: true });
-    for (let tries = 0; tries < 100; tries++) {
-      const t = tries === 0 ? { sec, usec } : nowSecUsec();
-      const id = queueId(t.sec, t.usec, st.ino, long);
-      const path = join(dir, id);
-      try {
-        linkSync(temp, path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-        closeSync(fd);
-        unlinkSync(temp);
-        throw e;
-      }
-      unlinkSync(temp);
-      return { id, path, fd };
-    }
-    closeSync(fd);
-    unlinkSync(temp);
-    throw new Error(`${dir}: cannot create a unique queue file name`);
   }
 }
 
@@ -172,6 +87,7 @@ export class MaildropWriter {
   id = '';
   path = '';
   private fd = -1;
+  private fh: FileHandle | undefined;
   private seg = 0;
   private fromCount = 0;
   private rcptCount = 0;
@@ -192,13 +108,14 @@ export class MaildropWriter {
     this.login = username(uid);
   }
 
-  /** open - create the queue file and write our own arrival time record. */
-  open(): string {
-    const q = maildropEnter(this.config);
+  /** open - create the queue file (mailQueueEnter) and write our own arrival time record. */
+  async open(): Promise<string> {
+    const q = await mailQueueEnter(this.config, MAIL_QUEUE.MAILDROP, MAILDROP_TEMP_MODE);
     this.id = q.id;
     this.path = q.path;
-    this.fd = q.fd;
-    const { sec, usec } = nowSecUsec();
+    this.fh = q.fh;
+    this.fd = q.fh.fd;
+    const { sec, usec } = wallClock();
     this.emit(REC.TIME, Buffer.from(`${sec} ${usec}`));
     return this.id;
   }
@@ -293,7 +210,7 @@ export class MaildropWriter {
    * finish - complete the file: fsync, mark ready. Returns the status that
    * postdrop reports; on any non-zero status the file is already gone.
    */
-  finish(): FinishResult {
+  async finish(): Promise<FinishResult> {
     if (!this.ended) {
       this.abort();
       return { status: CLEANUP_STAT.BAD, reason: '' };
@@ -308,9 +225,9 @@ export class MaildropWriter {
     }
     try {
       this.flushBuf();
-      fsyncSync(this.fd);
-      fchmodSync(this.fd, MAILDROP_READY_MODE);
-      closeSync(this.fd);
+      await mailQueueComplete(this.fh!, MAILDROP_READY_MODE);
+      await this.fh!.close();
+      this.fh = undefined;
       this.fd = -1;
     } catch (e) {
       msg.warn(`uid=${this.uid}: ${(e as Error).message}`);
@@ -330,6 +247,7 @@ export class MaildropWriter {
         // already closed
       }
       this.fd = -1;
+      this.fh = undefined;
     }
     if (this.path) {
       try {

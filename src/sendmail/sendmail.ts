@@ -222,7 +222,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
   const dst = new MaildropWriter(config, uid);
   msgCleanup(() => dst.abort());
   try {
-    dst.open();
+    await dst.open();
   } catch (e) {
     return msg.fatal(`${who}: unable to create queue file: ${(e as Error).message}`, EX.UNAVAILABLE);
   }
@@ -375,7 +375,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
   }
   put(REC.END, '');
 
-  const { status, reason } = dst.finish();
+  const { status, reason } = await dst.finish();
   if (status !== 0) {
     msg.fatal(
       `${who}: ${reason || cleanupStrerror(status)}`,
