@@ -3,7 +3,8 @@
  * and trace/ queue directories (Postfix bounce/bounce_append_service.c,
  * global/bounce_log.c).
  *
- * One entry per recipient: `name=value` lines, then an empty line. These
+ * One entry per recipient: an empty line, a `<recipient>: reason` line,
+ * the `name=value` attributes that have a value, an empty line. These
  * files feed non-delivery notices (bounce), delay warnings and the mailq
  * `(reason)` lines (defer), and delivery reports (trace). Appends are single
  * write() calls of a whole entry under an exclusive flock-free O_APPEND, so
@@ -36,20 +37,17 @@ function clean(v: string | number): string {
 }
 
 export function formatBounceLogEntry(e: BounceLogEntry): string {
-  const lines = [
-    `recipient=${clean(e.recipient)}`,
-    `original_recipient=${clean(e.original_recipient)}`,
-    `offset=${e.offset}`,
-    `dsn_orig_rcpt=${clean(e.dsn_orig_rcpt)}`,
-    `notify_flags=${e.notify_flags}`,
-    `status=${clean(e.status)}`,
-    `action=${clean(e.action)}`,
-    `diag_type=${clean(e.diag_type)}`,
-    `diag_text=${clean(e.diag_text)}`,
-    `mta_type=${clean(e.mta_type)}`,
-    `mta_mname=${clean(e.mta_mname)}`,
-    `reason=${clean(e.reason)}`,
-  ];
+  // Postfix writes a human-readable line first, then only the attributes that have a value.
+  const lines = ['', `<${clean(e.recipient)}>: ${clean(e.reason)}`, `recipient=${clean(e.recipient)}`];
+  if (e.original_recipient) lines.push(`original_recipient=${clean(e.original_recipient)}`);
+  lines.push(`offset=${e.offset}`);
+  if (e.dsn_orig_rcpt) lines.push(`dsn_orig_rcpt=${clean(e.dsn_orig_rcpt)}`);
+  if (e.notify_flags) lines.push(`notify_flags=${e.notify_flags}`);
+  lines.push(`status=${clean(e.status)}`);
+  for (const name of ['diag_type', 'diag_text', 'mta_type', 'mta_mname'] as const) {
+    if (e[name]) lines.push(`${name}=${clean(e[name])}`);
+  }
+  lines.push(`action=${clean(e.action)}`, `reason=${clean(e.reason)}`);
   return lines.join('\n') + '\n\n';
 }
 
@@ -86,6 +84,7 @@ export function parseBounceLog(text: string): BounceLogEntry[] {
       reason: '',
     };
     for (const line of block.split('\n')) {
+      if (line.startsWith('<')) continue; // the human-readable summary line
       const eq = line.indexOf('=');
       if (eq <= 0) continue;
       const name = line.slice(0, eq);

@@ -112,7 +112,9 @@ export class DeliveryStatus {
       (rcpt.dsn_notify & DSN_NOTIFY.SUCCESS) !== 0 || (this.req.flags & DEL_REQ_FLAG.RECORD) !== 0 || this.verifyOnly;
     if (wantsTrace) {
       try {
-        await bounceLogAppend(this.config, 'trace', this.req.queue_id, this.entry(rcpt, o, this.verifyOnly ? 'deliverable' : 'delivered'));
+        // Delivery reports say how: "delivery via local: delivered to mailbox".
+        const traced = this.verifyOnly ? o : { ...o, text: `delivery via ${o.relay}: ${o.text}` };
+        await bounceLogAppend(this.config, 'trace', this.req.queue_id, this.entry(rcpt, traced, this.verifyOnly ? 'deliverable' : 'delivered'));
       } catch (err) {
         msg.warn(`${this.req.queue_id}: trace logfile: ${(err as Error).message}`);
       }

@@ -1,0 +1,139 @@
+/**
+ * bounce - the bounce, defer and trace services (Postfix bounce(8)).
+ *
+ * One program, three master.cf services. The per-recipient logfiles in
+ * bounce/, defer/ and trace/ are appended by the delivery agents
+ * (global/bounce_log.ts); this daemon turns them into notifications when
+ * qmgr asks (protocol delivery_status_protocol):
+ *   FLUSH: non-delivery notice from bounce/ID, then the logfile is removed;
+ *   WARN:  delay warning from defer/ID (the logfile stays);
+ *   TRACE: delivery report from trace/ID (sendmail -v/-bv, NOTIFY=SUCCESS).
+ * A bounce of a null-sender message is a double bounce: it goes to
+ * 2bounce_notice_recipient only when notify_classes has 2bounce. Postmaster
+ * copies follow notify_classes (bounce, delay). Status 0 means the notice
+ * is safely queued (or deliberately dropped); anything else makes qmgr
+ * keep the message and retry later.
+ */
+
+import { msg } from '../util/msg.js';
+import type { VStream } from '../util/vstream.js';
+import { readAttrs, sendAttrs, attrSendProtocol } from '../util/attr.js';
+import type { MailConfig } from '../global/mail_conf.js';
+import type { ServerContext } from '../master/mail_server.js';
+import { BOUNCE_CMD, BOUNCE_PROTOCOL } from '../global/bounce_clnt.js';
+import { bounceLogRead, bounceLogRemove, type BounceLogEntry } from '../global/bounce_log.js';
+import { mailQueuePath, mailQueueIdOk } from '../global/mail_queue.js';
+import { readQueueFile } from '../qmgr/qmgr_message.js';
+import { sendNotice, wantsFullContent, type NoticeKind, type OriginalMessage } from './bounce_notify.js';
+
+const QUEUE_NAMES = new Set(['active', 'deferred', 'incoming', 'hold', 'maildrop']);
+
+/** bounceService - one request per connection. */
+export async function bounceService(stream: VStream, ctx: ServerContext): Promise<void> {
+  attrSendProtocol(stream, BOUNCE_PROTOCOL);
+  const req = await readAttrs(stream);
+  if (req === null) return;
+  let status = 0;
+  try {
+    const command = req.int('nrequest');
+    const queueName = req.str('queue_name');
+    const queueId = req.str('queue_id');
+    if (!QUEUE_NAMES.has(queueName) || !mailQueueIdOk(queueId)) throw new Error(`bad queue name or id: ${queueName}/${queueId}`);
+    const request = {
+      queueName,
+      queueId,
+      sender: req.get('sender') ?? '',
+      envid: req.get('envelope_id') ?? '',
+      ret: req.intOr('ret_flags', 0),
+    };
+    switch (command) {
+      case BOUNCE_CMD.FLUSH:
+        status = await notify(ctx.config, 'bounce', 'failure', request);
+        break;
+      case BOUNCE_CMD.WARN:
+        status = await notify(ctx.config, 'defer', 'delay', request);
+        break;
+      case BOUNCE_CMD.TRACE:
+        status = await notify(ctx.config, 'trace', 'success', request);
+        break;
+      default:
+        msg.warn(`unknown command: ${command}`);
+        status = -1;
+    }
+  } catch (err) {
+    msg.warn(`bounce request: ${(err as Error).message}`);
+    status = -1;
+  }
+  sendAttrs(stream, [['status', status]]);
+  await stream.flush();
+}
+
+interface Request {
+  queueName: string;
+  queueId: string;
+  sender: string;
+  envid: string;
+  ret: number;
+}
+
+async function notify(config: MailConfig, log: 'bounce' | 'defer' | 'trace', kind: NoticeKind, r: Request): Promise<number> {
+  const entries = await bounceLogRead(config, log, r.queueId);
+  if (entries.length === 0) return 0;
+  const path = mailQueuePath(config, r.queueName, r.queueId);
+  const info = await readQueueFile(path, r.queueId);
+  const original: OriginalMessage = {
+    queueId: r.queueId,
+    path,
+    dataOffset: info.dataOffset,
+    sender: info.sender,
+    arrival: info.arrival,
+    envid: r.envid,
+    ret: r.ret,
+  };
+  // A trace log holds verify results when the request was sendmail -bv / -v.
+  const verify = log === 'trace' && entries.some((e) => e.action === 'deliverable' || e.action === 'undeliverable');
+  const noticeKind: NoticeKind = verify ? 'verify' : kind;
+  const notifyClasses = new Set(config.list('notify_classes').map((c) => c.toLowerCase()));
+  const selected = log === 'trace' && !verify ? entries.filter(wantsSuccessNotice) : entries;
+
+  if (info.sender === '') {
+    // Double bounce: never to the null sender; to the postmaster only if asked.
+    if (kind === 'failure' && notifyClasses.has('2bounce')) {
+      const to = config.str('2bounce_notice_recipient');
+      const id = await sendNotice(config, { kind: noticeKind, original, entries, recipient: to, sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: true });
+      msg.info(`${r.queueId}: postmaster non-delivery notification: ${id}`);
+    }
+  } else if (selected.length > 0) {
+    const id = await sendNotice(config, {
+      kind: noticeKind,
+      original,
+      entries: selected,
+      recipient: info.sender,
+      sender: '',
+      postmasterCopy: false,
+      fullContent: wantsFullContent(noticeKind, r.ret || Number(info.attrs.get('ret_flags') ?? 0)),
+    });
+    const what = kind === 'failure' ? 'non-delivery' : kind === 'delay' ? 'delay' : 'delivery status';
+    msg.info(`${r.queueId}: sender ${what} notification: ${id}`);
+    if (kind === 'failure' && notifyClasses.has('bounce')) {
+      const pid = await sendNotice(config, { kind, original, entries, recipient: config.str('bounce_notice_recipient'), sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: false });
+      msg.info(`${r.queueId}: postmaster non-delivery notification: ${pid}`);
+    }
+    if (kind === 'delay' && notifyClasses.has('delay')) {
+      const pid = await sendNotice(config, { kind, original, entries, recipient: config.str('delay_notice_recipient'), sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: false });
+      msg.info(`${r.queueId}: postmaster delay notification: ${pid}`);
+    }
+  }
+  if (log !== 'defer') await bounceLogRemove(config, log, r.queueId);
+  return 0;
+}
+
+/** wantsSuccessNotice - trace entries that the sender asked to hear about (NOTIFY=SUCCESS or sendmail -v). */
+function wantsSuccessNotice(e: BounceLogEntry): boolean {
+  return e.action === 'delivered' || e.action === 'relayed' || e.action === 'expanded';
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { singleServerMain } = await import('../master/single_server.js');
+  singleServerMain(argv, { service: bounceService });
+}
