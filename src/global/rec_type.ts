@@ -53,13 +53,20 @@ export const REC_TYPE_EXTRACT = 'EDRO/PreAFIL>Kon';
 export const REC_TYPE_POST_ENVELOPE = 'MFSRVAin';
 export const REC_TYPE_POST_CONTENT = 'XLN';
 export const REC_TYPE_POST_EXTRACT = 'EAR';
+/** Recipient-only record runs (rec_type.h REC_TYPE_ENV_RECIPIENT, REC_TYPE_EXT_RECIPIENT). */
+export const REC_TYPE_ENV_RECIPIENT = 'MDRO/Kon';
+export const REC_TYPE_EXT_RECIPIENT = 'EDRO/Kon';
 
 /** Fixed-width formats. */
 export const REC_TYPE_SIZE_FORMAT_WIDTH = 15;
 export const REC_TYPE_PTR_PAYL_SIZE = 15;
 export const REC_TYPE_WARN_PAYL_SIZE = 15;
 
-/** postcat labels (rec_type.c). Envelope `L` is content_filter; content `L` is unterminated_text. */
+/**
+ * postcat labels (rec_type.c rec_type_names[]). `L` is listed as FILT first,
+ * so it prints as content_filter; postcat itself says unterminated_text for
+ * `L` in the message content. `d` and `m` have no name in Postfix either.
+ */
 const NAMES: Record<string, string> = {
   C: 'message_size',
   T: 'message_arrival_time',
@@ -69,15 +76,13 @@ const NAMES: Record<string, string> = {
   L: 'content_filter',
   S: 'sender',
   D: 'done_recipient',
+  '/': 'canceled_recipient',
   R: 'recipient',
   O: 'original_recipient',
-  '/': 'canceled_recipient',
   W: 'warning_message_time',
   A: 'named_attribute',
+  p: 'pointer_record',
   K: 'killed_record',
-  '>': 'redirect_to',
-  f: 'cleanup_flags',
-  d: 'delay_time',
   M: 'message_content',
   N: 'regular_text',
   w: 'padding',
@@ -85,19 +90,24 @@ const NAMES: Record<string, string> = {
   r: 'return_receipt',
   e: 'errors_to',
   P: 'priority',
-  p: 'pointer_record',
   V: 'verp_delimiters',
+  E: 'message_end',
+  '>': 'redirect_to',
+  f: 'flags',
   '<': 'dsn_return_flags',
   i: 'dsn_envelope_id',
   o: 'dsn_original_recipient',
   n: 'dsn_notify_flags',
-  m: 'milter_count',
-  E: 'message_end',
 };
 
-/** recTypeName - postcat's label for a record type (content `L` is handled by the caller). */
+/** The label of a content-segment `L` record. */
+export const REC_TYPE_CONT_NAME = 'unterminated_text';
+
+/** recTypeName - postcat's label for a record type ("unknown_record_type" when Postfix has none). */
 export function recTypeName(type: number): string {
-  return NAMES[String.fromCharCode(type)] ?? 'unknown';
+  if (type === REC_TYPE_EOF) return 'end-of-file';
+  if (type === REC_TYPE_ERROR) return 'error';
+  return NAMES[String.fromCharCode(type)] ?? 'unknown_record_type';
 }
 
 /** recTypeAllowed - is the record type in the given set string? */

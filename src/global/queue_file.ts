@@ -1,0 +1,266 @@
+/**
+ * queue_file - read queue file records from a file with seeks, in the order
+ * Postfix programs read them (Postfix global/record.c rec_get_raw(),
+ * rec_goto(); util/vstream.c for the buffered, seekable reader).
+ *
+ * RecordFile wraps one open file descriptor (a queue file, or stdin for
+ * postcat) and returns one record at a time. With REC_FLAG_FOLLOW_PTR it
+ * jumps to the target of `p` pointer records (bounded: at most 10000 reverse
+ * jumps, as Postfix), with REC_FLAG_SKIP_DTXT it hides `w` padding, with
+ * REC_FLAG_SEEK_END it stops at the `E` record. Malformed input gives
+ * REC_TYPE_ERROR and the warning text Postfix logs; nothing here throws on
+ * bad file content. Reads are synchronous: the users (postcat, showq,
+ * postsuper, the postqueue fallback) read one small file at a time.
+ */
+
+import { closeSync, constants as FS, fstatSync, openSync, readSync } from 'node:fs';
+import { msg } from '../util/msg.js';
+import { REC, REC_TYPE_EOF, REC_TYPE_ERROR } from './rec_type.js';
+
+export const REC_FLAG_NONE = 0;
+export const REC_FLAG_FOLLOW_PTR = 1;
+export const REC_FLAG_SKIP_DTXT = 2;
+export const REC_FLAG_SEEK_END = 4;
+export const REC_FLAG_DEFAULT = REC_FLAG_FOLLOW_PTR | REC_FLAG_SKIP_DTXT | REC_FLAG_SEEK_END;
+
+/** rec_goto(): reverse jumps allowed per file before it is considered a loop. */
+export const REVERSE_JUMP_LIMIT = 10000;
+
+/** Largest payload read from a non-seekable input (a seekable one is bounded by its size). */
+const MAX_STREAM_RECORD = 64 * 1024 * 1024;
+
+const BUF_SIZE = 64 * 1024;
+
+export interface RecordResult {
+  /** record type byte, or REC_TYPE_EOF / REC_TYPE_ERROR */
+  type: number;
+  data: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class RecordFile {
+  readonly path: string;
+  private fd: number;
+  private readonly seekable: boolean;
+  private readonly ownFd: boolean;
+  private buf = Buffer.allocUnsafe(BUF_SIZE);
+  /** file offset of buf[0] */
+  private bufStart = 0;
+  private bufLen = 0;
+  /** read position inside buf */
+  private pos = 0;
+  private eofSeen = false;
+  /** rec_goto() loop protection */
+  private savedOffset = 0;
+  private reverseCount = 0;
+  /** errno text of the last failed seek (for callers' messages) */
+  lastError = '';
+
+  constructor(fd: number, path: string, opts: { seekable?: boolean; ownFd?: boolean } = {}) {
+    this.fd = fd;
+    this.path = path;
+    this.ownFd = opts.ownFd ?? true;
+    if (opts.seekable !== undefined) {
+      this.seekable = opts.seekable;
+    } else {
+      try {
+        this.seekable = fstatSync(fd).isFile();
+      } catch {
+        this.seekable = false;
+      }
+    }
+  }
+
+  /** open - open a file read-only; throws the open error (ENOENT, EACCES ...). */
+  static open(path: string, label = path, flags: number = FS.O_RDONLY): RecordFile {
+    const fd = openSync(path, flags);
+    return new RecordFile(fd, label, { ownFd: true });
+  }
+
+  close(): void {
+    if (this.fd >= 0 && this.ownFd) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** fileDescriptor - the underlying descriptor (for fstat, fchmod). */
+  get fileDescriptor(): number {
+    return this.fd;
+  }
+
+  /** tell - the file offset of the next byte to be read. */
+  tell(): number {
+    return this.bufStart + this.pos;
+  }
+
+  private fill(): boolean {
+    if (this.pos < this.bufLen) return true;
+    if (this.eofSeen && !this.seekable) return false;
+    const start = this.bufStart + this.bufLen;
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, this.seekable ? start : null);
+    this.bufStart = start;
+    this.bufLen = n;
+    this.pos = 0;
+    if (n === 0) {
+      this.eofSeen = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** getc - the next byte, or -1 at end of file. */
+  getc(): number {
+    if (!this.fill()) return -1;
+    return this.buf[this.pos++];
+  }
+
+  /** ungetc - push back the byte just read. */
+  ungetc(): void {
+    if (this.pos > 0) this.pos--;
+  }
+
+  /** read - exactly n bytes, or null at a premature end of file. */
+  read(n: number): Buffer | null {
+    const out = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      if (!this.fill()) return null;
+      const take = Math.min(n - got, this.bufLen - this.pos);
+      this.buf.copy(out, got, this.pos, this.pos + take);
+      this.pos += take;
+      got += take;
+    }
+    return out;
+  }
+
+  /** size - the file size (seekable files only; Infinity otherwise). */
+  size(): number {
+    if (!this.seekable) return Infinity;
+    try {
+      return fstatSync(this.fd).size;
+    } catch {
+      return Infinity;
+    }
+  }
+
+  /** seek - go to an absolute offset; false (lastError set) when the input cannot seek there. */
+  seek(offset: number): boolean {
+    if (offset < 0 || !Number.isSafeInteger(offset)) {
+      this.lastError = 'Invalid argument';
+      return false;
+    }
+    if (offset >= this.bufStart && offset <= this.bufStart + this.bufLen) {
+      this.pos = offset - this.bufStart;
+      return true;
+    }
+    if (!this.seekable) {
+      this.lastError = 'Illegal seek';
+      return false;
+    }
+    this.bufStart = offset;
+    this.bufLen = 0;
+    this.pos = 0;
+    this.eofSeen = false;
+    return true;
+  }
+
+  /** seekEnd - go to the end of the file. */
+  seekEnd(): boolean {
+    if (!this.seekable) {
+      while (this.fill()) this.pos = this.bufLen;
+      return true;
+    }
+    return this.seek(this.size());
+  }
+
+  /**
+   * goto - follow a pointer record's payload (rec_goto()). Offset 0 is a
+   * dummy pointer. Returns 0, or REC_TYPE_ERROR after a warning.
+   */
+  goto(payload: string): number {
+    const text = payload.replace(/^\s+/, '');
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+      msg.warn(`${this.path}: malformed pointer record value: ${text}`);
+      return REC_TYPE_ERROR;
+    }
+    const offset = Number(text);
+    if (offset === 0) return 0;
+    if (offset <= this.savedOffset && ++this.reverseCount > REVERSE_JUMP_LIMIT) {
+      msg.warn(`${this.path}: too many reverse jump records`);
+      return REC_TYPE_ERROR;
+    }
+    if (!this.seek(offset)) {
+      msg.warn(`${this.path}: seek error after pointer record: ${this.lastError}`);
+      return REC_TYPE_ERROR;
+    }
+    this.savedOffset = offset;
+    return 0;
+  }
+
+  /**
+   * getRaw - the next record (rec_get_raw()). maxsize 0 means no limit
+   * other than the file size. Flags: REC_FLAG_*.
+   */
+  getRaw(flags = REC_FLAG_DEFAULT, maxsize = 0): RecordResult {
+    for (;;) {
+      const type = this.getc();
+      if (type < 0) return { type: REC_TYPE_EOF, data: EMPTY };
+      let len = 0;
+      let mult = 1;
+      for (let shift = 0; ; shift += 7) {
+        if (shift >= 32) {
+          msg.warn(`${this.path}: too many length bits, record type ${type}`);
+          return { type: REC_TYPE_ERROR, data: EMPTY };
+        }
+        const b = this.getc();
+        if (b < 0) {
+          msg.warn(`${this.path}: unexpected EOF reading length, record type ${type}`);
+          return { type: REC_TYPE_ERROR, data: EMPTY };
+        }
+        len += (b & 0x7f) * mult;
+        mult *= 128;
+        if ((b & 0x80) === 0) break;
+      }
+      if (len > 0x7fffffff || (maxsize > 0 && len > maxsize)) {
+        msg.warn(`${this.path}: illegal length ${len}, record type ${type}`);
+        return { type: REC_TYPE_ERROR, data: EMPTY };
+      }
+      const room = this.seekable ? this.size() - this.tell() : MAX_STREAM_RECORD;
+      const data = len <= room ? this.read(len) : null;
+      if (data === null) {
+        msg.warn(`${this.path}: unexpected EOF in data, record type ${type} length ${len}`);
+        return { type: REC_TYPE_ERROR, data: EMPTY };
+      }
+      if (flags === 0) return { type, data };
+      if (type === REC.PTR && (flags & REC_FLAG_FOLLOW_PTR) !== 0) {
+        if (this.goto(data.toString('latin1')) === REC_TYPE_ERROR) return { type: REC_TYPE_ERROR, data: EMPTY };
+        continue;
+      }
+      if (type === REC.DTXT && (flags & REC_FLAG_SKIP_DTXT) !== 0) continue;
+      if (type === REC.END && (flags & REC_FLAG_SEEK_END) !== 0 && !this.seekEnd()) {
+        msg.warn(`${this.path}: seek error after reading END record: ${this.lastError}`);
+        return { type: REC_TYPE_ERROR, data: EMPTY };
+      }
+      return { type, data };
+    }
+  }
+}
+
+/** asctimeLocal - C asctime(localtime(t)) without the newline: "Tue Nov 24 22:05:49 2026". */
+export function asctimeLocal(epochSeconds: number): string {
+  const d = new Date(epochSeconds * 1000);
+  if (Number.isNaN(d.getTime())) return '??? ??? ?? ??:??:?? ????';
+  const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ` +
+    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`
+  );
+}
+
+/** atol - C atol(): optional spaces, sign, digits; 0 when there are none. */
+export function atol(text: string): number {
+  const m = /^\s*([+-]?\d+)/.exec(text);
+  return m ? Number(m[1]) : 0;
+}
