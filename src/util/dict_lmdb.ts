@@ -1,0 +1,276 @@
+/**
+ * dict_lmdb - indexed tables in LMDB files (Postfix util/dict_lmdb.c,
+ * slmdb.c), also used for `hash:` and `btree:`.
+ *
+ * `lmdb:/path` lives in `/path.lmdb`; `hash:/path` and `btree:/path` live in
+ * `/path.db` but hold LMDB data (there is no maintained Berkeley DB binding
+ * for Node): admins' scripts that test for `aliases.db` or compare its mtime
+ * with `aliases` keep working. Files are written through the `lmdb` package
+ * with raw binary keys and values, keys and values NUL-terminated by default
+ * as Postfix does (TRY1NULL/TRY0NULL), so the contents are byte-compatible
+ * with Postfix's; the page format, however, is LMDB data format 2, which the
+ * liblmdb 0.9 in C Postfix cannot read (and format 1 files made by C
+ * Postfix are refused here with a clear error instead of crashing).
+ *
+ * Bulk creation (postmap without -i) collects the entries, writes them into a
+ * temporary file in one transaction and renames it over the old file, so
+ * readers see either the old or the new table, never a half-built one.
+ */
+
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { open as lmdbOpen, type RootDatabase } from 'lmdb';
+import { msg } from './msg.js';
+import {
+  DICT_FLAG,
+  DictBase,
+  DictError,
+  DictOpenError,
+  O_CREAT,
+  O_TRUNC,
+  O_RDWR,
+  dupAction,
+  type UpdateResult,
+} from './dict.js';
+
+/** file suffix per type */
+export function lmdbSuffix(type: string): string {
+  return type === 'lmdb' ? '.lmdb' : '.db';
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err && err.code === 'ENOENT') return 'No such file or directory';
+  if (err && err.code === 'EACCES') return 'Permission denied';
+  return err instanceof Error ? err.message : String(e);
+}
+
+/**
+ * checkFormat - refuse files that would crash or confuse the lmdb binding:
+ * non-LMDB files and LMDB data format 1 (liblmdb 0.9, made by C Postfix).
+ */
+function checkFormat(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(64);
+    const n = readSync(fd, head, 0, 64, 0);
+    if (n === 0) return; // empty file: LMDB initialises it
+    const MAGIC = 0xbeefc0de;
+    if (n >= 24 && head.readUInt32LE(16) === MAGIC) {
+      const version = head.readUInt32LE(20);
+      throw new DictOpenError(
+        `open database ${path}: LMDB data format version ${version} (made by liblmdb 0.9, e.g. C Postfix) is not supported; rebuild it with postmap`,
+      );
+    }
+    if (n >= 32 && head.readUInt32LE(24) === MAGIC) return;
+    throw new DictOpenError(`open database ${path}: MDB_INVALID: File is not an LMDB file`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const enc = (s: string, nul: boolean): Buffer => (nul ? Buffer.from(s + '\0', 'utf8') : Buffer.from(s, 'utf8'));
+
+/** dec - bytes to string, cut at the first NUL as C Postfix sees it. */
+function dec(buf: Uint8Array): string {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const z = b.indexOf(0);
+  return (z >= 0 ? b.subarray(0, z) : b).toString('utf8');
+}
+
+export class DictLmdb extends DictBase {
+  private db?: RootDatabase<Buffer, Buffer>;
+  /** bulk mode: entries collected until close() */
+  private bulk?: Map<string, { key: Buffer; value: Buffer; text: string }>;
+  private readonly file: string;
+  private readonly tmp?: string;
+  private createMode?: { mode: number; uid?: number; gid?: number };
+
+  constructor(type: string, name: string, openFlags: number, dictFlags: number) {
+    const file = name + lmdbSuffix(type);
+    super(type, name, dictFlags | DICT_FLAG.FIXED | DICT_FLAG.MULTI_WRITER, file);
+    this.file = file;
+    if ((this.flags & (DICT_FLAG.TRY0NULL | DICT_FLAG.TRY1NULL)) === 0) {
+      this.flags |= DICT_FLAG.TRY0NULL | DICT_FLAG.TRY1NULL;
+    }
+    if (openFlags & O_TRUNC) {
+      // Bulk create: build into a temporary file, rename at close.
+      this.tmp = `${file}.${process.pid}.tmp`;
+      this.bulk = new Map();
+      return;
+    }
+    const writable = (openFlags & (O_RDWR | O_CREAT)) !== 0;
+    if (!existsSync(file)) {
+      if (!(openFlags & O_CREAT)) throw new DictOpenError(`open database ${file}: No such file or directory`);
+    } else {
+      checkFormat(file);
+    }
+    try {
+      this.db = lmdbOpen<Buffer, Buffer>({
+        path: file,
+        noSubdir: true,
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        readOnly: !writable,
+        overlappingSync: false,
+        cache: false,
+      });
+    } catch (e) {
+      throw new DictOpenError(`open database ${file}: ${errText(e)}`);
+    }
+  }
+
+  private nulForWrite(): boolean {
+    if ((this.flags & DICT_FLAG.TRY1NULL) && (this.flags & DICT_FLAG.TRY0NULL)) {
+      this.flags &= ~DICT_FLAG.TRY0NULL;
+    }
+    return (this.flags & DICT_FLAG.TRY1NULL) !== 0;
+  }
+
+  async lookup(key: string): Promise<string | null> {
+    const k = this.fold(key);
+    if (this.bulk) {
+      const hit = this.bulk.get(k);
+      return hit ? hit.text : null;
+    }
+    const db = this.db!;
+    try {
+      if (this.flags & DICT_FLAG.TRY1NULL) {
+        const v = db.getBinary(enc(k, true));
+        if (v !== undefined) {
+          this.flags &= ~DICT_FLAG.TRY0NULL;
+          return dec(v);
+        }
+      }
+      if (this.flags & DICT_FLAG.TRY0NULL) {
+        const v = db.getBinary(enc(k, false));
+        if (v !== undefined) {
+          this.flags &= ~DICT_FLAG.TRY1NULL;
+          return dec(v);
+        }
+      }
+    } catch (e) {
+      throw new DictError(`error reading ${this.file}: ${errText(e)}`);
+    }
+    return null;
+  }
+
+  override async update(key: string, value: string): Promise<UpdateResult> {
+    const k = this.fold(key);
+    const nul = this.nulForWrite();
+    const kb = enc(k, nul);
+    const vb = enc(value, nul);
+    const action = dupAction(this.flags);
+    if (this.bulk) {
+      if (this.bulk.has(k) && action !== 'replace') return this.duplicate(key, action);
+      this.bulk.set(k, { key: kb, value: vb, text: value });
+      return 'stored';
+    }
+    const db = this.db!;
+    try {
+      if (action !== 'replace' && db.getBinary(kb) !== undefined) return this.duplicate(key, action);
+      db.putSync(kb, vb);
+    } catch (e) {
+      if (e instanceof DictError) throw e;
+      throw new DictError(`error writing ${this.file}: ${errText(e)}`);
+    }
+    return 'stored';
+  }
+
+  private duplicate(key: string, action: string): UpdateResult {
+    if (action === 'warn') msg.warn(`${this.type}:${this.name}: duplicate entry: "${key}"`);
+    else if (action === 'fatal') throw new DictError(`${this.type}:${this.name}: duplicate entry: "${key}"`, 'config');
+    return 'duplicate';
+  }
+
+  override async delete(key: string): Promise<boolean> {
+    const k = this.fold(key);
+    if (this.bulk) return this.bulk.delete(k);
+    const db = this.db!;
+    try {
+      if (this.flags & DICT_FLAG.TRY1NULL) {
+        if (db.getBinary(enc(k, true)) !== undefined) {
+          db.removeSync(enc(k, true));
+          this.flags &= ~DICT_FLAG.TRY0NULL;
+          return true;
+        }
+      }
+      if (this.flags & DICT_FLAG.TRY0NULL) {
+        if (db.getBinary(enc(k, false)) !== undefined) {
+          db.removeSync(enc(k, false));
+          this.flags &= ~DICT_FLAG.TRY1NULL;
+          return true;
+        }
+      }
+    } catch (e) {
+      throw new DictError(`error writing ${this.file}: ${errText(e)}`);
+    }
+    return false;
+  }
+
+  override async *sequence(): AsyncIterable<[string, string]> {
+    if (this.bulk) {
+      for (const [k, e] of this.bulk) yield [k, e.text];
+      return;
+    }
+    let entries: Array<[string, string]>;
+    try {
+      entries = [];
+      for (const { key, value } of this.db!.getRange({ snapshot: true })) {
+        entries.push([dec(key as Buffer), dec(value as Buffer)]);
+      }
+    } catch (e) {
+      throw new DictError(`error reading ${this.file}: ${errText(e)}`);
+    }
+    yield* entries;
+  }
+
+  override async close(): Promise<void> {
+    if (this.bulk) {
+      const tmp = this.tmp!;
+      rmSync(tmp, { force: true });
+      rmSync(tmp + '-lock', { force: true });
+      let db: RootDatabase<Buffer, Buffer> | undefined;
+      try {
+        db = lmdbOpen<Buffer, Buffer>({
+          path: tmp,
+          noSubdir: true,
+          encoding: 'binary',
+          keyEncoding: 'binary',
+          overlappingSync: false,
+          cache: false,
+        });
+        const entries = [...this.bulk.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+        db.transactionSync(() => {
+          for (const e of entries) db!.putSync(e.key, e.value);
+        });
+        await db.close();
+        db = undefined;
+        this.bulk = undefined;
+        if (this.createMode) {
+          chmodSync(tmp, this.createMode.mode);
+          if (this.createMode.uid !== undefined && this.createMode.gid !== undefined) {
+            chownSync(tmp, this.createMode.uid, this.createMode.gid);
+          }
+        }
+        renameSync(tmp, this.file);
+      } catch (e) {
+        if (db) await db.close().catch(() => undefined);
+        rmSync(tmp, { force: true });
+        throw new DictError(`error writing ${this.file}: ${errText(e)}`);
+      } finally {
+        rmSync(tmp + '-lock', { force: true });
+      }
+      return;
+    }
+    if (this.db) {
+      const db = this.db;
+      this.db = undefined;
+      await db.close();
+    }
+  }
+
+  /** setCreateMode - mode and owner the bulk-built file gets before it is renamed into place (postmap -p/-o). */
+  setCreateMode(mode: number, uid?: number, gid?: number): void {
+    this.createMode = { mode, uid, gid };
+  }
+}

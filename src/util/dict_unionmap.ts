@@ -1,0 +1,33 @@
+/**
+ * dict_unionmap - `unionmap:{type:name, ...}`: the results of every table
+ * that has the key, joined with commas (Postfix util/dict_union.c).
+ */
+
+import { DictBase, type Dict } from './dict.js';
+import { openComponents } from './dict_pipemap.js';
+
+export class DictUnionmap extends DictBase {
+  private readonly maps: Dict[];
+
+  constructor(name: string, openFlags: number, dictFlags: number) {
+    super('unionmap', name, dictFlags);
+    this.maps = openComponents('unionmap', name, openFlags, dictFlags);
+  }
+
+  async lookup(key: string): Promise<string | null> {
+    const results: string[] = [];
+    for (const map of this.maps) {
+      const v = await map.lookup(key);
+      if (v !== null) results.push(v);
+    }
+    return results.length ? results.join(',') : null;
+  }
+
+  override changed(): boolean {
+    return this.maps.some((m) => m.changed());
+  }
+
+  override async close(): Promise<void> {
+    for (const m of this.maps) await m.close();
+  }
+}
