@@ -1,0 +1,515 @@
+/**
+ * smtp - the SMTP and LMTP mail delivery agent (Postfix smtp(8), lmtp(8)).
+ *
+ * For one delivery request (one message, one next hop, up to
+ * *_destination_recipient_limit recipients): find the addresses of the
+ * next hop, connect (or reuse a cached idle session), greet with EHLO or
+ * LHLO (HELO fallback), send MAIL FROM with SIZE/BODY/RET/ENVID, the RCPT
+ * TOs with NOTIFY/ORCPT, and DATA — pipelined when the server offers
+ * PIPELINING — then the dot-stuffed content. 2xx replies mean sent, 4xx
+ * defer, 5xx bounce, per recipient. When no server could be reached the
+ * final reply carries a hop status so qmgr backs off the destination.
+ * Idle sessions are kept per process for smtp_connection_cache_time_limit
+ * and reused for the next request to the same destination (conn_use=N).
+ */
+
+import type { Socket } from 'node:net';
+import { msg } from '../util/msg.js';
+import { VStream } from '../util/vstream.js';
+import type { MailConfig } from '../global/mail_conf.js';
+import type { ServerContext } from '../master/mail_server.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, type DeliverRecipient, type DeliverRequest, type HopStatus } from '../global/deliver_request.js';
+import { DeliveryStatus, type Outcome } from '../global/deliver_status.js';
+import { mailQueuePath } from '../global/mail_queue.js';
+import { readMessageLines } from '../global/mail_copy.js';
+import { DSN_NOTIFY, DSN_RET } from '../global/rec_type.js';
+import { readReply, replyDsn, SmtpProtocolError, type SmtpReply } from './smtp_chat.js';
+import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type SmtpTarget } from './smtp_connect.js';
+
+interface Session {
+  target: SmtpTarget;
+  sock: Socket;
+  stream: VStream;
+  features: Set<string>;
+  sizeLimit: number;
+  reuseCount: number;
+  idleTimer?: NodeJS.Timeout;
+  key: string;
+}
+
+interface Timeouts {
+  connect: number;
+  helo: number;
+  mail: number;
+  rcpt: number;
+  dataInit: number;
+  dataXfer: number;
+  dataDone: number;
+  quit: number;
+}
+
+/** Sessions kept idle for reuse, by next hop. */
+const idle = new Map<string, Session[]>();
+
+export class SmtpAgent {
+  private readonly lmtp: boolean;
+  private readonly prefix: string;
+  private readonly t: Timeouts;
+
+  constructor(
+    private readonly config: MailConfig,
+    processName: string,
+  ) {
+    this.lmtp = processName === 'lmtp';
+    this.prefix = this.lmtp ? 'lmtp' : 'smtp';
+    const p = this.prefix;
+    const time = (n: string) => config.time(`${p}_${n}`) * 1000;
+    this.t = {
+      connect: time('connect_timeout'),
+      helo: time(this.lmtp ? 'lhlo_timeout' : 'helo_timeout'),
+      mail: time('mail_timeout'),
+      rcpt: time('rcpt_timeout'),
+      dataInit: time('data_init_timeout'),
+      dataXfer: time('data_xfer_timeout'),
+      dataDone: time('data_done_timeout'),
+      quit: time('quit_timeout'),
+    };
+  }
+
+  async service(stream: VStream): Promise<void> {
+    const req = await readDeliverRequest(stream);
+    if (req === null) return;
+    const status = new DeliveryStatus(this.config, req);
+    const hop = await this.deliver(req, status);
+    await sendDeliverReply(stream, { hop, status: status.status });
+  }
+
+  /** deliver - try the next hop's servers until the recipients are all decided; returns the hop status. */
+  private async deliver(req: DeliverRequest, status: DeliveryStatus): Promise<HopStatus> {
+    const defaultPort = this.lmtp ? this.config.int('lmtp_tcp_port') : 25;
+    const nexthop = req.nexthop || domainOf(req.rcpt[0]?.address ?? '');
+    const hop = parseNextHop(nexthop, defaultPort, this.lmtp);
+    const key = `${nexthop}`;
+    let pending = [...req.rcpt];
+
+    // A cached session first.
+    const cached = takeIdle(key);
+    if (cached) {
+      const r = await this.transaction(cached, req, pending, status);
+      pending = r.remaining;
+      if (pending.length === 0) return emptyHop();
+    }
+
+    let targets: SmtpTarget[];
+    try {
+      targets = await resolveTargets(hop, this.config);
+    } catch (err) {
+      const e = err as LookupError;
+      const text = e.message;
+      for (const r of pending) {
+        if (e.permanent) await status.bounce(r, { dsn: '5.4.4', text, relay: 'none' });
+        else await status.defer(r, { dsn: '4.4.3', text, relay: 'none' });
+      }
+      return e.permanent ? emptyHop() : siteFailure('4.4.3', text);
+    }
+    if (targets.length === 0) {
+      const text = `Host or domain name not found. Name service error for name=${hop.host} type=A: Host not found`;
+      for (const r of pending) await status.bounce(r, { dsn: '5.4.4', text, relay: 'none' });
+      return emptyHop();
+    }
+    const sessionLimit = Math.max(1, this.config.int(`${this.prefix}_mx_session_limit`));
+    let lastError = '';
+    let lastDsn = '4.4.1';
+    let sessions = 0;
+    for (const target of targets) {
+      if (sessions >= sessionLimit) break;
+      let sock: Socket;
+      try {
+        sock = await connectTarget(target, this.t.connect, this.config.str(`${this.prefix}_bind_address`));
+      } catch (err) {
+        lastError = `connect to ${targetLabel(target)}: ${connectErrorText(err as NodeJS.ErrnoException)}`;
+        lastDsn = '4.4.1';
+        msg.info(lastError);
+        continue;
+      }
+      sessions++;
+      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key };
+      const greeted = await this.greet(session);
+      if (greeted.kind !== 'ok') {
+        lastError = greeted.text;
+        lastDsn = greeted.dsn;
+        if (greeted.kind === 'bounce') {
+          for (const r of pending) await status.bounce(r, { dsn: greeted.dsn, text: greeted.text, relay: targetLabel(target) });
+          return emptyHop();
+        }
+        continue;
+      }
+      const r = await this.transaction(session, req, pending, status);
+      pending = r.remaining;
+      if (pending.length === 0) return emptyHop();
+      if (r.siteError) {
+        lastError = r.siteError.text;
+        lastDsn = r.siteError.dsn;
+      }
+    }
+    // Nobody could take the remaining recipients: defer them with the last error.
+    const text = lastError || `connect to ${hop.host}: no route`;
+    for (const r of pending) await status.defer(r, { dsn: lastDsn, text, relay: 'none' });
+    return siteFailure(lastDsn, text);
+  }
+
+  /** greet - read the banner and say EHLO/LHLO (HELO fallback). */
+  private async greet(s: Session): Promise<{ kind: 'ok' } | { kind: 'defer' | 'bounce'; dsn: string; text: string }> {
+    const label = targetLabel(s.target, false);
+    try {
+      const banner = await readReply(s.stream, this.t.helo);
+      if (banner.code !== 220) {
+        this.dropSession(s, true);
+        const permanent = banner.code >= 500 && !this.config.bool(`${this.prefix}_skip_5xx_greeting`);
+        return { kind: permanent ? 'bounce' : 'defer', dsn: replyDsn(banner).replace(/^5/, permanent ? '5' : '4'), text: `host ${label} refused to talk to me: ${banner.text}` };
+      }
+      const heloName = this.config.str(this.lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name');
+      const verb = this.lmtp ? 'LHLO' : this.config.bool('smtp_never_send_ehlo') ? 'HELO' : 'EHLO';
+      s.stream.write(`${verb} ${heloName}\r\n`);
+      let reply = await readReply(s.stream, this.t.helo);
+      if (reply.code !== 250 && verb === 'EHLO') {
+        s.stream.write(`HELO ${heloName}\r\n`);
+        reply = await readReply(s.stream, this.t.helo);
+      }
+      if (reply.code !== 250) {
+        this.dropSession(s, true);
+        const perm = reply.code >= 500;
+        return { kind: perm ? 'bounce' : 'defer', dsn: replyDsn(reply), text: `host ${label} refused to talk to me: ${reply.text}` };
+      }
+      for (const line of reply.lines.slice(1)) {
+        const [kw, ...args] = line.trim().split(/\s+/);
+        const upper = kw.toUpperCase();
+        s.features.add(upper);
+        if (upper === 'SIZE' && args[0] && /^\d+$/.test(args[0])) s.sizeLimit = Number(args[0]);
+      }
+      return { kind: 'ok' };
+    } catch (err) {
+      this.dropSession(s, false);
+      const stage = 'receiving the initial server greeting';
+      return { kind: 'defer', dsn: '4.4.2', text: protocolErrorText(err, label, stage) };
+    }
+  }
+
+  /**
+   * transaction - one mail transaction on an open session. Returns the
+   * recipients that are still undecided (to try on another server) and a
+   * site error when the session broke.
+   */
+  private async transaction(s: Session, req: DeliverRequest, rcpts: DeliverRecipient[], status: DeliveryStatus): Promise<{ remaining: DeliverRecipient[]; siteError?: { dsn: string; text: string } }> {
+    const label = targetLabel(s.target, false);
+    const relay = targetLabel(s.target);
+    const setupDone = Date.now();
+    s.reuseCount++;
+    const outcome = (dsn: string, text: string): Outcome => ({ dsn, text, relay, connSetupDone: setupDone, reuseCount: s.reuseCount });
+    const size = req.data_size;
+    if (s.sizeLimit > 0 && size > s.sizeLimit) {
+      for (const r of rcpts) await status.bounce(r, outcome('5.3.4', `message size ${size} exceeds size limit ${s.sizeLimit} of server ${label}`));
+      this.release(s);
+      return { remaining: [] };
+    }
+    // Build the envelope commands.
+    let mail = `MAIL FROM:<${req.sender}>`;
+    if (s.features.has('SIZE')) mail += ` SIZE=${size}`;
+    if (s.features.has('8BITMIME') && req.encoding === '8bit') mail += ' BODY=8BITMIME';
+    if (s.features.has('DSN')) {
+      if (req.dsn_ret) mail += ` RET=${req.dsn_ret & DSN_RET.HDRS ? 'HDRS' : 'FULL'}`;
+      if (req.dsn_envid) mail += ` ENVID=${xtext(req.dsn_envid)}`;
+    }
+    const rcptCmds = rcpts.map((r) => {
+      let c = `RCPT TO:<${r.address}>`;
+      if (s.features.has('DSN')) {
+        if (r.dsn_notify) c += ` NOTIFY=${notifyText(r.dsn_notify)}`;
+        if (r.dsn_orcpt) c += ` ORCPT=${orcptText(r.dsn_orcpt)}`;
+      }
+      return c;
+    });
+    const pipelining = s.features.has('PIPELINING');
+    let stage = 'sending MAIL FROM';
+    try {
+      let mailReply: SmtpReply;
+      const rcptReplies: SmtpReply[] = [];
+      if (pipelining) {
+        s.stream.write([mail, ...rcptCmds, 'DATA'].join('\r\n') + '\r\n');
+        mailReply = await readReply(s.stream, this.t.mail);
+        stage = 'sending RCPT TO';
+        for (let i = 0; i < rcptCmds.length; i++) rcptReplies.push(await readReply(s.stream, this.t.rcpt));
+      } else {
+        s.stream.write(mail + '\r\n');
+        mailReply = await readReply(s.stream, this.t.mail);
+        if (mailReply.code === 250) {
+          stage = 'sending RCPT TO';
+          for (const c of rcptCmds) {
+            s.stream.write(c + '\r\n');
+            rcptReplies.push(await readReply(s.stream, this.t.rcpt));
+          }
+        }
+      }
+      if (mailReply.code !== 250) {
+        if (pipelining) {
+          // Drain the pipelined RCPT and DATA replies so the session stays in sync.
+          for (let i = rcptReplies.length; i < rcptCmds.length; i++) await readReply(s.stream, this.t.rcpt);
+          await readReply(s.stream, this.t.dataInit);
+        }
+        const text = `host ${label} said: ${mailReply.text} (in reply to MAIL FROM command)`;
+        for (const r of rcpts) await this.reject(status, r, mailReply, outcome(replyDsn(mailReply), text));
+        await this.rset(s);
+        return { remaining: [] };
+      }
+      const accepted: DeliverRecipient[] = [];
+      for (let i = 0; i < rcpts.length; i++) {
+        const reply = rcptReplies[i];
+        if (reply.code === 250 || reply.code === 251) accepted.push(rcpts[i]);
+        else await this.reject(status, rcpts[i], reply, outcome(replyDsn(reply), `host ${label} said: ${reply.text} (in reply to RCPT TO command)`));
+      }
+      stage = 'sending DATA command';
+      let dataReply: SmtpReply | undefined;
+      if (pipelining) dataReply = await readReply(s.stream, this.t.dataInit);
+      if (accepted.length === 0) {
+        if (dataReply && dataReply.code === 354) {
+          s.stream.write('.\r\n');
+          await readReply(s.stream, this.t.dataDone);
+        }
+        await this.rset(s);
+        return { remaining: [] };
+      }
+      if (!dataReply) {
+        s.stream.write('DATA\r\n');
+        dataReply = await readReply(s.stream, this.t.dataInit);
+      }
+      if (dataReply.code !== 354) {
+        const text = `host ${label} said: ${dataReply.text} (in reply to DATA command)`;
+        for (const r of accepted) await this.reject(status, r, dataReply, outcome(replyDsn(dataReply), text));
+        await this.rset(s);
+        return { remaining: [] };
+      }
+      stage = 'sending message body';
+      await this.sendContent(s, req);
+      stage = 'sending end of data -- message may be sent more than once';
+      const done = await readReply(s.stream, this.t.dataDone);
+      if (this.lmtp) {
+        // LMTP: one reply per accepted recipient.
+        const replies = [done];
+        for (let i = 1; i < accepted.length; i++) replies.push(await readReply(s.stream, this.t.dataDone));
+        for (let i = 0; i < accepted.length; i++) await this.finalReply(status, accepted[i], replies[i], label, outcome);
+      } else {
+        for (const r of accepted) await this.finalReply(status, r, done, label, outcome);
+      }
+      this.release(s);
+      return { remaining: [] };
+    } catch (err) {
+      this.dropSession(s, false);
+      const text = protocolErrorText(err, label, stage);
+      // Recipients not yet decided go on to the next server.
+      return { remaining: rcpts.filter((r) => !statusDecided(status, r)), siteError: { dsn: '4.4.2', text } };
+    }
+  }
+
+  private async finalReply(status: DeliveryStatus, r: DeliverRecipient, reply: SmtpReply, label: string, outcome: (dsn: string, text: string) => Outcome): Promise<void> {
+    if (reply.code >= 200 && reply.code < 300) {
+      markDecided(status, r);
+      await status.sent(r, outcome(replyDsn(reply), reply.text));
+    } else {
+      await this.reject(status, r, reply, outcome(replyDsn(reply), `host ${label} said: ${reply.text} (in reply to end of DATA command)`));
+    }
+  }
+
+  private async reject(status: DeliveryStatus, r: DeliverRecipient, reply: SmtpReply, o: Outcome): Promise<void> {
+    markDecided(status, r);
+    const withDiag = { ...o, diagType: 'smtp', diagText: reply.text, mtaType: 'dns', mtaName: o.relay.replace(/\[.*$/, '') };
+    if (reply.code >= 500) await status.bounce(r, withDiag);
+    else await status.defer(r, withDiag);
+  }
+
+  /** sendContent - the message, dot-stuffed, CRLF line ends, then the final dot. */
+  private async sendContent(s: Session, req: DeliverRequest): Promise<void> {
+    const path = mailQueuePath(this.config, req.queue_name, req.queue_id);
+    const CRLF = Buffer.from('\r\n');
+    const DOT = Buffer.from('.');
+    let batch: Buffer[] = [];
+    let batchLen = 0;
+    s.stream.timeout = this.t.dataXfer;
+    for await (const line of readMessageLines(path, req.data_offset)) {
+      if (line.length > 0 && line[0] === 0x2e) batch.push(DOT);
+      batch.push(line, CRLF);
+      batchLen += line.length + 3;
+      if (batchLen >= 64 * 1024) {
+        if (!s.stream.write(Buffer.concat(batch))) await s.stream.flush();
+        batch = [];
+        batchLen = 0;
+      }
+    }
+    batch.push(Buffer.from('.\r\n'));
+    s.stream.write(Buffer.concat(batch));
+    await s.stream.flush();
+  }
+
+  private async rset(s: Session): Promise<void> {
+    try {
+      s.stream.write('RSET\r\n');
+      const reply = await readReply(s.stream, this.t.quit);
+      if (reply.code === 250) this.release(s);
+      else this.dropSession(s, true);
+    } catch {
+      this.dropSession(s, false);
+    }
+  }
+
+  /** release - keep the session for reuse, or say QUIT. */
+  private release(s: Session): void {
+    const limit = this.config.time(`${this.prefix}_connection_cache_time_limit`) * 1000;
+    const maxReuse = this.config.int(`${this.prefix}_connection_reuse_count_limit`);
+    if (limit <= 0 || (maxReuse > 0 && s.reuseCount >= maxReuse) || !this.config.bool(`${this.prefix}_connection_cache_on_demand`)) {
+      this.dropSession(s, true);
+      return;
+    }
+    const list = idle.get(s.key) ?? [];
+    list.push(s);
+    idle.set(s.key, list);
+    s.idleTimer = setTimeout(() => {
+      const l = idle.get(s.key);
+      if (l) {
+        const i = l.indexOf(s);
+        if (i >= 0) l.splice(i, 1);
+        if (l.length === 0) idle.delete(s.key);
+      }
+      this.dropSession(s, true);
+    }, limit);
+    s.idleTimer.unref?.();
+    s.sock.once('close', () => {
+      const l = idle.get(s.key);
+      if (!l) return;
+      const i = l.indexOf(s);
+      if (i >= 0) l.splice(i, 1);
+      if (l.length === 0) idle.delete(s.key);
+    });
+  }
+
+  /** dropSession - end a session, politely (QUIT) when it is in a sane state. */
+  private dropSession(s: Session, quit: boolean): void {
+    if (s.idleTimer) clearTimeout(s.idleTimer);
+    if (quit && !s.sock.destroyed) {
+      s.sock.end('QUIT\r\n');
+      setTimeout(() => s.sock.destroy(), 1000).unref?.();
+    } else {
+      s.sock.destroy();
+    }
+  }
+
+  /** closeIdle - drop every cached session (process exit). */
+  static closeIdle(): void {
+    for (const list of idle.values()) for (const s of list) s.sock.end('QUIT\r\n');
+    idle.clear();
+  }
+}
+
+/** Recipients decided within this request (so a broken session does not retry them elsewhere). */
+const decidedRecipients = new WeakMap<DeliveryStatus, Set<DeliverRecipient>>();
+
+function markDecided(status: DeliveryStatus, r: DeliverRecipient): void {
+  let set = decidedRecipients.get(status);
+  if (!set) {
+    set = new Set();
+    decidedRecipients.set(status, set);
+  }
+  set.add(r);
+}
+
+function statusDecided(status: DeliveryStatus, r: DeliverRecipient): boolean {
+  return decidedRecipients.get(status)?.has(r) ?? false;
+}
+
+function takeIdle(key: string): Session | undefined {
+  const list = idle.get(key);
+  while (list && list.length > 0) {
+    const s = list.shift()!;
+    if (list.length === 0) idle.delete(key);
+    if (s.idleTimer) clearTimeout(s.idleTimer);
+    if (!s.sock.destroyed) {
+      s.sock.removeAllListeners('close');
+      return s;
+    }
+  }
+  return undefined;
+}
+
+function siteFailure(dsn: string, text: string): HopStatus {
+  return { ...emptyHop(), status: dsn, action: 'delayed', reason: text };
+}
+
+function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at >= 0 ? address.slice(at + 1) : '';
+}
+
+function connectErrorText(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'Connection refused';
+    case 'ETIMEDOUT':
+      return 'Connection timed out';
+    case 'EHOSTUNREACH':
+      return 'No route to host';
+    case 'ENETUNREACH':
+      return 'Network is unreachable';
+    case 'ENOENT':
+      return 'No such file or directory';
+    default:
+      return err.message;
+  }
+}
+
+function protocolErrorText(err: unknown, label: string, stage: string): string {
+  if (err instanceof SmtpProtocolError) {
+    if (err.kind === 'timeout') return `conversation with ${label} timed out while ${stage}`;
+    if (err.kind === 'lost') return `lost connection with ${label} while ${stage}`;
+    return `${err.message} from ${label} while ${stage}`;
+  }
+  return `lost connection with ${label} while ${stage}`;
+}
+
+function notifyText(flags: number): string {
+  if (flags & DSN_NOTIFY.NEVER) return 'NEVER';
+  const parts: string[] = [];
+  if (flags & DSN_NOTIFY.SUCCESS) parts.push('SUCCESS');
+  if (flags & DSN_NOTIFY.FAILURE) parts.push('FAILURE');
+  if (flags & DSN_NOTIFY.DELAY) parts.push('DELAY');
+  return parts.join(',');
+}
+
+/** xtext - RFC 3461 encoding of ENVID/ORCPT values. */
+function xtext(value: string): string {
+  let out = '';
+  for (const ch of Buffer.from(value, 'utf8')) {
+    if (ch < 33 || ch > 126 || ch === 0x2b || ch === 0x3d) out += '+' + ch.toString(16).toUpperCase().padStart(2, '0');
+    else out += String.fromCharCode(ch);
+  }
+  return out;
+}
+
+function orcptText(dsnOrcpt: string): string {
+  const semi = dsnOrcpt.indexOf(';');
+  if (semi < 0) return `rfc822;${xtext(dsnOrcpt)}`;
+  return `${dsnOrcpt.slice(0, semi)};${xtext(dsnOrcpt.slice(semi + 1))}`;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { singleServerMain } = await import('../master/single_server.js');
+  let agent: SmtpAgent | undefined;
+  singleServerMain(argv, {
+    concurrency: 8,
+    postInit(ctx: ServerContext) {
+      agent = new SmtpAgent(ctx.config, ctx.processName);
+    },
+    async service(stream: VStream) {
+      await agent!.service(stream);
+    },
+    exit() {
+      SmtpAgent.closeIdle();
+    },
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * smtp_connect - next-hop parsing, address lookup and TCP/UNIX connection
+ * set-up for the SMTP/LMTP client (Postfix smtp/smtp_connect.c,
+ * smtp_addr.c).
+ *
+ * Next-hop forms: `domain` (MX lookup, falling back to the domain's own
+ * addresses), `[host]` (no MX lookup), either with `:port` or `:service`;
+ * for LMTP `inet:host:port` and `unix:/path`. Addresses are tried in MX
+ * preference order, at most smtp_mx_address_limit of them.
+ */
+
+import { connect, isIP, type Socket } from 'node:net';
+import { promises as dnsp } from 'node:dns';
+import type { MailConfig } from '../global/mail_conf.js';
+
+export interface SmtpTarget {
+  /** host name as logged (the MX host, or the address itself for literals) */
+  host: string;
+  /** IP address, or the socket path for unix: destinations */
+  addr: string;
+  port: number;
+  unixPath?: string;
+}
+
+export interface NextHop {
+  host: string;
+  port: number;
+  /** [host]: do not look up MX records */
+  noMx: boolean;
+  unixPath?: string;
+}
+
+const SERVICES: Record<string, number> = { smtp: 25, lmtp: 24, submission: 587, smtps: 465, submissions: 465 };
+
+export class LookupError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'LookupError';
+  }
+}
+
+function portOf(service: string, fallback: number): number {
+  if (service === '') return fallback;
+  if (/^\d+$/.test(service)) return Number(service);
+  return SERVICES[service] ?? fallback;
+}
+
+/** parseNextHop - Postfix nexthop syntax into its parts. */
+export function parseNextHop(nexthop: string, defaultPort: number, lmtp: boolean): NextHop {
+  let rest = nexthop.trim();
+  if (lmtp && rest.startsWith('unix:')) return { host: rest.slice(5), port: 0, noMx: true, unixPath: rest.slice(5) };
+  if (rest.startsWith('inet:')) rest = rest.slice(5);
+  if (rest.startsWith('[')) {
+    const close = rest.indexOf(']');
+    if (close < 0) return { host: rest, port: defaultPort, noMx: true };
+    const host = rest.slice(1, close);
+    const after = rest.slice(close + 1);
+    return { host: host.replace(/^ipv6:/i, ''), port: after.startsWith(':') ? portOf(after.slice(1), defaultPort) : defaultPort, noMx: true };
+  }
+  const colon = rest.lastIndexOf(':');
+  if (colon > 0 && !rest.slice(0, colon).includes(':')) {
+    return { host: rest.slice(0, colon), port: portOf(rest.slice(colon + 1), defaultPort), noMx: lmtp };
+  }
+  return { host: rest, port: defaultPort, noMx: lmtp };
+}
+
+async function hostAddresses(host: string, config: MailConfig): Promise<string[]> {
+  if (isIP(host)) return [host];
+  const pref = config.str('smtp_address_preference');
+  const protocols = config.str('inet_protocols');
+  const out: string[] = [];
+  try {
+    const results = await dnsp.lookup(host, { all: true, verbatim: true });
+    for (const r of results) {
+      if (r.family === 6 && /ipv4/.test(protocols) && !/all|ipv6/.test(protocols)) continue;
+      if (r.family === 4 && /ipv6/.test(protocols) && !/all|ipv4/.test(protocols)) continue;
+      out.push(r.address);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTFOUND') throw new LookupError(`Host or domain name not found. Name service error for name=${host} type=A: Host not found`, true);
+    throw new LookupError(`Host or domain name not found. Name service error for name=${host} type=A: Host not found, try again`, false);
+  }
+  if (pref === 'ipv4') out.sort((a, b) => (isIP(a) === 4 ? 0 : 1) - (isIP(b) === 4 ? 0 : 1));
+  if (pref === 'ipv6') out.sort((a, b) => (isIP(a) === 6 ? 0 : 1) - (isIP(b) === 6 ? 0 : 1));
+  return out;
+}
+
+/** resolveTargets - the addresses to try for a next hop, in order. */
+export async function resolveTargets(hop: NextHop, config: MailConfig): Promise<SmtpTarget[]> {
+  if (hop.unixPath) return [{ host: config.str('myhostname'), addr: hop.unixPath, port: 0, unixPath: hop.unixPath }];
+  const limit = Math.max(1, config.int('smtp_mx_address_limit'));
+  const targets: SmtpTarget[] = [];
+  const disableDns = config.bool('disable_dns_lookups') || config.str('smtp_dns_support_level') === 'disabled';
+  if (hop.noMx || disableDns || isIP(hop.host)) {
+    for (const addr of await hostAddresses(hop.host, config)) targets.push({ host: hop.host, addr, port: hop.port });
+    return targets.slice(0, limit);
+  }
+  let mx: Array<{ exchange: string; priority: number }> = [];
+  try {
+    mx = await dnsp.resolveMx(hop.host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTFOUND') throw new LookupError(`Host or domain name not found. Name service error for name=${hop.host} type=MX: Host not found`, true);
+    if (code !== 'ENODATA') throw new LookupError(`Host or domain name not found. Name service error for name=${hop.host} type=MX: Host not found, try again`, false);
+  }
+  if (mx.length === 0) {
+    for (const addr of await hostAddresses(hop.host, config)) targets.push({ host: hop.host, addr, port: hop.port });
+    return targets.slice(0, limit);
+  }
+  mx.sort((a, b) => a.priority - b.priority);
+  for (const m of mx) {
+    if (m.exchange === '' || m.exchange === '.') throw new LookupError(`Domain ${hop.host} does not accept mail (nullMX)`, true);
+    try {
+      for (const addr of await hostAddresses(m.exchange, config)) targets.push({ host: m.exchange, addr, port: hop.port });
+    } catch {
+      continue;
+    }
+    if (targets.length >= limit) break;
+  }
+  return targets.slice(0, limit);
+}
+
+/** connectTarget - open the connection, bounded by smtp_connect_timeout. */
+export function connectTarget(t: SmtpTarget, timeoutMs: number, bindAddress: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = t.unixPath
+      ? connect(t.unixPath)
+      : connect({ host: t.addr, port: t.port, ...(bindAddress ? { localAddress: bindAddress } : {}) });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(Object.assign(new Error('Connection timed out'), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(err);
+    });
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      sock.setNoDelay(true);
+      resolve(sock);
+    });
+  });
+}
+
+/** targetLabel - host[addr]:port as Postfix logs it. */
+export function targetLabel(t: SmtpTarget, withPort = true): string {
+  if (t.unixPath) return `${t.host}[${t.unixPath}]`;
+  return withPort ? `${t.host}[${t.addr}]:${t.port}` : `${t.host}[${t.addr}]`;
+}
