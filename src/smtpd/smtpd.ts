@@ -1,0 +1,86 @@
+/**
+ * smtpd - Postfix SMTP server (Postfix smtpd(8)).
+ *
+ * main() declares smtpd's parameters and hands smtpdService() to the
+ * single-server skeleton; smtpdService() talks SMTP with one client over
+ * a VStream and sends accepted mail to the cleanup service. smtpdStandAlone()
+ * is the "sendmail -bs" mode: SMTP on stdin/stdout, no restrictions, and
+ * mail goes to a destination the caller provides (the sendmail submission
+ * path). See docs/smtpd.md.
+ */
+
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { msg } from '../util/msg.js';
+import { VStream } from '../util/vstream.js';
+import type { MailConfig } from '../global/mail_conf.js';
+import type { ServerContext } from '../master/mail_server.js';
+import { singleServerMain } from '../master/single_server.js';
+import './smtpd_params.js';
+import { smtpdCheckInit } from './smtpd_check.js';
+import { setDestOpener } from './smtpd_cmds.js';
+import { cleanupOpener, type DestOpener } from './smtpd_dest.js';
+import { peerInfo } from './smtpd_glue.js';
+import { formatCmdStats, smtpdProto } from './smtpd_proto.js';
+import { PEER_CODE, newState, type PeerInfo } from './smtpd_state.js';
+
+export { type MessageDest, type DestOpener, type DestResult } from './smtpd_dest.js';
+
+/** smtpdInit - per-process initialisation: validates the restriction configuration (fatal when wrong). */
+export function smtpdInit(config: MailConfig): void {
+  smtpdCheckInit(config);
+}
+
+/** smtpdService - one SMTP session on a connected socket. */
+export async function smtpdService(stream: VStream, ctx: ServerContext, opener?: DestOpener): Promise<void> {
+  const config = ctx.config;
+  const sock = stream.sock as Socket;
+  const peer = await peerInfo(config, sock);
+  const state = newState(config, stream, peer, ctx.serviceName, false);
+  setDestOpener(state, opener ?? cleanupOpener(config));
+  msg.info(`connect from ${state.namaddr}`);
+  await smtpdProto(state);
+  msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);
+}
+
+/** Options of the stand-alone ("sendmail -bs") mode. */
+export interface StandAloneOptions {
+  config: MailConfig;
+  /** client input (stdin) and output (stdout) as one duplex stream */
+  io: Duplex;
+  /** opens the submission for each message (sendmail's postdrop path); flags are 0 */
+  openDest: DestOpener;
+}
+
+/**
+ * smtpdStandAlone - "sendmail -bs": SMTP on a local stream. No restriction
+ * is applied and no client attributes are recorded; the client is
+ * localhost[127.0.0.1] as in Postfix.
+ */
+export async function smtpdStandAlone(opts: StandAloneOptions): Promise<void> {
+  const peer: PeerInfo = {
+    name: 'localhost',
+    reverseName: 'localhost',
+    addr: '127.0.0.1',
+    port: 'unknown',
+    nameStatus: PEER_CODE.OK,
+    reverseNameStatus: PEER_CODE.OK,
+    addrFamily: 2,
+    destAddr: '127.0.0.1',
+    destPort: 'unknown',
+  };
+  const stream = new VStream(opts.io, { timeout: 0 });
+  const state = newState(opts.config, stream, peer, 'sendmail', true);
+  setDestOpener(state, opts.openDest);
+  msg.info(`connect from ${state.namaddr}`);
+  await smtpdProto(state);
+  msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);
+}
+
+/** main - the daemon entry point (master runs it as "smtpd -n smtp -t inet"). */
+export function main(argv: string[]): Promise<void> {
+  return singleServerMain(argv, {
+    postInit: (ctx) => smtpdInit(ctx.config),
+    service: (stream, ctx) => smtpdService(stream, ctx),
+  });
+}
