@@ -1,0 +1,119 @@
+/**
+ * dgram_server - skeleton for daemons that receive UNIX-domain datagrams
+ * (Postfix master/dgram_server.c): postlogd.
+ *
+ * Node has no AF_UNIX datagram sockets, so the socket comes from a native
+ * package (`unix-dgram`, or `node-unix-socket`). Because master cannot watch
+ * such a socket, the daemon binds it itself before dropping privileges, at
+ * the path master passes in POSTFIX_LISTEN_PATH (or -L when stand-alone),
+ * and master starts the service eagerly and keeps one process running.
+ */
+
+import { chmodSync, unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { msg } from '../util/msg.js';
+import type { DgramServerOptions, ServerHooks, ServerContext } from './mail_server.js';
+import { serverStart, errText } from './mail_server_common.js';
+
+/** The most a datagram may carry (Postfix: 256 kB minus a bit; log records are much smaller). */
+export const DGRAM_MAX = 65536;
+
+/** A bound datagram socket: close() releases it. */
+export interface DgramSocket {
+  close(): void;
+}
+
+/**
+ * bindUnixDgram - bind a UNIX-domain datagram socket at path and call
+ * onDatagram for every datagram. Throws when no native package is installed.
+ */
+export function bindUnixDgram(path: string, onDatagram: (buf: Buffer) => void): DgramSocket {
+  const require = createRequire(import.meta.url);
+  try {
+    unlinkSync(path);
+  } catch {
+    // nothing to remove
+  }
+  let unixDgram: {
+    createSocket(type: string, cb: (buf: Buffer) => void): {
+      bind(path: string): void;
+      on(ev: string, cb: (...a: unknown[]) => void): void;
+      close(): void;
+    };
+  } | undefined;
+  try {
+    unixDgram = require('unix-dgram');
+  } catch {
+    unixDgram = undefined;
+  }
+  if (unixDgram) {
+    const sock = unixDgram.createSocket('unix_dgram', (buf: Buffer) => onDatagram(buf));
+    sock.on('error', (e: unknown) => msg.warn(`datagram socket ${path}: ${errText(e)}`));
+    sock.bind(path);
+    chmodSync(path, 0o666);
+    return sock;
+  }
+  let nus: { DgramSocket: new () => { on(ev: string, cb: (...a: unknown[]) => void): void; bind(p: string): void; close(): void } } | undefined;
+  try {
+    nus = require('node-unix-socket');
+  } catch {
+    nus = undefined;
+  }
+  if (nus) {
+    const sock = new nus.DgramSocket();
+    sock.on('data', (buf: unknown) => onDatagram(buf as Buffer));
+    sock.on('error', (e: unknown) => msg.warn(`datagram socket ${path}: ${errText(e)}`));
+    sock.bind(path);
+    chmodSync(path, 0o666);
+    return sock;
+  }
+  throw new Error('no UNIX-domain datagram support installed (npm package unix-dgram)');
+}
+
+/** dgramServerMain - run a datagram server; resolves once it is serving. */
+export async function dgramServerMain(argv: string[], opts: DgramServerOptions): Promise<void> {
+  let sock: DgramSocket | undefined;
+  let pending: Promise<void> = Promise.resolve();
+  let deliver: (buf: Buffer) => void = () => undefined;
+  // Bind before privileges are dropped: the socket directory belongs to root or mail_owner.
+  const hooks: ServerHooks = {
+    ...opts,
+    preInit: async (ctx: ServerContext) => {
+      if (opts.preInit) await opts.preInit(ctx);
+      const a = process.argv.slice(2);
+      const li = a.indexOf('-L');
+      const path = li >= 0 ? a[li + 1] : process.env.POSTFIX_LISTEN_PATH;
+      if (!path) return msg.fatal('no datagram socket path from master');
+      try {
+        sock = bindUnixDgram(path, (buf) => deliver(buf));
+      } catch (e) {
+        msg.fatal(`bind ${path}: ${errText(e)}`);
+      }
+    },
+  };
+  const rt = await serverStart(argv, hooks, 'dgram');
+  let used = false;
+  deliver = (buf: Buffer) => {
+    if (!used) {
+      used = true;
+      rt.send({ t: 'used' });
+    }
+    rt.begin();
+    pending = pending
+      .then(() => opts.service(buf.subarray(0, DGRAM_MAX), rt.ctx))
+      .catch((e) => msg.warn(`${rt.ctx.serviceName}: ${errText(e)}`))
+      .finally(() => rt.end(false));
+  };
+  const stop = () => {
+    sock?.close();
+    void rt.exit(0);
+  };
+  if (rt.args.listen !== undefined) {
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    return;
+  }
+  rt.watchMaster();
+  rt.send({ t: 'ready', cap: 0 });
+  rt.startIdleTimer();
+}
