@@ -91,6 +91,14 @@ export function setFatalAction(action: (text: string, status: number) => never):
   fatalAction = action;
 }
 
+/**
+ * msgPrintf - log text at any severity without the side effects of that
+ * severity (no error count, no exit): Postfix msg_printf(), used by postlog.
+ */
+export function msgPrintf(severity: Severity, text: string): void {
+  emit(severity, text);
+}
+
 export const msg = {
   info(text: string): void {
     emit('info', text);
