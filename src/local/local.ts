@@ -26,6 +26,7 @@ import { messageHasDeliveredTo } from '../global/mail_copy.js';
 import { getpwnam, type Passwd } from '../util/mypwd.js';
 import {
   appendMbox,
+  asUser,
   bounce,
   defer,
   deliverCommand,
@@ -182,8 +183,8 @@ export class LocalAgent {
     const home = this.config.str('home_mailbox');
     if (home) {
       const path = join(pw.dir, home);
-      if (home.endsWith('/')) return this.asUser(owner, () => deliverMaildir(path, ref, pw.name));
-      const r = await this.asUser(owner, () => appendMbox(this.config, path, ref, owner, pw.name));
+      if (home.endsWith('/')) return asUser(owner, () => deliverMaildir(path, ref, pw.name));
+      const r = await asUser(owner, () => appendMbox(this.config, path, ref, owner, pw.name));
       return r.kind === 'sent' ? sent('delivered to mailbox') : r;
     }
     const spool = join(this.config.str('mail_spool_directory'), pw.name);
@@ -286,7 +287,7 @@ export class LocalAgent {
   private async memberFile(req: DeliverRequest, s: RecipientState, path: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
     if (!this.allowed('allow_mail_to_files', origin)) return bounce('5.7.1', `mail to file is restricted`);
     const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
-    return this.asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address), runAs));
+    return asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address), runAs));
   }
 
   private async memberInclude(req: DeliverRequest, s: RecipientState, path: string, owner: Identity | undefined): Promise<LocalResult> {
@@ -339,23 +340,6 @@ export class LocalAgent {
 
   private async asDefaultPrivs(fn: (id: Identity | undefined) => Promise<LocalResult>): Promise<LocalResult> {
     return fn(await this.defaultPrivs());
-  }
-
-  /**
-   * asUser - run a file-system delivery with the effective identity of a
-   * user (root only; one delivery at a time per process, so a process-wide
-   * effective uid is safe: DESIGN.md §3).
-   */
-  private async asUser(id: Identity | undefined, fn: () => Promise<LocalResult>): Promise<LocalResult> {
-    if (!id || process.getuid?.() !== 0 || !process.seteuid || !process.setegid) return fn();
-    process.setegid(id.gid);
-    process.seteuid(id.uid);
-    try {
-      return await fn();
-    } finally {
-      process.seteuid(0);
-      process.setegid(0);
-    }
   }
 }
 

@@ -308,3 +308,20 @@ export async function forwardMessage(config: MailConfig, m: MessageRef, recipien
 export async function ensureDir(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
 }
+
+/**
+ * asUser - run a file-system delivery with the effective identity of a user
+ * (root only; one delivery at a time per process, so a process-wide
+ * effective uid is safe: DESIGN.md §3). Without root it just runs.
+ */
+export async function asUser<T>(id: Identity | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!id || process.getuid?.() !== 0 || !process.seteuid || !process.setegid) return fn();
+  process.setegid(id.gid);
+  process.seteuid(id.uid);
+  try {
+    return await fn();
+  } finally {
+    process.seteuid(0);
+    process.setegid(0);
+  }
+}
