@@ -10,7 +10,9 @@
  *
  * Deliberate differences from a stock Postfix 3.7 build (docs/configuration.md):
  * default_database_type is lmdb (so alias_maps/alias_database say lmdb:), as
- * a Postfix built with CCARGS=-DDEF_DB_TYPE=\"lmdb\" would print; directory
+ * a Postfix built with CCARGS=-DDEF_DB_TYPE=\"lmdb\" would print; this
+ * build has no NIS client, so alias_maps lacks ", nis:mail.aliases" exactly
+ * as a Postfix built without HAS_NIS; directory
  * defaults come from install_defaults.ts (upstream values unless the
  * installation chose others). myhostname, mydomain and mynetworks are computed
  * at run time from this machine, as Postfix does.
@@ -884,7 +886,7 @@ export const DEF_MYDOMAIN = 'localdomain';
 const DEFAULT_OVERRIDES: Record<string, string> = {
   default_database_type: 'lmdb',
   alias_database: 'lmdb:/etc/aliases',
-  alias_maps: 'lmdb:/etc/aliases, nis:mail.aliases',
+  alias_maps: 'lmdb:/etc/aliases',
   config_directory: dirs.config_directory,
   command_directory: dirs.command_directory,
   daemon_directory: dirs.daemon_directory,
@@ -1119,4 +1121,70 @@ function v6Network(a: IfAddr, style: string): string {
     return part & mask;
   });
   return `[${formatV6(net)}]/${bits}`;
+}
+
+/* ------------------------------------------------------------------ */
+/* Service-dependent parameters (Postfix postconf_service.c): master.cf  */
+/* services that run a delivery agent get <service>_<suffix> names.       */
+
+/** Per-transport suffixes and the global parameter each defaults to. */
+const TRANSPORT_SUFFIXES: Array<[string, string]> = [
+  ['_recipient_limit', 'default_recipient_limit'],
+  ['_extra_recipient_limit', 'default_extra_recipient_limit'],
+  ['_recipient_refill_limit', 'default_recipient_refill_limit'],
+  ['_recipient_refill_delay', 'default_recipient_refill_delay'],
+  ['_delivery_slot_cost', 'default_delivery_slot_cost'],
+  ['_delivery_slot_loan', 'default_delivery_slot_loan'],
+  ['_delivery_slot_discount', 'default_delivery_slot_discount'],
+  ['_minimum_delivery_slots', 'default_minimum_delivery_slots'],
+  ['_initial_destination_concurrency', 'initial_destination_concurrency'],
+  ['_destination_concurrency_limit', 'default_destination_concurrency_limit'],
+  ['_destination_recipient_limit', 'default_destination_recipient_limit'],
+  ['_destination_concurrency_positive_feedback', 'default_destination_concurrency_positive_feedback'],
+  ['_destination_concurrency_negative_feedback', 'default_destination_concurrency_negative_feedback'],
+  ['_destination_concurrency_failed_cohort_limit', 'default_destination_concurrency_failed_cohort_limit'],
+  ['_destination_rate_delay', 'default_destination_rate_delay'],
+  ['_transport_rate_delay', 'default_transport_rate_delay'],
+];
+const TIME_LIMIT: [string, string] = ['_time_limit', 'command_time_limit'];
+
+/** SERVICE_PARAM_SUFFIXES - by program name: the suffixes and their default parameters. */
+export const SERVICE_PARAM_SUFFIXES: Record<string, Array<[string, string]>> = {
+  local: TRANSPORT_SUFFIXES,
+  error: TRANSPORT_SUFFIXES,
+  virtual: TRANSPORT_SUFFIXES,
+  smtp: TRANSPORT_SUFFIXES,
+  lmtp: TRANSPORT_SUFFIXES,
+  pipe: [TIME_LIMIT, ...TRANSPORT_SUFFIXES],
+  spawn: [TIME_LIMIT],
+};
+
+/**
+ * serviceParams - the service-dependent parameters of one master.cf service
+ * (name, and the command field), each defaulting to "$global_name", with
+ * the type and limits of that global parameter. Names that are built in
+ * (local_destination_concurrency_limit ...) keep their own definition.
+ */
+export function serviceParams(service: string, command: string): ParamDef[] {
+  const out: ParamDef[] = [];
+  for (const [suffix, global] of SERVICE_PARAM_SUFFIXES[command] ?? []) {
+    const name = service + suffix;
+    const builtin = byName.get(name);
+    if (builtin) {
+      out.push(builtin);
+      continue;
+    }
+    const g = byName.get(global);
+    const p: ParamDef = { name, type: g?.type ?? 'str', def: `$${global}`, users: 'qmgr' };
+    if (g?.min !== undefined) p.min = g.min;
+    if (g?.max !== undefined) p.max = g.max;
+    if (g?.unit) p.unit = g.unit;
+    out.push(p);
+  }
+  return out;
+}
+
+/** registerServiceParams - make a service's per-transport names known (qmgr, pipe, postconf). */
+export function registerServiceParams(service: string, command: string): void {
+  registerParams(serviceParams(service, command).filter((p) => !byName.has(p.name)));
 }
