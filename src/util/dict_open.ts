@@ -11,6 +11,7 @@
  * mail is deferred rather than mis-routed (Postfix 3.x behaviour).
  */
 
+import { msg } from './msg.js';
 import { DICT_FLAG, DictBase, DictError, DictOpenError, type Dict, type UpdateResult } from './dict.js';
 import { DictLmdb } from './dict_lmdb.js';
 import { DictThash } from './dict_thash.js';
@@ -113,6 +114,7 @@ export class DictSurrogate extends DictBase {
   }
 
   private fail(): never {
+    msg.warn(`${this.type}:${this.name} is unavailable. ${this.reason}`);
     throw new DictError(`${this.type}:${this.name} is unavailable. ${this.reason}`, 'config');
   }
 
