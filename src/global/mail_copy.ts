@@ -10,7 +10,7 @@
  * line at the end (mbox), and CRLF or LF line ends.
  */
 
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { parseRecordAt } from './record.js';
 import { REC } from './rec_type.js';
 
@@ -29,12 +29,21 @@ export const MAIL_COPY_MBOX = MAIL_COPY.FROM | MAIL_COPY.QUOTE | MAIL_COPY.BLANK
 const CHUNK = 64 * 1024;
 
 /**
+ * A queue file by name, or already open. Agents that switch to the
+ * recipient's identity open the file first (as Postfix does), because the
+ * recipient may not read the queue.
+ */
+export type QueueSource = string | FileHandle;
+
+/**
  * readMessageLines - the message content as lines (without line ends); L
  * pieces are joined to their line. Yields Buffers so that 8-bit content is
  * passed through unchanged.
  */
-export async function* readMessageLines(path: string, dataOffset: number): AsyncGenerator<Buffer> {
-  const fh = await open(path, 'r');
+export async function* readMessageLines(source: QueueSource, dataOffset: number): AsyncGenerator<Buffer> {
+  const owned = typeof source === 'string';
+  const fh = typeof source === 'string' ? await open(source, 'r') : source;
+  const path = typeof source === 'string' ? source : 'queue file';
   try {
     let buf = Buffer.alloc(0);
     let filePos = dataOffset;
@@ -78,7 +87,7 @@ export async function* readMessageLines(path: string, dataOffset: number): Async
       throw new Error(`${path}: unexpected record type ${type} in message content`);
     }
   } finally {
-    await fh.close();
+    if (owned) await fh.close();
   }
 }
 
@@ -105,7 +114,7 @@ export interface CopyOptions {
 export type CopySink = (chunk: Buffer) => void | Promise<void>;
 
 /** mailCopy - write the framed message to the sink; returns the number of bytes written. */
-export async function mailCopy(path: string, dataOffset: number, opts: CopyOptions, sink: CopySink): Promise<number> {
+export async function mailCopy(path: QueueSource, dataOffset: number, opts: CopyOptions, sink: CopySink): Promise<number> {
   const eol = Buffer.from(opts.eol ?? '\n');
   const out: Buffer[] = [];
   let pending = 0;
@@ -143,7 +152,7 @@ export async function mailCopy(path: string, dataOffset: number, opts: CopyOptio
 }
 
 /** messageHasDeliveredTo - scan the headers for Delivered-To: <address> (loop detection, case-insensitive). */
-export async function messageHasDeliveredTo(path: string, dataOffset: number, address: string): Promise<boolean> {
+export async function messageHasDeliveredTo(path: QueueSource, dataOffset: number, address: string): Promise<boolean> {
   const want = address.toLowerCase();
   for await (const line of readMessageLines(path, dataOffset)) {
     if (line.length === 0) return false; // end of headers

@@ -13,7 +13,7 @@
  * that owner is root. Never as root.
  */
 
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
@@ -59,6 +59,7 @@ interface RecipientState {
 
 export class LocalAgent {
   private readonly maps: LocalMaps;
+  private queueFile: FileHandle | undefined;
 
   constructor(private readonly config: MailConfig) {
     this.maps = new LocalMaps(config);
@@ -68,6 +69,18 @@ export class LocalAgent {
     const req = await readDeliverRequest(stream);
     if (req === null) return;
     const status = new DeliveryStatus(this.config, req);
+    // Open the queue file while still privileged: deliveries run as the recipient.
+    this.queueFile = await open(mailQueuePath(this.config, req.queue_name, req.queue_id), 'r');
+    try {
+      await this.deliverAll(req, status);
+    } finally {
+      await this.queueFile.close();
+      this.queueFile = undefined;
+    }
+    await sendDeliverReply(stream, { hop: emptyHop(), status: status.status });
+  }
+
+  private async deliverAll(req: DeliverRequest, status: DeliveryStatus): Promise<void> {
     for (const rcpt of req.rcpt) {
       let result: LocalResult;
       try {
@@ -81,12 +94,11 @@ export class LocalAgent {
       else if (result.kind === 'defer') await status.defer(rcpt, outcome);
       else await status.bounce(rcpt, outcome);
     }
-    await sendDeliverReply(stream, { hop: emptyHop(), status: status.status });
   }
 
   private messageRef(req: DeliverRequest, rcpt: DeliverRecipient, deliveredTo: string): MessageRef {
     return {
-      path: mailQueuePath(this.config, req.queue_name, req.queue_id),
+      path: this.queueFile ?? mailQueuePath(this.config, req.queue_name, req.queue_id),
       dataOffset: req.data_offset,
       sender: req.sender,
       origRecipient: rcpt.orig_addr || rcpt.address,

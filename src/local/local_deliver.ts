@@ -17,7 +17,7 @@ import { constants as fsc } from 'node:fs';
 import { mkdir, open, stat, unlink, link, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { mailCopy, MAIL_COPY, MAIL_COPY_MBOX, readMessageLines } from '../global/mail_copy.js';
+import { mailCopy, MAIL_COPY, MAIL_COPY_MBOX, readMessageLines, type QueueSource } from '../global/mail_copy.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { CleanupClient } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
@@ -40,7 +40,8 @@ export interface Identity {
 }
 
 export interface MessageRef {
-  path: string;
+  /** the queue file, opened before any change of identity */
+  path: QueueSource;
   dataOffset: number;
   sender: string;
   origRecipient: string;

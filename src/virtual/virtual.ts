@@ -9,6 +9,7 @@
  * Logs relay=virtual.
  */
 
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
@@ -61,26 +62,34 @@ export class VirtualAgent {
     const req = await readDeliverRequest(stream);
     if (req === null) return;
     const status = new DeliveryStatus(this.config, req);
-    for (const rcpt of req.rcpt) {
-      let r: LocalResult;
-      try {
-        r = await this.deliver(req, rcpt);
-      } catch (err) {
-        msg.warn(`${req.queue_id}: ${(err as Error).message}`);
-        r = defer('4.3.0', 'virtual mailbox lookup failure');
-      }
-      const o = { dsn: r.dsn, text: r.text, relay: 'virtual' };
-      if (r.kind === 'sent') await status.sent(rcpt, o);
-      else if (r.kind === 'defer') await status.defer(rcpt, o);
-      else await status.bounce(rcpt, o);
+    // Open the queue file while still privileged: deliveries run as the mailbox owner.
+    const queueFile = await open(mailQueuePath(this.config, req.queue_name, req.queue_id), 'r');
+    try {
+      for (const rcpt of req.rcpt) await this.deliverOne(req, rcpt, queueFile, status);
+    } finally {
+      await queueFile.close();
     }
     await sendDeliverReply(stream, { hop: emptyHop(), status: status.status });
   }
 
-  private async deliver(req: DeliverRequest, rcpt: DeliverRecipient): Promise<LocalResult> {
+  private async deliverOne(req: DeliverRequest, rcpt: DeliverRecipient, queueFile: FileHandle, status: DeliveryStatus): Promise<void> {
+    let r: LocalResult;
+    try {
+      r = await this.deliver(req, rcpt, queueFile);
+    } catch (err) {
+      msg.warn(`${req.queue_id}: ${(err as Error).message}`);
+      r = defer('4.3.0', 'virtual mailbox lookup failure');
+    }
+    const o = { dsn: r.dsn, text: r.text, relay: 'virtual' };
+    if (r.kind === 'sent') await status.sent(rcpt, o);
+    else if (r.kind === 'defer') await status.defer(rcpt, o);
+    else await status.bounce(rcpt, o);
+  }
+
+  private async deliver(req: DeliverRequest, rcpt: DeliverRecipient, queueFile: FileHandle): Promise<LocalResult> {
     const address = rcpt.address;
     const ref: MessageRef = {
-      path: mailQueuePath(this.config, req.queue_name, req.queue_id),
+      path: queueFile,
       dataOffset: req.data_offset,
       sender: req.sender,
       origRecipient: rcpt.orig_addr || address,

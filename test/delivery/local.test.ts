@@ -1,0 +1,211 @@
+/**
+ * local.test - the local delivery agent and the error/discard agents,
+ * driven as qmgr drives them: a real queue file, a real UNIX socket, the
+ * delivery request protocol, real mailbox files.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync, readdirSync, mkdirSync, chmodSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { msgAddOutput } from '../../src/util/msg.js';
+import { REC } from '../../src/global/rec_type.js';
+import { readQueueFile } from '../../src/qmgr/qmgr_message.js';
+import { bounceLogRead } from '../../src/global/bounce_log.js';
+import { LocalAgent } from '../../src/local/local.js';
+import { errorService } from '../../src/error/error.js';
+import { discardService } from '../../src/discard/discard.js';
+import { deliverMaildir } from '../../src/local/local_deliver.js';
+import { buildQueueFile, deliverVia, makeInstance, placeQueueFile, requestFor, serveAgent } from './queue_fixture.js';
+
+function captureLog(): { lines: string[]; stop: () => void } {
+  const lines: string[] = [];
+  const stop = msgAddOutput((_sev, text) => lines.push(text));
+  return { lines, stop };
+}
+
+const me = userInfo().username;
+
+test('local delivers to the spool mbox with delivery headers, >From quoting, and marks the recipient done', async () => {
+  const inst = makeInstance();
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpt = { address: `${me}@mail.example.test` };
+    const file = buildQueueFile('alice@example.org', [rcpt], ['Subject: hi', '', 'body line', 'From the start', '.dot']);
+    const path = placeQueueFile(inst, 'ABC123', file);
+    const reply = await deliverVia(inst, 'local', requestFor('ABC123', file, 'alice@example.org', [rcpt]));
+    assert.equal(reply.status, 0);
+    const mbox = readFileSync(join(inst.dir, 'mail', me), 'utf8');
+    const lines = mbox.split('\n');
+    assert.match(lines[0], /^From alice@example\.org {2}\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+    assert.deepEqual(lines.slice(1, 9), [
+      'Return-Path: <alice@example.org>',
+      `X-Original-To: ${me}@mail.example.test`,
+      `Delivered-To: ${me}@mail.example.test`,
+      'Subject: hi',
+      '',
+      'body line',
+      '>From the start',
+      '.dot',
+    ]);
+    assert.ok(mbox.endsWith('.dot\n\n'), 'an mbox message ends with a blank line');
+    const bytes = readFileSync(path);
+    assert.equal(bytes[file.rcptOffsets[0]], REC.DONE, 'R record flipped to D in place');
+    const line = log.lines.find((l) => l.startsWith('ABC123: to=<'));
+    assert.ok(line, 'delivery logged');
+    assert.match(line!, new RegExp(`^ABC123: to=<${me}@mail\\.example\\.test>, relay=local, delay=[\\d.]+, delays=[\\d.]+/[\\d.]+/[\\d.]+/[\\d.]+, dsn=2\\.0\\.0, status=sent \\(delivered to mailbox\\)$`));
+  } finally {
+    log.stop();
+    server.close();
+    inst.cleanup();
+  }
+});
+
+test('local bounces an unknown user and records it in the bounce log', async () => {
+  const inst = makeInstance();
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpt = { address: 'no-such-user-xyz@mail.example.test' };
+    const file = buildQueueFile('alice@example.org', [rcpt], ['Subject: x', '', 'y']);
+    placeQueueFile(inst, 'B0B', file);
+    const reply = await deliverVia(inst, 'local', requestFor('B0B', file, 'alice@example.org', [rcpt]));
+    assert.equal(reply.status, 0, 'a bounce is final');
+    const entries = await bounceLogRead(inst.config, 'bounce', 'B0B');
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0].status, '5.1.1');
+    assert.equal(entries[0].reason, 'unknown user: "no-such-user-xyz"');
+    assert.ok(log.lines.some((l) => l.includes('dsn=5.1.1, status=bounced (unknown user: "no-such-user-xyz")')));
+  } finally {
+    log.stop();
+    server.close();
+    inst.cleanup();
+  }
+});
+
+test('local detects a Delivered-To loop', async () => {
+  const inst = makeInstance();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpt = { address: `${me}@mail.example.test` };
+    const file = buildQueueFile('a@example.org', [rcpt], [`Delivered-To: ${me}@mail.example.test`, 'Subject: loop', '', 'x']);
+    placeQueueFile(inst, 'L00P', file);
+    await deliverVia(inst, 'local', requestFor('L00P', file, 'a@example.org', [rcpt]));
+    const entries = await bounceLogRead(inst.config, 'bounce', 'L00P');
+    assert.equal(entries[0]?.status, '5.4.6');
+    assert.equal(entries[0]?.reason, `mail forwarding loop for ${me}@mail.example.test`);
+    assert.equal(existsSync(join(inst.dir, 'mail', me)), false, 'nothing delivered');
+  } finally {
+    server.close();
+    inst.cleanup();
+  }
+});
+
+test('local expands an alias to a file and a command, with the alias owner rights', async () => {
+  const drop = makeInstance();
+  // As root, alias files and commands run as default_privs (nobody): the path must be reachable.
+  chmodSync(drop.dir, 0o755);
+  const outDir = join(drop.dir, 'out');
+  mkdirSync(outDir);
+  chmodSync(outDir, 0o1777);
+  const inst = makeInstance(
+    `alias_maps = inline:{ {list = ${outDir}/file, |"cat > ${outDir}/cmd.out"} }\nallow_mail_to_files = alias\nallow_mail_to_commands = alias`,
+  );
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpt = { address: 'list@mail.example.test' };
+    const file = buildQueueFile('a@example.org', [rcpt], ['Subject: to list', '', 'hello list']);
+    placeQueueFile(inst, 'A11A5', file);
+    const reply = await deliverVia(inst, 'local', requestFor('A11A5', file, 'a@example.org', [rcpt]));
+    assert.equal(reply.status, 0, log.lines.join('\n'));
+    assert.match(readFileSync(join(outDir, 'file'), 'utf8'), /^From a@example\.org {2}/);
+    assert.match(readFileSync(join(outDir, 'cmd.out'), 'utf8'), /hello list/);
+  } finally {
+    log.stop();
+    server.close();
+    inst.cleanup();
+    drop.cleanup();
+  }
+});
+
+test('maildir delivery writes one file into new/ through tmp/', async () => {
+  const inst = makeInstance();
+  try {
+    const rcpt = { address: 'u@mail.example.test' };
+    const file = buildQueueFile('a@example.org', [rcpt], ['Subject: md', '', 'maildir body']);
+    const path = placeQueueFile(inst, 'MD1', file);
+    const dir = join(inst.dir, 'Maildir') + '/';
+    const r = await deliverMaildir(dir, { path, dataOffset: file.dataOffset, sender: 'a@example.org', origRecipient: rcpt.address, deliveredTo: rcpt.address }, 'u');
+    assert.equal(r.kind, 'sent');
+    assert.equal(r.text, 'delivered to maildir');
+    assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+    const names = readdirSync(join(dir, 'new'));
+    assert.equal(names.length, 1);
+    const text = readFileSync(join(dir, 'new', names[0]), 'utf8');
+    assert.match(text, /^Return-Path: <a@example\.org>\nX-Original-To: u@mail\.example\.test\nDelivered-To: u@mail\.example\.test\nSubject: md\n\nmaildir body\n$/);
+  } finally {
+    inst.cleanup();
+  }
+});
+
+test('error agent bounces with the nexthop text and DSN; retry defers; discard reports sent', async () => {
+  const inst = makeInstance();
+  const log = captureLog();
+  const servers = [
+    await serveAgent(inst, 'error', (s) => errorService(s, { config: inst.config, serviceName: 'error', transport: 'unix', processName: 'error', args: [] })),
+    await serveAgent(inst, 'retry', (s) => errorService(s, { config: inst.config, serviceName: 'retry', transport: 'unix', processName: 'error', args: [] })),
+    await serveAgent(inst, 'discard', (s) => discardService(s, { config: inst.config, serviceName: 'discard', transport: 'unix', processName: 'discard', args: [] })),
+  ];
+  try {
+    const rcpt = { address: 'x@bounce.test' };
+    const file = buildQueueFile('a@example.org', [rcpt], ['Subject: e', '', 'x']);
+    placeQueueFile(inst, 'E1', file);
+    const r1 = await deliverVia(inst, 'error', requestFor('E1', file, 'a@example.org', [rcpt], '5.1.2 simulated bounce'));
+    assert.equal(r1.status, 0);
+    assert.ok(log.lines.some((l) => /^E1: to=<x@bounce\.test>, relay=none, delay=\S+, delays=\S+, dsn=5\.1\.2, status=bounced \(simulated bounce\)$/.test(l)), log.lines.join('\n'));
+
+    placeQueueFile(inst, 'E2', file);
+    const r2 = await deliverVia(inst, 'retry', requestFor('E2', file, 'a@example.org', [rcpt], 'simulated deferral'));
+    assert.equal(r2.status, 1, 'deferred');
+    assert.ok(log.lines.some((l) => l.startsWith('E2: ') && l.endsWith('dsn=4.0.0, status=deferred (simulated deferral)')));
+    const defer = readFileSync(join(inst.config.str('queue_directory'), 'defer', 'E', 'E2'), 'utf8').split('\n');
+    assert.deepEqual(defer.slice(0, 4), ['', '<x@bounce.test>: simulated deferral', 'recipient=x@bounce.test', 'original_recipient=x@bounce.test'].slice(0, 3).concat(defer[3]));
+    assert.ok(defer.includes('action=delayed') && defer.includes('status=4.0.0') && defer.includes('reason=simulated deferral'));
+
+    placeQueueFile(inst, 'D1', file);
+    const r3 = await deliverVia(inst, 'discard', requestFor('D1', file, 'a@example.org', [rcpt], 'discarded by policy'));
+    assert.equal(r3.status, 0);
+    assert.ok(log.lines.some((l) => l.startsWith('D1: ') && l.endsWith('dsn=2.0.0, status=sent (discarded by policy)')));
+  } finally {
+    log.stop();
+    for (const s of servers) s.close();
+    inst.cleanup();
+  }
+});
+
+test('qmgr reads the envelope, skipping done recipients, and jumps over the content', async () => {
+  const inst = makeInstance();
+  try {
+    const rcpts = [{ address: 'a@x.test' }, { address: 'b@x.test', orig: 'B@X.test' }];
+    const file = buildQueueFile('s@example.org', rcpts, ['Subject: q', '', 'R fake recipient line']);
+    file.bytes[file.rcptOffsets[0]] = REC.DONE;
+    const path = placeQueueFile(inst, 'Q1', file);
+    const info = await readQueueFile(path, 'Q1');
+    assert.equal(info.sender, 's@example.org');
+    assert.equal(info.dataOffset, file.dataOffset);
+    assert.equal(info.dataSize, file.dataSize);
+    assert.deepEqual(
+      info.recipients.map((r) => [r.address, r.orig, r.offset, r.dsnOrcpt]),
+      [['b@x.test', 'B@X.test', file.rcptOffsets[1], 'rfc822;B@X.test']],
+    );
+  } finally {
+    inst.cleanup();
+  }
+});
