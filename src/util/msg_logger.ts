@@ -213,8 +213,8 @@ export class MsgLogger {
         return;
       }
       this.queue.shift();
-      const warning = this.takeDropWarning();
-      if (warning) this.queue.unshift(warning);
+      // The lost records came after those still queued: report them there.
+      if (this.dropped > 0 && this.queue.length < this.maxQueue) this.queue.push(this.takeDropWarning()!);
     }
     if (this.queue.length === 0) this.idle();
   }
