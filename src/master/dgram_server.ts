@@ -17,6 +17,8 @@ import { serverStart, errText } from './mail_server_common.js';
 
 /** The most a datagram may carry (Postfix: 256 kB minus a bit; log records are much smaller). */
 export const DGRAM_MAX = 65536;
+/** How long a terminating datagram server keeps reading. */
+const DRAIN_MS = 100;
 
 /** A bound datagram socket: close() releases it. */
 export interface DgramSocket {
@@ -104,15 +106,17 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
       .catch((e) => msg.warn(`${rt.ctx.serviceName}: ${errText(e)}`))
       .finally(() => rt.end(false));
   };
+  // On SIGTERM, read what is still queued on the socket before leaving: the
+  // last records of the other processes are usually on their way.
   const stop = () => {
-    sock?.close();
-    void rt.exit(0);
+    setTimeout(() => {
+      sock?.close();
+      void pending.then(() => rt.exit(0));
+    }, DRAIN_MS);
   };
-  if (rt.args.listen !== undefined) {
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    return;
-  }
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', rt.args.listen !== undefined ? stop : () => undefined);
+  if (rt.args.listen !== undefined) return;
   rt.watchMaster();
   rt.send({ t: 'ready', cap: 0 });
   rt.startIdleTimer();

@@ -363,6 +363,8 @@ export async function serverStart(argv: string[], hooks: ServerHooks, kind: stri
   }
   if (hooks.postInit) await hooks.postInit(ctx);
   process.on('SIGPIPE', () => undefined);
+  // Under start-fg a ^C reaches every process; master decides when children stop.
+  if (process.env[MASTER_CHILD_ENV]) process.on('SIGINT', () => undefined);
   return rt;
 }
 

@@ -40,6 +40,7 @@ import { join } from 'node:path';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig, defaultConfigDirectory, errnoText, splitList } from '../global/mail_conf.js';
 import { getopt, initLogging, errText } from './mail_server_common.js';
+import { maillogClientFlush } from '../global/maillog_client.js';
 import { parseMasterEntries, childArgs, serviceKey, MasterCfError, type MasterEntry } from './master_ent.js';
 import { isChildMessage, MASTER_CHILD_ENV, MASTER_GEN_NAME, type ChildMessage } from './master_proto.js';
 import { getpwnam, accountProblem } from './mail_owner.js';
@@ -50,7 +51,7 @@ const USAGE =
 /** Connections master keeps waiting per service while no process can take them. */
 const MAX_PENDING = 1000;
 /** How long master waits for children on termination before SIGKILL. */
-const CHILD_EXIT_GRACE_MS = 5000;
+const CHILD_EXIT_GRACE_MS = 3000;
 /** Environment variable: descriptor on which a -w child reports its initialisation status. */
 const INIT_FD_ENV = 'POSTFIX_MASTER_INIT_FD';
 
@@ -64,6 +65,8 @@ interface Child {
   active: number;
   retiring: boolean;
   useCount: number;
+  /** resolves when the process has exited */
+  exited: Promise<void>;
 }
 
 /** Where a service listens (for wakeups and cleanup). */
@@ -229,7 +232,7 @@ function importEnvironment(config: MailConfig): NodeJS.ProcessEnv {
 }
 
 /** isNodeProgram - run it with this Node (shims and .js files) rather than exec it. */
-function isNodeProgram(path: string): boolean {
+export function isNodeProgram(path: string): boolean {
   if (path.endsWith('.js') || path.endsWith('.mjs')) return true;
   try {
     const fd = openSync(path, 'r');
@@ -263,7 +266,6 @@ export class Master {
   private ownerIds: { uid: number; gid: number } | undefined;
   private inetInterfaces = '';
   private inetProtocols = '';
-  private readonly childExit = new Set<Promise<void>>();
 
   /** removes the early stderr logging once the real logging is set up */
   private readonly quietStderr: () => void;
@@ -619,7 +621,10 @@ export class Master {
       this.throttle(svc);
       return;
     }
+    let resolveExit: () => void = () => undefined;
+    const exited = new Promise<void>((r) => (resolveExit = r));
     const child: Child = {
+      exited,
       pid: proc.pid,
       proc,
       gen: this.generation,
@@ -633,12 +638,8 @@ export class Master {
     svc.children.add(child);
     proc.on('error', (e) => msg.warn(`${path}: ${errText(e)}`));
     proc.on('message', (m: unknown) => this.onChildMessage(svc, child, m));
-    let resolveExit: () => void = () => undefined;
-    const exited = new Promise<void>((r) => (resolveExit = r));
-    this.childExit.add(exited);
     proc.on('exit', (code, signal) => {
       this.reap(svc, child, path, code, signal);
-      this.childExit.delete(exited);
       resolveExit();
     });
     if (svc.condWake) {
@@ -829,18 +830,33 @@ export class Master {
     for (const c of svc.children) c.proc.kill('SIGTERM');
   }
 
-  /** terminate - stop everything, wait for the children, exit. */
+  /**
+   * terminate - stop everything, wait for the children, exit. Logging
+   * services (unix-dgram: postlogd) go last, so that the other processes'
+   * final records, and ours, still reach the log.
+   */
   async terminate(signum: number): Promise<void> {
     if (this.terminating) return;
     this.terminating = true;
     if (signum) msg.info(`terminating on signal ${signum}`);
-    for (const svc of this.services.values()) this.removeService(svc);
-    const all = Promise.all([...this.childExit]);
-    const timer = setTimeout(() => {
-      for (const svc of this.services.values()) for (const c of svc.children) c.proc.kill('SIGKILL');
+    const services = [...this.services.values()];
+    const waitFor = (list: Service[]) =>
+      Promise.all(list.flatMap((svc) => [...svc.children].map((c) => c.exited)));
+    const killer = setTimeout(() => {
+      for (const svc of services) for (const c of svc.children) c.proc.kill('SIGKILL');
     }, CHILD_EXIT_GRACE_MS);
-    await all;
-    clearTimeout(timer);
+    const late = services.filter((svc) => svc.ent.type === 'unix-dgram');
+    const early = services.filter((svc) => svc.ent.type !== 'unix-dgram');
+    for (const svc of early) this.removeService(svc);
+    for (const svc of late) {
+      this.wakeupCleanup(svc);
+      if (svc.throttleTimer) clearTimeout(svc.throttleTimer);
+    }
+    await waitFor(early);
+    await maillogClientFlush();
+    for (const svc of late) this.removeService(svc);
+    await waitFor(late);
+    clearTimeout(killer);
     setImmediate(() => process.exit(0));
   }
 }
