@@ -815,10 +815,14 @@ class Postconf {
             if (this.mode & M.EDIT_CONF || (kind === M.MASTER_PARAM && this.mode & M.EDIT_EXCL)) {
               if (kind === M.MASTER_FLD || kind === M.MASTER_PARAM) {
                 if (!newEntry) {
+                  /* Postfix pcf_gobble_cf_line(): comments and blank lines pass through, continuations join. */
                   let full = body;
-                  while (i + 1 < lines.length && /^[ \t\r\n\v\f]/.test(lines[i + 1]) && lines[i + 1].trim() !== '') {
-                    full += ' ' + lines[++i].replace(/\n$/, '');
+                  while (i + 1 < lines.length && /^[#\s]/.test(lines[i + 1])) {
+                    const next = lines[++i];
                     lineno++;
+                    const t = next.replace(/^\s+/, '');
+                    if (t === '' || t.startsWith('#')) out.push(next);
+                    else full += '\n' + next.replace(/\n$/, '');
                   }
                   const p = parsePcfEntry(full, lineno, (t) => msg.warn(t));
                   if ('err' in p) {
