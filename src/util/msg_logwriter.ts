@@ -26,9 +26,33 @@ export class LogfileError extends Error {
 const STDOUT_PATH = '/dev/stdout';
 const CREATE_MODE = 0o644;
 
+/** glibc strerror() texts where libuv words them differently. */
+const GLIBC_TEXT: Record<string, string> = {
+  EACCES: 'Permission denied',
+  EAGAIN: 'Resource temporarily unavailable',
+  EBADF: 'Bad file descriptor',
+  ECONNREFUSED: 'Connection refused',
+  EDQUOT: 'Disk quota exceeded',
+  EEXIST: 'File exists',
+  EFBIG: 'File too large',
+  EIO: 'Input/output error',
+  EISDIR: 'Is a directory',
+  ELOOP: 'Too many levels of symbolic links',
+  EMFILE: 'Too many open files',
+  ENAMETOOLONG: 'File name too long',
+  ENOENT: 'No such file or directory',
+  ENOSPC: 'No space left on device',
+  ENOTDIR: 'Not a directory',
+  ENXIO: 'No such device or address',
+  EPERM: 'Operation not permitted',
+  EPIPE: 'Broken pipe',
+  EROFS: 'Read-only file system',
+};
+
 /** strerror - the C library's text for a Node system error ("No such file or directory"). */
 export function strerror(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
+  if (err?.code && GLIBC_TEXT[err.code]) return GLIBC_TEXT[err.code];
   let text = String(err?.message ?? e);
   if (err?.code && text.startsWith(`${err.code}: `)) text = text.slice(err.code.length + 2);
   const comma = text.lastIndexOf(', ');
