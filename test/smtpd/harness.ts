@@ -38,7 +38,10 @@ export interface Fixture {
 let idCounter = 0x1a2b3;
 
 /** startFixture - smtpd with main.cf text appended to a small base configuration. */
-export async function startFixture(mainCf = '', opts: { noCleanup?: boolean } = {}): Promise<Fixture> {
+export async function startFixture(
+  mainCf = '',
+  opts: { noCleanup?: boolean; tables?: Record<string, string> } = {},
+): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'smtpd-test-'));
   mkdirSync(join(dir, 'etc'));
   mkdirSync(join(dir, 'spool', 'public'), { recursive: true });
@@ -54,6 +57,7 @@ export async function startFixture(mainCf = '', opts: { noCleanup?: boolean } = 
     'smtpd_error_sleep_time = 0',
   ].join('\n');
   writeFileSync(join(dir, 'etc', 'aliases'), 'postmaster: root\nalias1: root\n');
+  for (const [name, text] of Object.entries(opts.tables ?? {})) writeFileSync(join(dir, 'etc', name), text);
   writeFileSync(join(dir, 'etc', 'main.cf'), base + '\n' + mainCf + '\n');
   clearTableCache();
   const config = MailConfig.load(join(dir, 'etc'));
