@@ -1,0 +1,200 @@
+/** behaviour - smtpd with real clients and peers: nodemailer, timeouts, size limits, cleanup verdicts, policy service, stand-alone mode. */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { PassThrough, Duplex } from 'node:stream';
+import nodemailer from 'nodemailer';
+import { startFixture, RawClient, waitFor } from './harness.js';
+import { smtpdStandAlone, type MessageDest } from '../../src/smtpd/smtpd.js';
+import { CheckConfig } from '../../src/smtpd/smtpd_check.js';
+import { MailConfig } from '../../src/global/mail_conf.js';
+import { setFatalAction, FatalError } from '../../src/util/msg.js';
+import '../../src/smtpd/smtpd_params.js';
+
+test('nodemailer submits a message; 250 queued only after cleanup accepted', async () => {
+  const fx = await startFixture();
+  try {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: fx.port, secure: false, ignoreTLS: true, name: 'client.example.org' });
+    const info = await transport.sendMail({
+      from: 'alice@example.org',
+      to: ['root@mail.example.test', 'postmaster@mail.example.test'],
+      subject: 'hello',
+      text: 'line one\n.line with dot\n',
+    });
+    assert.match(info.response, /^250 2\.0\.0 Ok: queued as [0-9A-F]+$/);
+    assert.deepEqual(info.accepted, ['root@mail.example.test', 'postmaster@mail.example.test']);
+    assert.equal(fx.messages.length, 1);
+    const body = fx.messages[0].records.filter((r) => r.type === 'N').map((r) => r.data);
+    assert.ok(body.includes('.line with dot'), body.join('\n'));
+    assert.equal(body[1], `\tby mail.example.test (Postfix) with ESMTP id ${fx.messages[0].queueId};`);
+    transport.close();
+    // the cleanup server refuses: the client must not see 250
+    fx.cleanupStatus.status = 4;
+    const t2 = nodemailer.createTransport({ host: '127.0.0.1', port: fx.port, secure: false, ignoreTLS: true });
+    await assert.rejects(t2.sendMail({ from: 'a@example.org', to: 'root@mail.example.test', text: 'x' }), /552 5\.3\.4 Error: message file too big/);
+    t2.close();
+  } finally {
+    await fx.close();
+  }
+});
+
+test('idle timeout gives 421 4.4.2 and logs "timeout after"', async () => {
+  const fx = await startFixture('smtpd_timeout = 1s');
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    assert.equal(await c.cmd('HELO x.example.org'), '250 mail.example.test\r\n');
+    assert.equal(await c.replies(1, 5000), '421 4.4.2 mail.example.test Error: timeout exceeded\r\n');
+    await c.waitClose();
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.ok(fx.logs.includes('timeout after HELO from localhost[127.0.0.1]'), fx.logs.join('\n'));
+  } finally {
+    await fx.close();
+  }
+});
+
+test('message_size_limit at end of DATA, line_length_limit splitting, lost connection in DATA', async () => {
+  const fx = await startFixture('message_size_limit = 2000\nline_length_limit = 512');
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    assert.match(await c.cmd('EHLO x.example.org'), /250-SIZE 2000\r\n/);
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<root@mail.example.test>');
+    assert.equal(await c.cmd('DATA'), '354 End data with <CR><LF>.<CR><LF>\r\n');
+    c.send(('x'.repeat(300) + '\r\n').repeat(10) + '.\r\n');
+    assert.equal(await c.replies(1), '552 5.3.4 Error: message file too big\r\n');
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<root@mail.example.test>');
+    await c.cmd('DATA');
+    c.send('a'.repeat(512) + 'klmno\r\n.\r\n');
+    assert.match(await c.replies(1), /^250 2\.0\.0 Ok: queued as/);
+    const recs = fx.messages[0].records.filter((r) => r.type === 'N' || r.type === 'L').slice(-2);
+    assert.deepEqual(recs, [
+      { type: 'L', data: 'a'.repeat(512) },
+      { type: 'N', data: 'klmno' },
+    ]);
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<root@mail.example.test>');
+    await c.cmd('DATA');
+    c.send('Subj');
+    c.close();
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.ok(fx.logs.some((l) => /^lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]$/.test(l)), fx.logs.join('\n'));
+    assert.ok(fx.logs.includes('warning: NOQUEUE: queue file size limit exceeded') || fx.logs.some((l) => /queue file size limit exceeded/.test(l)));
+  } finally {
+    await fx.close();
+  }
+});
+
+test('smtpd_delay_reject=no rejects at HELO; helo required; reject_unauth_destination; defer_if_permit', async () => {
+  const fx = await startFixture(
+    [
+      'smtpd_delay_reject = no',
+      'smtpd_helo_required = yes',
+      'mynetworks = 10.0.0.0/8',
+      'smtpd_helo_restrictions = reject_non_fqdn_helo_hostname',
+      'smtpd_sender_restrictions = reject_non_fqdn_sender',
+      'smtpd_relay_restrictions = reject_unauth_destination',
+      'smtpd_recipient_restrictions = check_recipient_access inline:{{maybe@mail.example.test=DEFER_IF_PERMIT not now}}, permit',
+    ].join('\n'),
+  );
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '503 5.5.1 Error: send HELO/EHLO first\r\n');
+    assert.equal(await c.cmd('HELO x'), '504 5.5.2 <x>: Helo command rejected: need fully-qualified hostname\r\n');
+    assert.equal(await c.cmd('HELO x.example.org'), '250 mail.example.test\r\n');
+    assert.equal(await c.cmd('MAIL FROM:<a>'), '504 5.5.2 <a>: Sender address rejected: need fully-qualified address\r\n');
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok\r\n');
+    assert.equal(await c.cmd('RCPT TO:<u@elsewhere.test>'), '554 5.7.1 <u@elsewhere.test>: Relay access denied\r\n');
+    assert.equal(await c.cmd('RCPT TO:<maybe@mail.example.test>'), '450 4.7.1 <maybe@mail.example.test>: Recipient address rejected: not now\r\n');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    assert.equal(await c.cmd('QUIT'), '221 2.0.0 Bye\r\n');
+  } finally {
+    await fx.close();
+  }
+});
+
+test('check_policy_service: actions from a policy server, default action when it fails', async () => {
+  const requests: string[] = [];
+  const policy = createServer((sock) => {
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\n\n')) {
+        requests.push(buf);
+        const rcpt = /recipient=(.*)\n/.exec(buf)?.[1] ?? '';
+        sock.write(rcpt.startsWith('bad') ? 'action=REJECT policy says no\n\n' : 'action=DUNNO\n\n');
+        buf = '';
+      }
+    });
+  });
+  await new Promise<void>((r) => policy.listen(0, '127.0.0.1', r));
+  const pport = (policy.address() as { port: number }).port;
+  const fx = await startFixture(`smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:${pport}, check_policy_service inet:127.0.0.1:1`);
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    await c.cmd('EHLO x.example.org');
+    await c.cmd('MAIL FROM:<a@example.org>');
+    assert.equal(await c.cmd('RCPT TO:<bad@mail.example.test>'), '554 5.7.1 <bad@mail.example.test>: Recipient address rejected: policy says no\r\n');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '451 4.3.5 <root@mail.example.test>: Recipient address rejected: Server configuration problem\r\n');
+    assert.match(requests[0], /^request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nhelo_name=x\.example\.org\n/);
+    assert.match(requests[0], /\nclient_address=127\.0\.0\.1\n/);
+    c.close();
+  } finally {
+    await fx.close();
+    await new Promise<void>((r) => policy.close(() => r()));
+  }
+});
+
+test('startup check: no relay restriction is fatal with Postfix text', () => {
+  setFatalAction((text) => {
+    throw new FatalError(text);
+  });
+  try {
+    const config = MailConfig.fromText('smtpd_relay_restrictions = permit_mynetworks\nsmtpd_recipient_restrictions = permit\n');
+    assert.throws(
+      () => new CheckConfig(config),
+      (e: Error) =>
+        e.message ===
+        'in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least one working instance of: reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit or check_relay_domains',
+    );
+  } finally {
+    setFatalAction((_t, status) => process.exit(status));
+  }
+});
+
+test('sendmail -bs stand-alone mode: no restrictions, records to the given destination', async () => {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let written = '';
+  output.on('data', (d) => (written += d.toString()));
+  const io = Duplex.from({ readable: input, writable: output });
+  const got: Array<{ type: string; data: string }> = [];
+  let finished = 0;
+  const openDest = async (flags: number): Promise<MessageDest> => {
+    assert.equal(flags, 0);
+    return {
+      queueId: 'ABCDEF123',
+      record: (type: number, data: Buffer | string) => got.push({ type: String.fromCharCode(type), data: data.toString() }),
+      finish: async () => {
+        finished++;
+        return { status: 0, why: '' };
+      },
+      abort: () => undefined,
+    };
+  };
+  const config = MailConfig.fromText('myhostname = host.example.test\nsmtpd_relay_restrictions = reject\n');
+  const session = smtpdStandAlone({ config, io, openDest });
+  input.write('EHLO me\r\nMAIL FROM:<u@host.example.test>\r\nRCPT TO:<far@away.example>\r\nDATA\r\n');
+  input.write('Subject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n');
+  await session;
+  assert.match(written, /^220 host\.example\.test ESMTP Postfix\r\n250-host\.example\.test\r\n/);
+  assert.match(written, /250 2\.1\.5 Ok\r\n354 End data with <CR><LF>\.<CR><LF>\r\n250 2\.0\.0 Ok: queued as ABCDEF123\r\n221 2\.0\.0 Bye\r\n$/);
+  assert.equal(finished, 1);
+  assert.deepEqual(got.map((r) => r.type).join(''), 'SARMNNNNNNXE');
+  assert.equal(got.find((r) => r.type === 'N')?.data, 'Received: from me (localhost [127.0.0.1])');
+});
