@@ -198,3 +198,27 @@ test('sendmail -bs stand-alone mode: no restrictions, records to the given desti
   assert.deepEqual(got.map((r) => r.type).join(''), 'SARMNNNNNNXE');
   assert.equal(got.find((r) => r.type === 'N')?.data, 'Received: from me (localhost [127.0.0.1])');
 });
+
+test('reject_unknown_sender_domain: a DNS failure takes the tempfail action (defer_if_permit)', async () => {
+  const { promises: dns } = await import('node:dns');
+  const { setDnsResolver } = await import('../../src/smtpd/smtpd_check.js');
+  const r = new dns.Resolver({ timeout: 500, tries: 1 });
+  r.setServers(['127.0.0.1:1']);
+  setDnsResolver(r);
+  const fx = await startFixture('smtpd_sender_restrictions = reject_unknown_sender_domain');
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    await c.cmd('EHLO x.example.org');
+    assert.equal(await c.cmd('MAIL FROM:<a@nowhere.example>'), '250 2.1.0 Ok\r\n');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '450 4.1.8 <a@nowhere.example>: Sender address rejected: Domain not found\r\n');
+    // a local sender domain needs no DNS
+    await c.cmd('RSET');
+    await c.cmd('MAIL FROM:<b@mail.example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    c.close();
+  } finally {
+    await fx.close();
+    setDnsResolver(new dns.Resolver());
+  }
+});
