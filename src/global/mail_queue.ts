@@ -124,8 +124,9 @@ export function queueIdInode(id: string): { ino: bigint; longForm: boolean } | u
     return ino === undefined ? undefined : { ino, longForm: true };
   }
   const hex = id.slice(MQID_SH_USEC_PAD);
-  if (!/^[0-9A-Fa-f]+$/.test(hex)) return undefined;
-  return { ino: BigInt('0x' + hex), longForm: false };
+  // strtoul() semantics: an empty inode part reads as 0 (which then mismatches any real inode).
+  if (!/^[0-9A-Fa-f]*$/.test(hex)) return undefined;
+  return { ino: hex === '' ? 0n : BigInt('0x' + hex), longForm: false };
 }
 
 /** mailQueueIdOk - a queue ID or flush log name: 1..255 chars of [A-Za-z0-9_]. */
