@@ -50,8 +50,12 @@ export function makeInstance(layout: 'short' | 'long' | 'none', mainCf = ''): Te
   writeFileSync(
     join(etc, 'main.cf'),
     `queue_directory = ${spool}\ncompatibility_level = 3.6\nmail_owner = ${owner.name}\n` +
-      `enable_long_queue_ids = ${layout === 'long' ? 'yes' : 'no'}\nmaillog_file =\n${mainCf}`,
+      `enable_long_queue_ids = ${layout === 'long' ? 'yes' : 'no'}\n` +
+      `maillog_file = ${join(top, 'maillog')}\nmaillog_file_prefixes = ${top}\nmyhostname = mail.example.test\n${mainCf}`,
   );
+  // The commands append to maillog_file directly (no postlogd here); postsuper does so as mail_owner.
+  writeFileSync(join(top, 'maillog'), '');
+  chmodSync(join(top, 'maillog'), 0o666);
   if (layout !== 'none') {
     for (const line of readFileSync(join(GOLDEN, 'mailq-layout.txt'), 'utf8').split('\n')) {
       if (line.startsWith('#') || line.trim() === '') continue;

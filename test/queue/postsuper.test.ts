@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, statSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { giveToOwner, makeInstance, run, type TestInstance } from './helpers.js';
 
@@ -25,6 +25,9 @@ test('postsuper -d removes the message and its logs', () =>
     assert.equal(r.stderr, 'postsuper: 7B69420C9E8: removed\npostsuper: Deleted: 1 message\n');
     assert.ok(!existsSync(join(inst.spool, 'deferred/7/7B69420C9E8')));
     assert.ok(!existsSync(join(inst.spool, 'defer/7/7B69420C9E8')));
+    // the same lines go to the mail log, in Postfix's format
+    const log = readFileSync(join(inst.top, 'maillog'), 'utf8');
+    assert.match(log, /^\w{3} [ \d]\d \d\d:\d\d:\d\d mail postfix\/postsuper\[\d+\]: 7B69420C9E8: removed\n.* postfix\/postsuper\[\d+\]: Deleted: 1 message\n$/);
     const r2 = ps(inst, ['-d', '7B69420C9E8', '-d', 'bad/id']);
     assert.equal(r2.stderr, 'postsuper: warning: invalid mail queue id: bad/id\npostsuper: Deleted: 0 messages\n');
   }));
