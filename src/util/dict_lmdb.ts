@@ -100,7 +100,9 @@ export class DictLmdb extends DictBase {
     }
     const writable = (openFlags & (O_RDWR | O_CREAT)) !== 0;
     if (!existsSync(file)) {
-      if (!(openFlags & O_CREAT)) throw new DictOpenError(`open database ${file}: No such file or directory`);
+      // liblmdb creates a missing file whenever it may write; Berkeley DB (hash:, btree:) needs O_CREAT.
+      const creates = (openFlags & O_CREAT) !== 0 || (type === 'lmdb' && writable);
+      if (!creates) throw new DictOpenError(`open database ${file}: No such file or directory`);
     } else {
       checkFormat(file);
     }

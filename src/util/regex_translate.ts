@@ -416,6 +416,15 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
           i += 2 + named[0].length;
           continue;
         }
+        const setting = /^([imsxU]*)(?:-([imsxU]*))?\)/.exec(rest);
+        if (setting && (setting[1] !== '' || setting[2] !== undefined)) {
+          // A mid-pattern option setting is only possible when it changes nothing.
+          const cur: Record<string, boolean> = { i: opts.icase, m: opts.multiline, s: opts.dotall, x: opts.extended, U: opts.ungreedy };
+          const same = [...setting[1]].every((f) => cur[f]) && [...(setting[2] ?? '')].every((f) => !cur[f]);
+          if (!same) throw new RegexSyntaxError(`option setting (?${setting[0]} inside a pattern is not supported`, i);
+          i += 2 + setting[0].length;
+          continue;
+        }
         const backref = /^P=([A-Za-z_][A-Za-z0-9_]*)\)/.exec(rest);
         if (backref) {
           out += `\\k<${backref[1]}>`;
