@@ -163,9 +163,8 @@ function parseSourceTable(text: string): Table {
     const m = /^(\S+)(?:\s+(.*))?$/.exec(raw.trim());
     if (!m) continue;
     let key = m[1];
-    let value = m[2] ?? '';
+    const value = m[2] ?? '';
     if (key.endsWith(':')) key = key.slice(0, -1); // aliases(5) syntax
-    else if (value.startsWith(':')) value = value.slice(1).trim();
     cur = [key.toLowerCase(), value.trim()];
   }
   flush();

@@ -70,8 +70,9 @@ export class MatchList {
       if (it.name !== undefined) {
         hit = it.name === key;
         if (!hit && this.domainStyle) {
-          if (it.name.startsWith('.')) hit = key.endsWith(it.name);
-          else if (this.parentStyle) hit = key.endsWith('.' + it.name);
+          // parent style: "example.com" also matches subdomains, ".example.com" is not special
+          if (this.parentStyle) hit = key.endsWith('.' + it.name);
+          else if (it.name.startsWith('.')) hit = key.endsWith(it.name);
         }
       } else if (it.maps) {
         hit = (await it.maps.lookup(key)) !== null;

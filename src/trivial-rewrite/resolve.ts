@@ -428,7 +428,7 @@ export function validHostname(name: string): boolean {
   let nonNumeric = false;
   for (const label of labels) {
     if (label.length === 0 || label.length > 63) return false;
-    if (!/^[A-Za-z0-9_-]+$/.test(label) && !/^[\x80-\uffff A-Za-z0-9_-]+$/.test(label)) return false;
+    if (!/^[A-Za-z0-9_\u0080-\uffff-]+$/.test(label)) return false;
     if (label.startsWith('-') || label.endsWith('-')) return false;
     if (!/^\d+$/.test(label)) nonNumeric = true;
   }

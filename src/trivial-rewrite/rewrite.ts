@@ -11,8 +11,9 @@
  * the "remote" context uses $remote_header_rewrite_domain for both.
  */
 
+import { quote822Local } from '../global/quote_822_local.js';
 import {
-  tok822Externalize,
+  tok822Internalize,
   tok822Find,
   tok822Rfind,
   tok822Scan,
@@ -86,5 +87,6 @@ export function rewriteAddr(p: RewriteParams, ctx: RewriteContext, address: stri
   }
   const tree = tok822ScanAddr(address);
   if (tree.length === 0) return address;
-  return tok822Externalize(rewriteTree(p, ctx, tree));
+  // The tree is one address node: externalize = internalize + quote the local part.
+  return quote822Local(tok822Internalize(rewriteTree(p, ctx, tree)));
 }
