@@ -204,3 +204,50 @@ test('postlogd refuses command-line arguments', async () => {
     inst.cleanup();
   }
 });
+
+test('postfix logrotate: rename with the strftime suffix, postlogd follows, compressor runs', async () => {
+  const { maillogRotate } = await import('../../src/postlogd/logrotate.js');
+  const inst = makeInstance('maillog_file_rotate_suffix = %Y%m%d-%H%M%S');
+  const config = MailConfig.load(inst.etc);
+  const server = new Postlogd(config, { now: NOW });
+  server.open();
+  try {
+    server.service(Buffer.from('Nov 05 09:03:07 mail a[1]: before'));
+    await server.flushed();
+    let reloaded = 0;
+    const rotated = await maillogRotate(config, {
+      now: new Date(2026, 10, 5, 9, 3, 7),
+      reload: () => {
+        reloaded++;
+        server.reopen();
+      },
+      pauseMs: 0,
+    });
+    assert.equal(rotated, `${inst.maillog}.20261105-090307`);
+    assert.equal(reloaded, 1);
+    assert.ok(existsSync(rotated + '.gz'), 'gzip ran');
+    server.service(Buffer.from('Nov 05 09:03:07 mail a[1]: after'));
+    await server.flushed();
+    assert.equal(readFileSync(inst.maillog, 'utf8'), 'Nov 05 09:03:07 mail a[1]: after\n');
+    config.override('maillog_file', '/dev/stdout');
+    await assert.rejects(maillogRotate(config, { pauseMs: 0 }), (e: Error) => e.message === "not rotating '/dev/stdout'");
+    config.override('maillog_file', inst.maillog);
+    config.override('maillog_file_compressor', '');
+    await assert.rejects(
+      maillogRotate(config, { pauseMs: 0 }),
+      (e: Error) => e.message === "empty 'maillog_file_compressor' parameter value - logfile rotation failed",
+    );
+    config.override('maillog_file_compressor', 'gzip');
+    config.override('maillog_file', join(inst.dir, 'nosuch'));
+    await assert.rejects(
+      maillogRotate(config, { pauseMs: 0, reload: () => undefined }),
+      (e: Error) =>
+        e.message ===
+        `logfile '${join(inst.dir, 'nosuch')}' rotation failed: mv: cannot stat '${join(inst.dir, 'nosuch')}': No such file or directory`,
+    );
+  } finally {
+    server.close();
+    maillogClientReset();
+    inst.cleanup();
+  }
+});
