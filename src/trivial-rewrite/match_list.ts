@@ -82,7 +82,7 @@ export class MatchList {
           for (let dot = d.indexOf('.'); dot >= 0 && !hit; dot = d.indexOf('.')) {
             d = d.slice(dot + 1);
             if (!d) break;
-            hit = (await it.maps.lookup(this.parentStyle ? d : '.' + d)) !== null;
+            hit = (await it.maps.lookupPartial(this.parentStyle ? d : '.' + d)) !== null;
           }
         }
       }

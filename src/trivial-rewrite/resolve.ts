@@ -18,7 +18,8 @@ import type { MailConfig } from '../global/mail_conf.js';
 import { quote822Local } from '../global/quote_822_local.js';
 import { tok822Internalize, tok822Rfind, tok822Scan, tok822ScanAddr, type Tok822 } from '../global/tok822.js';
 import { msg } from '../util/msg.js';
-import { openMaps, mailAddrFind, splitExtension, type MapsLike } from '../cleanup/maps_adapter.js';
+import { openMaps, mailAddrFind, type MapsLike } from '../cleanup/maps_adapter.js';
+import { MA_FIND_DOMAIN, MA_FIND_FULL, MA_FIND_NOEXT, MA_FIND_PDDMDS, MA_FIND_PDMS } from '../global/mail_addr_find.js';
 import { MatchList } from './match_list.js';
 import { rewriteTree, type RewriteContext, type RewriteParams } from './rewrite.js';
 
@@ -299,12 +300,12 @@ export class Resolver {
     }
     // Transport table override (not for the virtual alias class).
     if (rp.transportMaps && !(flags & RESOLVE_CLASS.ALIAS)) {
-      const hit = await this.transportLookup(rp.transportMaps, nextrcpt, rcptDomain);
+      const hit = await this.transportLookup(rp.transportMaps, nextrcpt);
       if (hit) [channel, nexthop] = updateEntry(hit, rcptDomain, channel, nexthop);
     }
     // Relocated users.
     if (this.relocatedMaps) {
-      const newloc = await mailAddrFind(this.relocatedMaps, nextrcpt, { ...this.addrFindOpts(), delimiter: '' });
+      const newloc = await mailAddrFind(this.relocatedMaps, nextrcpt, { ...this.addrFindOpts(), myorigin: this.localContext.origin, isLocalDomain: async (d) => (await this.resolveLocal(d)) > 0 });
       if (newloc !== null) {
         channel = 'error';
         nexthop = `5.1.6 User has moved to ${newloc}`;
@@ -320,40 +321,19 @@ export class Resolver {
   configDir = '/etc/postfix';
 
   private addrFindOpts() {
-    return { delimiter: this.rcptDelim, isLocalDomain: () => false };
+    return { delimiter: this.rcptDelim };
   }
 
   /** transportLookup - user+ext@domain, user@domain, domain, parent domains, then "*" (transport(5)). */
-  private async transportLookup(maps: MapsLike, addr: string, rcptDomain: string): Promise<string | null> {
+  private async transportLookup(maps: MapsLike, addr: string): Promise<string | null> {
     if (!addr) {
       msg.warn('transport_lookup: null address - skipping table lookup');
       return null;
     }
-    if (maps.isPattern) {
-      const v = await maps.lookup(addr);
-      if (v !== null) return v;
-    } else {
-      const at = addr.lastIndexOf('@');
-      const local = addr.slice(0, at);
-      const domain = addr.slice(at + 1);
-      let v = await maps.lookup(addr);
-      if (v !== null) return v;
-      const [bare, ext] = splitExtension(local, this.rcptDelim);
-      if (ext) {
-        v = await maps.lookup(`${bare}@${domain}`);
-        if (v !== null) return v;
-      }
-      v = await maps.lookup(domain);
-      if (v !== null) return v;
-      let d = domain;
-      for (let dot = d.indexOf('.'); dot >= 0; dot = d.indexOf('.')) {
-        d = d.slice(dot + 1);
-        if (!d) break;
-        v = await maps.lookup(this.transportParentStyle ? d : '.' + d);
-        if (v !== null) return v;
-      }
-    }
-    void rcptDomain;
+    const strategy =
+      MA_FIND_FULL | MA_FIND_NOEXT | MA_FIND_DOMAIN | (this.transportParentStyle ? MA_FIND_PDMS : MA_FIND_PDDMDS);
+    const v = await mailAddrFind(maps, addr, { delimiter: this.rcptDelim, strategy });
+    if (v !== null) return v;
     return maps.lookup('*');
   }
 }
