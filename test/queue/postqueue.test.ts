@@ -215,3 +215,83 @@ test('postqueue -s and -i speak queue_flush_protocol', async () => {
     inst.cleanup();
   }
 });
+
+test('showq reads old- and new-style defer logs and skips damaged or incomplete files', async () => {
+  const { writeFileSync, mkdirSync, chmodSync } = await import('node:fs');
+  const { encodeRecord } = await import('../../src/global/record.js');
+  const { REC } = await import('../../src/global/rec_type.js');
+  const { msgAddOutput } = await import('../../src/util/msg.js');
+  const { showqScan } = await import('../../src/showq/showq.js');
+  const inst = makeInstance('none');
+  const warnings: string[] = [];
+  const off = msgAddOutput((_s, t) => warnings.push(t));
+  try {
+    const rec = (t: number, d: string) => encodeRecord(t, Buffer.from(d, 'latin1'));
+    const put = (rel: string, data: Buffer | string, mode: number) => {
+      mkdirSync(join(inst.spool, rel, '..'), { recursive: true });
+      writeFileSync(join(inst.spool, rel), data);
+      chmodSync(join(inst.spool, rel), mode);
+    };
+    const file = (sender: string, rcpts: string[], extra: Buffer[] = []) =>
+      Buffer.concat([rec(REC.TIME, '1795557949 0'), ...extra, rec(REC.FROM, sender), ...rcpts.map((r) => rec(REC.RCPT, r)), rec(REC.MESG, ''), rec(REC.NORM, 'x'), rec(REC.XTRA, ''), rec(REC.END, '')]);
+    put('deferred/A/ABCDE1', file('s@x', ['a@x', 'b@x', 'c d@x']), 0o700);
+    // old-style entry, new-style entry, and an unterminated entry at the end (ignored, like Postfix)
+    put('defer/A/ABCDE1', '<a@x>: old style reason\n\nrecipient="c d"@x\nreason=new style\n\nrecipient=zzz@x\nreason=cut', 0o600);
+    put('hold/ABCDE2', file('s@x', ['r@x'], [rec(REC.SIZE, 'bogus')]), 0o700);
+    put('hold/ABCDE3', file('s@x', ['r@x']), 0o600); // incomplete: not listed
+    put('hold/ABCDE4', Buffer.concat([rec(REC.RCPT, 'r@x'), rec(REC.FROM, 's@x')]), 0o700);
+    put('incoming/ABCDE5', Buffer.concat([rec(REC.FROM, 's@x'), rec(REC.FROM, 't@x'), rec(REC.RCPT, 'r@x')]), 0o700);
+    const got: Array<[string, string, string[]]> = [];
+    await showqScan(MailConfig.load(inst.etc), (m) => {
+      got.push([m.queueId, m.sender, m.recipients.map((r) => `${r.address}|${r.reason}`)]);
+    });
+    got.sort((a, b) => a[0].localeCompare(b[0]));
+    assert.deepEqual(got, [
+      ['ABCDE1', 's@x', ['a@x|old style reason', '"c d"@x|new style', 'b@x|']],
+      ['ABCDE2', 's@x', ['r@x|']],
+      ['ABCDE5', 's@x', []],
+    ]);
+    assert.ok(warnings.includes('warning: ABCDE2: malformed size record: bogus -- using file size instead'));
+    assert.ok(warnings.includes('warning: ABCDE4: missing sender address:  -- skipping remainder of this file'));
+    assert.ok(warnings.includes('warning: ABCDE5: duplicate sender address: t@x -- skipping remainder of this file'));
+  } finally {
+    off();
+    inst.cleanup();
+  }
+});
+
+test('authorized_mailq_users keeps other users out with Postfix text and status', async () => {
+  const { getpwnam } = await import('../../src/util/mypwd.js');
+  const { testOwner } = await import('./helpers.js');
+  // As root: run the child as an account that is neither root nor mail_owner.
+  // As another user: make root the only allowed user and mail_owner someone else.
+  const owner = testOwner();
+  const other = isRoot ? (getpwnam('daemon') ?? getpwnam('bin')) : undefined;
+  if (isRoot) assert.ok(other && other.uid !== owner.uid, 'need a second unprivileged account');
+  const inst = makeInstance('short', 'authorized_mailq_users = root\n');
+  if (!isRoot) {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const cf = join(inst.etc, 'main.cf');
+    writeFileSync(cf, readFileSync(cf, 'utf8').replace(/^mail_owner = .*$/m, 'mail_owner = root'));
+  }
+  const server = await showqServer(inst.etc, inst.spool);
+  try {
+    const r = await new Promise<RunResult>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin/postqueue'), '-p'], {
+        env: { ...process.env, TZ: 'UTC', MAIL_CONFIG: inst.etc },
+        ...(isRoot ? { uid: other!.uid, gid: other!.gid } : {}),
+      });
+      const err: Buffer[] = [];
+      child.stderr.on('data', (d: Buffer) => err.push(d));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout: Buffer.alloc(0), stderr: Buffer.concat(err).toString() }));
+    });
+    const uid = isRoot ? other!.uid : process.getuid!();
+    const name = isRoot ? other!.name : owner.name;
+    assert.equal(r.status, 69);
+    assert.equal(r.stderr, `postqueue: fatal: User ${name}(${uid}) is not allowed to view the mail queue\n`);
+  } finally {
+    await close(server);
+    inst.cleanup();
+  }
+});
