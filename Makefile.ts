@@ -190,7 +190,7 @@ export function embeddedSettings(root: string, varDir: string): Array<[string, s
 /** embedded - create ./var (config in ./var/etc) unless it exists. */
 export function embedded(root = ROOT, varDir = join(ROOT, 'var')): string {
   const etc = join(varDir, 'etc');
-  for (const d of ['etc', 'spool', 'data', 'log']) mkdirSync(join(varDir, d), { recursive: true, mode: 0o755 });
+  for (const d of ['etc', 'spool', 'log']) mkdirSync(join(varDir, d), { recursive: true, mode: 0o755 });
   const mail = join(varDir, 'mail');
   if (!existsSync(mail)) {
     mkdirSync(mail, { recursive: true });

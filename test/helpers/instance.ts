@@ -98,7 +98,7 @@ export class TestInstance {
     chmodSync(dir, 0o755);
     const port = await freePort();
     const inst = new TestInstance(dir, port, accounts);
-    for (const d of ['etc', 'spool', 'data', 'log']) mkdirSync(join(dir, d), { mode: 0o755 });
+    for (const d of ['etc', 'spool', 'log']) mkdirSync(join(dir, d), { mode: 0o755 });
     mkdirSync(inst.mailDir);
     chmodSync(inst.mailDir, isRoot() ? 0o1777 : 0o755);
     const shippedMain = join(REPO, 'conf', 'main.cf');
