@@ -302,12 +302,12 @@ export function writeAll(fd: number, data: Buffer): void {
   }
 }
 
-/** stdoutSink - write to fd 1; a closed pipe ends the program quietly (like SIGPIPE). */
+/** stdoutSink - write to fd 1; a closed pipe ends the program as SIGPIPE ends Postfix's postcat (status 128+13). */
 function stdoutSink(data: Buffer): void {
   try {
     writeAll(1, data);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(141);
     throw e;
   }
 }
