@@ -17,9 +17,10 @@
  * readers see either the old or the new table, never a half-built one.
  */
 
-import { chmodSync, chownSync, closeSync, existsSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open as lmdbOpen, type RootDatabase } from 'lmdb';
 import { msg } from './msg.js';
+import { Lmdb1Reader, lmdbFormatVersion } from './dict_lmdb1.js';
 import {
   DICT_FLAG,
   DictBase,
@@ -45,23 +46,19 @@ function errText(e: unknown): string {
 }
 
 /**
- * checkFormat - refuse files that would crash or confuse the lmdb binding:
- * non-LMDB files and LMDB data format 1 (liblmdb 0.9, made by C Postfix).
+ * checkFormat - the LMDB data format of an existing file: 2 (the lmdb
+ * package), 1 (liblmdb 0.9, e.g. C Postfix; read with Lmdb1Reader), 0 for an
+ * empty file; anything else is refused before the binding can crash on it.
  */
-function checkFormat(path: string): void {
+function checkFormat(path: string): number {
   const fd = openSync(path, 'r');
   try {
     const head = Buffer.alloc(64);
     const n = readSync(fd, head, 0, 64, 0);
-    if (n === 0) return; // empty file: LMDB initialises it
-    const MAGIC = 0xbeefc0de;
-    if (n >= 24 && head.readUInt32LE(16) === MAGIC) {
-      const version = head.readUInt32LE(20);
-      throw new DictOpenError(
-        `open database ${path}: LMDB data format version ${version} (made by liblmdb 0.9, e.g. C Postfix) is not supported; rebuild it with postmap`,
-      );
-    }
-    if (n >= 32 && head.readUInt32LE(24) === MAGIC) return;
+    if (n === 0) return 0;
+    const version = lmdbFormatVersion(head.subarray(0, n));
+    if (version === 1 || version === 2) return version;
+    if (version !== undefined) throw new DictOpenError(`open database ${path}: MDB_VERSION_MISMATCH: Database environment version mismatch`);
     throw new DictOpenError(`open database ${path}: MDB_INVALID: File is not an LMDB file`);
   } finally {
     closeSync(fd);
@@ -84,6 +81,8 @@ export class DictLmdb extends DictBase {
   private readonly file: string;
   private readonly tmp?: string;
   private createMode?: { mode: number; uid?: number; gid?: number };
+  /** a format-1 file (C Postfix) opened read-only */
+  private v1?: Lmdb1Reader;
 
   constructor(type: string, name: string, openFlags: number, dictFlags: number) {
     const file = name + lmdbSuffix(type);
@@ -103,8 +102,16 @@ export class DictLmdb extends DictBase {
       // liblmdb creates a missing file whenever it may write; Berkeley DB (hash:, btree:) needs O_CREAT.
       const creates = (openFlags & O_CREAT) !== 0 || (type === 'lmdb' && writable);
       if (!creates) throw new DictOpenError(`open database ${file}: No such file or directory`);
-    } else {
-      checkFormat(file);
+    } else if (checkFormat(file) === 1) {
+      if (!writable) {
+        try {
+          this.v1 = new Lmdb1Reader(file);
+        } catch (e) {
+          throw new DictOpenError(`open database ${file}: ${errText(e)}`);
+        }
+        return;
+      }
+      this.upgrade(file);
     }
     try {
       this.db = lmdbOpen<Buffer, Buffer>({
@@ -121,6 +128,39 @@ export class DictLmdb extends DictBase {
     }
   }
 
+  /**
+   * upgrade - a format-1 file opened for writing (postmap -i/-d on a table
+   * built by C Postfix) is rewritten in format 2, same bytes, same owner and
+   * mode, and renamed into place.
+   */
+  private upgrade(file: string): void {
+    msg.warn(`${this.type}:${this.name}: converting ${file} from LMDB data format 1 to format 2`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    let reader: Lmdb1Reader | undefined;
+    let db: RootDatabase<Buffer, Buffer> | undefined;
+    try {
+      reader = new Lmdb1Reader(file);
+      const st = statSync(file);
+      rmSync(tmp, { force: true });
+      db = lmdbOpen<Buffer, Buffer>({ path: tmp, noSubdir: true, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false, cache: false });
+      const entries = [...reader.entries()];
+      db.transactionSync(() => {
+        for (const [k, v] of entries) db!.putSync(k, v);
+      });
+      void db.close();
+      db = undefined;
+      chmodSync(tmp, st.mode & 0o7777);
+      if (process.getuid?.() === 0) chownSync(tmp, st.uid, st.gid);
+      renameSync(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw new DictOpenError(`open database ${file}: ${errText(e)}`);
+    } finally {
+      reader?.close();
+      rmSync(tmp + '-lock', { force: true });
+    }
+  }
+
   private nulForWrite(): boolean {
     if ((this.flags & DICT_FLAG.TRY1NULL) && (this.flags & DICT_FLAG.TRY0NULL)) {
       this.flags &= ~DICT_FLAG.TRY0NULL;
@@ -134,17 +174,17 @@ export class DictLmdb extends DictBase {
       const hit = this.bulk.get(k);
       return hit ? hit.text : null;
     }
-    const db = this.db!;
+    const get = (b: Buffer): Uint8Array | undefined => (this.v1 ? this.v1.get(b) : this.db!.getBinary(b));
     try {
       if (this.flags & DICT_FLAG.TRY1NULL) {
-        const v = db.getBinary(enc(k, true));
+        const v = get(enc(k, true));
         if (v !== undefined) {
           this.flags &= ~DICT_FLAG.TRY0NULL;
           return dec(v);
         }
       }
       if (this.flags & DICT_FLAG.TRY0NULL) {
-        const v = db.getBinary(enc(k, false));
+        const v = get(enc(k, false));
         if (v !== undefined) {
           this.flags &= ~DICT_FLAG.TRY1NULL;
           return dec(v);
@@ -215,6 +255,15 @@ export class DictLmdb extends DictBase {
       return;
     }
     let entries: Array<[string, string]>;
+    if (this.v1) {
+      try {
+        entries = [...this.v1.entries()].map(([k, v]) => [dec(k), dec(v)]);
+      } catch (e) {
+        throw new DictError(`error reading ${this.file}: ${errText(e)}`);
+      }
+      yield* entries;
+      return;
+    }
     try {
       entries = [];
       for (const { key, value } of this.db!.getRange({ snapshot: true })) {
@@ -264,6 +313,8 @@ export class DictLmdb extends DictBase {
       }
       return;
     }
+    this.v1?.close();
+    this.v1 = undefined;
     if (this.db) {
       const db = this.db;
       this.db = undefined;

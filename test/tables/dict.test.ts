@@ -5,7 +5,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync, renameSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync, renameSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -96,12 +96,12 @@ test('lmdb: missing file, foreign files and mtime change detection', async () =>
   });
   writeFileSync(join(dir, 'junk.lmdb'), 'this is not a database, just text that is long enough to look at');
   assert.throws(() => dictOpen(`lmdb:${join(dir, 'junk')}`, O_RDONLY, 0), /File is not an LMDB file/);
-  // An LMDB data format 1 header (liblmdb 0.9, C Postfix) is refused cleanly.
+  // A truncated LMDB data format 1 file (liblmdb 0.9, C Postfix) is a clean error.
   const v1 = Buffer.alloc(4096);
   v1.writeUInt32LE(0xbeefc0de, 16);
   v1.writeUInt32LE(1, 20);
   writeFileSync(join(dir, 'old.lmdb'), v1);
-  assert.throws(() => dictOpen(`lmdb:${join(dir, 'old')}`, O_RDONLY, 0), /data format version 1/);
+  assert.throws(() => dictOpen(`lmdb:${join(dir, 'old')}`, O_RDONLY, 0), /open database .*old.lmdb: no valid meta page/);
 
   const name = join(dir, 'chg');
   let b = dictOpen(`lmdb:${name}`, BUILD, 0);
@@ -406,4 +406,37 @@ test('a renamed texthash source is seen as changed', async () => {
   writeFileSync(`${f}.new`, 'a 2\n');
   renameSync(`${f}.new`, f);
   assert.equal(d.changed(), true);
+});
+
+/** The source of golden/postfix-3.7.11-v1tree.lmdb, which real Postfix 3.7.11 built with `postmap lmdb:v1tree`. */
+function v1treeSource(): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < 300; i++) out.push([`key${i}`, `value-${i}-${'v'.repeat(i % 150)}`]);
+  out.push(['huge', 'y'.repeat(6000)]);
+  return out;
+}
+
+test('lmdb: tables built by C Postfix (LMDB format 1) are read, and converted when written', async () => {
+  const fixture = new URL('../../../test/tables/golden/postfix-3.7.11-v1tree.lmdb', import.meta.url);
+  const name = join(dir, 'v1tree');
+  writeFileSync(`${name}.lmdb`, readFileSync(fixture));
+  const expected = v1treeSource().sort((a, b) => Buffer.compare(Buffer.from(a[0] + '\0'), Buffer.from(b[0] + '\0')));
+  const r = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
+  for (const [k, v] of v1treeSource()) assert.equal(await r.lookup(k), v, k);
+  assert.equal(await r.lookup('key300'), null);
+  assert.deepEqual(await all(r.sequence()), expected);
+  await r.close();
+  assert.equal(existsSync(`${name}.lmdb-lock`), false, 'no lock file for format 1 reads');
+
+  const w = dictOpen(`lmdb:${name}`, O_RDWR, FOLD | DICT_FLAG.DUP_REPLACE);
+  assert.deepEqual(takeWarnings(), [`warning: lmdb:${name}: converting ${name}.lmdb from LMDB data format 1 to format 2`]);
+  await w.update('added', 'yes');
+  assert.equal(await w.delete('key0'), true);
+  await w.close();
+  const r2 = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
+  assert.equal(await r2.lookup('huge'), 'y'.repeat(6000));
+  assert.equal(await r2.lookup('added'), 'yes');
+  assert.equal(await r2.lookup('key0'), null);
+  assert.equal((await all(r2.sequence())).length, 301);
+  await r2.close();
 });
