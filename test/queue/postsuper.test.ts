@@ -107,3 +107,27 @@ test('postsuper usage and privilege messages', () =>
     r = ps(inst, ['-d', 'ALL', 'nosuchqueue']);
     assert.equal(r.stderr, 'postsuper: fatal: invalid directory name: nosuchqueue\n');
   }));
+
+test('postsuper refuses users other than root and mail_owner', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { getpwnam } = await import('../../src/util/mypwd.js');
+  const { isRoot, ROOT, testOwner } = await import('./helpers.js');
+  const inst = makeInstance('short');
+  try {
+    let opts: { uid?: number; gid?: number } = {};
+    if (isRoot) {
+      const other = getpwnam('daemon') ?? getpwnam('bin');
+      assert.ok(other && other.uid !== testOwner().uid);
+      opts = { uid: other.uid, gid: other.gid };
+    } else {
+      const cf = join(inst.etc, 'main.cf');
+      writeFileSync(cf, readFileSync(cf, 'utf8').replace(/^mail_owner = .*$/m, 'mail_owner = root'));
+    }
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/postsuper'), '-d', 'ALL'], { env: { ...process.env, MAIL_CONFIG: inst.etc }, ...opts });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.toString(), 'postsuper: fatal: use of this command is reserved for the superuser\n');
+    assert.ok(existsSync(join(inst.spool, 'deferred/7/7B69420C9E8')));
+  } finally {
+    inst.cleanup();
+  }
+});
