@@ -7,7 +7,7 @@ import { attrExpectProtocol, readAttrs, sendAttrs, type AttrPairs } from '../uti
 import type { MailConfig } from './mail_conf.js';
 import { mailConnect } from './mail_connect.js';
 
-export const FLUSH_PROTOCOL = 'flush_protocol';
+export const FLUSH_PROTOCOL = 'queue_flush_protocol'; // MAIL_ATTR_PROTO_FLUSH (Postfix mail_proto.h)
 export const FLUSH_STAT = { OK: 0, FAIL: -1, BAD: 3, DENY: 4 } as const;
 
 async function flushRequest(config: MailConfig, pairs: AttrPairs): Promise<number> {

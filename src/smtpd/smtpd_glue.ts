@@ -31,7 +31,7 @@ export async function flushSite(config: MailConfig, site: string): Promise<Flush
     const stream = await mailConnect(config, 'public', config.str('flush_service_name') || 'flush', 100_000);
     try {
       const hello = await readAttrs(stream);
-      if (hello?.get('protocol') !== 'flush_protocol') return 'fail';
+      if (hello?.get('protocol') !== 'queue_flush_protocol') return 'fail';
       sendAttrs(stream, [
         ['request', 'send_site'],
         ['site', site],
