@@ -88,6 +88,8 @@ class Service {
   busyWarnTime = 0;
   /** capacity the last ready child reported (0 = unlimited); 1 until known */
   lastCap = 1;
+  /** true once a child of this service reported its capacity */
+  capKnown = false;
   removed = false;
 
   constructor(ent: MasterEntry) {
@@ -98,7 +100,11 @@ class Service {
 
   /** Postfix serv->name: the transport endpoint (private/smtp, 127.0.0.1:25, ...). */
   get endpoint(): string {
-    if (this.ent.type === 'inet') return this.ent.name;
+    if (this.ent.type === 'inet') {
+      const { host, port } = splitHostPort(this.ent.name);
+      const num = servicePort(port) ?? port;
+      return host ? `${host}:${num}` : String(num);
+    }
     return `${this.ent.private ? 'private' : 'public'}/${this.ent.name}`;
   }
 
@@ -542,7 +548,8 @@ export class Master {
       // Children that are starting will take what they can.
       let starting = 0;
       for (const c of svc.children) if (!c.ready && !c.retiring) starting++;
-      if (starting > 0 && (svc.lastCap === 0 || svc.pending.length <= starting * svc.lastCap)) return;
+      // Until a process has said how many clients it takes, start one at a time.
+      if (starting > 0 && (!svc.capKnown || svc.lastCap === 0 || svc.pending.length <= starting * svc.lastCap)) return;
       const procLimit = ent.maxproc === 0 ? Infinity : clientLimited ? Math.ceil(ent.maxproc / svc.lastCap) : ent.maxproc;
       if (svc.liveChildren() >= procLimit) {
         this.limitWarning(svc);
@@ -657,6 +664,7 @@ export class Master {
         child.ready = true;
         child.cap = Math.max(0, Math.floor(cm.cap));
         svc.lastCap = child.cap;
+        svc.capKnown = true;
         break;
       case 'done':
         child.active = Math.max(0, child.active - 1);

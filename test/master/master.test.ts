@@ -95,14 +95,18 @@ async function until(cond: () => boolean, timeoutMs = 15000, what = 'condition')
 let inst: TestInstance;
 let trigLog: string;
 let echoPort: number;
+let barePort: number;
+let fifoLog: string;
 
 before(async () => {
   echoPort = await freePort();
+  barePort = await freePort();
   inst = await TestInstance.create({ name: 'master-test', main: { max_idle: '100s' } });
   const trigDir = join(inst.dir, 'trig');
   mkdirSync(trigDir);
   chmodSync(trigDir, 0o777); // the trigger daemon runs as mail_owner
   trigLog = join(trigDir, 'trig.log');
+  fifoLog = join(trigDir, 'fifo.log');
   inst.writeMasterCf(
     [
       `127.0.0.1:${echoPort} inet n - n - 1 ${ECHO}`,
@@ -111,6 +115,8 @@ before(async () => {
       `idle      unix  -       -       n       -       -       ${ECHO}`,
       `  -o max_idle=1s`,
       `trig      unix  n       -       n       1       1       ${TRIG} ${trigLog}`,
+      `fifotrig  fifo  n       -       n       1       1       ${TRIG} ${fifoLog}`,
+      `${barePort} inet n       -       n       -       -       ${ECHO}`,
       'postlog   unix-dgram n  -       n       -       1       postlogd',
       '',
     ].join('\n'),
@@ -204,6 +210,20 @@ test('max_idle: an idle process exits by itself', async () => {
 
 test('wakeup timer: master sends "W" triggers to a trigger server', async () => {
   await until(() => existsSync(trigLog) && readFileSync(trigLog, 'utf8').split('\n').filter((l) => / W$/.test(l)).length >= 2, 15000, 'two wakeups');
+});
+
+test('fifo services: master creates the FIFO and its wakeups reach the daemon', async () => {
+  const st = statSync(inst.servicePath('public', 'fifotrig'));
+  assert.ok(st.isFIFO());
+  assert.equal(st.mode & 0o777, 0o622);
+  await until(() => existsSync(fifoLog) && readFileSync(fifoLog, 'utf8').split('\n').filter((l) => / W$/.test(l)).length >= 2, 15000, 'two FIFO wakeups');
+});
+
+test('an inet service without a host binds inet_interfaces', async () => {
+  const c = await Client.open(barePort);
+  assert.match(await c.line(), new RegExp(`^hello ${barePort} \\d+ postfix$`));
+  await c.quit();
+  assert.ok(existsSync(join(inst.queueDir, 'pid', `inet.127.0.0.1:${barePort}`)));
 });
 
 test('reload: services are added and removed', async () => {
