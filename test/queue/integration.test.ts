@@ -59,6 +59,13 @@ test('postqueue, mailq and postsuper against a running instance', async () => {
     '{"queue_name": "hold", "queue_id": "65C4020CD02", "arrival_time": 1795557949, "message_size": 322, "forced_expire": false, ' +
       '"sender": "MAILER-DAEMON", "recipients": [{"address": "hold@example.test"}, {"address": "x@defer.test"}, {"address": "\\"quoted user\\"@defer.test"}]}\n',
   );
+  // flush requests reach the running qmgr, pickup and flush services
+  const f = await runProgram(join(REPO, 'bin', 'postqueue'), ['-f'], env);
+  assert.equal(f.stderr, '');
+  assert.equal(f.status, 0);
+  const i = await runProgram(join(REPO, 'bin', 'postqueue'), ['-i', '65C4020CD02'], env);
+  assert.equal(i.stderr, '');
+  assert.equal(i.status, 0);
   await runProgram(join(REPO, 'bin', 'postsuper'), ['-d', 'ALL'], env);
   const empty = await runProgram(join(REPO, 'bin', 'postqueue'), ['-p'], env);
   assert.equal(empty.stdout, 'Mail queue is empty\n');
