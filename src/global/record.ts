@@ -132,3 +132,18 @@ export function sizeRecordPayload(fields: number[]): string {
   const six = [...fields, 0, 0, 0, 0, 0, 0].slice(0, 6);
   return six.map((n) => fixedNumber(n)).join(' ');
 }
+
+/** timeRecordPayload - the T record: "%ld %ld" seconds and microseconds (REC_TYPE_TIME_FORMAT). */
+export function timeRecordPayload(sec: number, usec: number): string {
+  return `${Math.trunc(sec)} ${Math.trunc(usec)}`;
+}
+
+/** ptrRecordPayload - a p record: the target offset in a %15ld field (0 = a dummy pointer). */
+export function ptrRecordPayload(offset: number): string {
+  return fixedNumber(offset, 15);
+}
+
+/** warnRecordPayload - a W record: the next delay-warning time in a %15ld field. */
+export function warnRecordPayload(epochSeconds: number): string {
+  return fixedNumber(epochSeconds, 15);
+}

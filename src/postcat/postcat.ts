@@ -374,6 +374,12 @@ export function main(argv: string[]): void {
     const fp = new RecordFile(0, 'stdin', { ownFd: false });
     postcatStream(fp, out, flags, startOffset, fatal);
   } else if (flags & PC_FLAG_SEARCH_QUEUE) {
+    const queueDir = config.str('queue_directory');
+    try {
+      process.chdir(queueDir);
+    } catch (e) {
+      msg.fatal(`chdir ${queueDir}: ${errnoText(e as NodeJS.ErrnoException)}`);
+    }
     for (const id of args) {
       if (!mailQueueIdOk(id)) msg.fatal(`bad mail queue ID: ${id}`);
       let fp: RecordFile | undefined;
