@@ -12,7 +12,7 @@
  */
 
 import { msg } from '../util/msg.js';
-import { DICT_FLAG, DICT_FLAG_DEFAULT_MAPS, DictError, O_RDONLY, type Dict } from '../util/dict.js';
+import { DICT_FLAG, DICT_FLAG_DEFAULT_MAPS, DictError, O_RDONLY, setDictMainConfig, type Dict } from '../util/dict.js';
 import { dictOpenShared, dictSplit } from '../util/dict_open.js';
 import { splitList, type MailConfig } from './mail_conf.js';
 
@@ -57,6 +57,7 @@ export class Maps {
 
   /** fromConfig - the maps named by a parameter; UTF-8 folding follows smtputf8_enable. */
   static fromConfig(config: MailConfig, param: string, dictFlags: number = DICT_FLAG_DEFAULT_MAPS): Maps {
+    setDictMainConfig((name) => (config.isDefined(name) ? config.str(name) : undefined));
     return Maps.create(param, config.str(param), withUtf8(config, dictFlags));
   }
 

@@ -11,7 +11,7 @@ import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { msg, msgAddOutput, setFatalAction, FatalError, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig } from '../global/mail_conf.js';
-import { DICT_FLAG, DictError, DictOpenError, DictUnsupportedError, type Dict } from '../util/dict.js';
+import { DICT_FLAG, setDictMainConfig, DictError, DictOpenError, DictUnsupportedError, type Dict } from '../util/dict.js';
 import { dictIsBulkType, dictOpen3 } from '../util/dict_open.js';
 import { DictLmdb } from '../util/dict_lmdb.js';
 
@@ -91,7 +91,9 @@ export class TableCli {
 
   loadConfig(configDir: string | undefined): void {
     if (configDir !== undefined) process.env.MAIL_CONFIG = configDir;
-    this.config = MailConfig.load(configDir ?? process.env.MAIL_CONFIG ?? undefined);
+    this.config = MailConfig.load(configDir ?? (process.env.MAIL_CONFIG || undefined));
+    const config = this.config;
+    setDictMainConfig((name) => (config.isDefined(name) ? config.str(name) : undefined));
   }
 
   /** defaultType - $default_database_type (lmdb when the registry has no value). */

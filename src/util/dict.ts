@@ -108,6 +108,22 @@ export function foldKey(key: string, flags: number, which: number = DICT_FLAG.FO
   return key.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
+/**
+ * The main.cf parameters, for tables whose configuration may live there
+ * (Postfix cfg_parser: `sqlite:name` without a leading / or . reads
+ * `name_dbpath`, `name_query`, ... from main.cf). Set by programs after they
+ * load their configuration.
+ */
+let mainConfigLookup: ((name: string) => string | undefined) | undefined;
+
+export function setDictMainConfig(lookup: ((name: string) => string | undefined) | undefined): void {
+  mainConfigLookup = lookup;
+}
+
+export function dictMainConfig(name: string): string | undefined {
+  return mainConfigLookup?.(name);
+}
+
 /** fileStamp - mtime and inode of a file, or undefined when it does not exist. */
 export function fileStamp(path: string): string | undefined {
   try {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseMainCf, splitList, ConfigFileError } from '../global/mail_conf.js';
 import { msg } from './msg.js';
-import { DictBase, DictError, DictOpenError } from './dict.js';
+import { DictBase, DictError, DictOpenError, dictMainConfig } from './dict.js';
 
 const KEY_DOMAIN = 1;
 const KEY_USER = 2;
@@ -136,18 +136,30 @@ export class DictSqlite extends DictBase {
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
     super('sqlite', name, dictFlags, name);
-    let text: string;
-    try {
-      text = readFileSync(name, 'utf8');
-    } catch (e) {
-      throw new DictOpenError(`open ${name}: ${(e as Error).message}`);
-    }
     const cf = new Map<string, string>();
-    try {
-      for (const e of parseMainCf(text, name)) cf.set(e.name, e.value);
-    } catch (e) {
-      if (e instanceof ConfigFileError) throw new DictOpenError(e.message);
-      throw e;
+    const fromFile = name.startsWith('/') || name.startsWith('.');
+    if (fromFile) {
+      let text: string;
+      try {
+        text = readFileSync(name, 'utf8');
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new DictOpenError(`open ${name}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message}`);
+      }
+      try {
+        for (const e of parseMainCf(text, name)) cf.set(e.name, e.value);
+      } catch (e) {
+        if (e instanceof ConfigFileError) throw new DictOpenError(e.message);
+        throw e;
+      }
+    } else {
+      for (const p of ['dbpath', 'query', 'table', 'select_field', 'where_field', 'additional_conditions', 'result_format', 'domain', 'expansion_limit']) {
+        const v = dictMainConfig(`${name}_${p}`);
+        if (v !== undefined) cf.set(p, v);
+      }
+    }
+    if ((cf.get('dbpath') ?? '') === '') {
+      throw new DictOpenError(`bad string length 0 < 1: ${fromFile ? `${name}: ` : `${name}_`}dbpath = `);
     }
     const dbpath = cf.get('dbpath') ?? '';
     let query = cf.get('query');
@@ -173,9 +185,15 @@ export class DictSqlite extends DictBase {
     if (!this.common.keyOk(k)) return null;
     const sql = this.common.expand(this.common.query, k, undefined, (s) => s.replace(/'/g, "''"));
     if (sql === undefined) return null;
+    let stmt: Database.Statement;
+    try {
+      stmt = this.db.prepare(sql);
+    } catch (e) {
+      return msg.fatal(`dict_sqlite_lookup: ${this.name}: SQL prepare failed: ${(e as Error).message}?`);
+    }
     let rows: unknown[][];
     try {
-      rows = this.db.prepare(sql).raw(true).all() as unknown[][];
+      rows = (stmt.reader ? stmt.raw(true).all() : []) as unknown[][];
     } catch (e) {
       msg.warn(`dict_sqlite_lookup: ${this.name}: SQL step failed for query '${sql}': ${(e as Error).message}`);
       throw new DictError(`SQL step failed: ${(e as Error).message}`);
