@@ -389,8 +389,19 @@ export function parsePcfEntry(text: string, line: number, warn: (t: string) => v
   return { argv: [...toks.slice(0, 8), ...normalizeArgs(toks.slice(8), warn)], line, text };
 }
 
-/** formatPcfEntry - Postfix pcf_print_master_entry(): aligned columns, -o options on their own (folded) lines. */
-export function formatPcfEntry(argv: string[], fold: boolean, expandValue?: (value: string) => string): string {
+/**
+ * formatPcfEntry - Postfix pcf_print_master_entry(): aligned columns, -o
+ * options on their own (folded) lines. Like Postfix, the display form does
+ * not put { } around the first non-option argument even when it has blanks;
+ * `forWriting` (master.cf edits) keeps them, so an edit never changes how
+ * the arguments group.
+ */
+export function formatPcfEntry(
+  argv: string[],
+  fold: boolean,
+  expandValue?: (value: string) => string,
+  forWriting = false,
+): string {
   let out = '';
   let lineLen = 0;
   const add = (t: string): void => {
@@ -412,8 +423,10 @@ export function formatPcfEntry(argv: string[], fold: boolean, expandValue?: (val
     let aval: string | undefined;
     let needParens = false;
     if (inOptions) {
-      if (arg[0] !== '-' || arg === '--') inOptions = false;
-      else if (arg[1] === 'o' && field + 1 < argv.length) {
+      if (arg[0] !== '-' || arg === '--') {
+        inOptions = false;
+        needParens = forWriting && /[ \t\r\n]/.test(arg);
+      } else if (arg[1] === 'o' && field + 1 < argv.length) {
         aval = argv[field + 1];
         lineLen = PCF_LINE_LIMIT;
         if (arg === '-o' && expandValue) aval = expandValue(aval);
@@ -421,8 +434,7 @@ export function formatPcfEntry(argv: string[], fold: boolean, expandValue?: (val
         needParens = /[ \t\r\n]/.test(aval);
         if (needParens) argLen += 2;
       }
-    }
-    if (!inOptions) needParens = /[ \t\r\n]/.test(arg);
+    } else needParens = /[ \t\r\n]/.test(arg);
     if (lineLen > PCF_INDENT.length) {
       if (!fold || lineLen + 1 + argLen < PCF_LINE_LIMIT) add(' ');
       else {

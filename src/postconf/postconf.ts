@@ -842,13 +842,13 @@ class Postconf {
           }
           if (tentative && useTentative) newEntry = tentative;
         }
-        if (newEntry) out.push(formatPcfEntry(newEntry, true));
+        if (newEntry) out.push(formatPcfEntry(newEntry, true, undefined, true));
         else if (!matched) out.push(line);
         else if (this.mode & M.COMMENT_OUT) out.push('#' + line);
       }
       for (const r of reqs) {
         if (r.count > 0) continue;
-        if (kind === M.MASTER_ENTRY && this.mode & M.EDIT_CONF) out.push(formatPcfEntry(parseWhole(r.value!, r.raw), true));
+        if (kind === M.MASTER_ENTRY && this.mode & M.EDIT_CONF) out.push(formatPcfEntry(parseWhole(r.value!, r.raw), true, undefined, true));
         else if (kind !== M.MASTER_ENTRY) msg.warn(`unmatched service_name/type: "${r.raw}"`);
       }
     });
