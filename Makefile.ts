@@ -269,11 +269,14 @@ export function install(args: string[], upgrade: boolean): void {
     mkdirSync(dest, { recursive: true });
     for (const item of ['package.json', 'dist', 'bin', 'libexec', 'conf', 'node_modules', 'docs', 'README.md']) {
       const src = join(ROOT, item);
-      if (existsSync(src)) cpSync(src, join(dest, item), { recursive: true, dereference: false });
+      if (!existsSync(src)) continue;
+      rmSync(join(dest, item), { recursive: true, force: true });
+      cpSync(src, join(dest, item), { recursive: true, dereference: false, verbatimSymlinks: true });
     }
   }
   const settings: Record<string, string> = {
     daemon_directory: join(dest, 'libexec'),
+    command_directory: join(dest, 'bin'),
     ...previous,
     ...(upgrade ? {} : given),
   };
@@ -291,6 +294,10 @@ export function install(args: string[], upgrade: boolean): void {
     const shipped = join(ROOT, 'conf', name);
     writeFileSync(dst, existsSync(shipped) ? readFileSync(shipped, 'utf8') : fallback);
   }
+  // As post-install does with postconf -e: main.cf names the installed directories.
+  const mainCf = join(configDir, 'main.cf');
+  const pathSettings = Object.entries(settings).filter(([k]) => k !== 'config_directory');
+  writeFileSync(mainCf, setMainCf(readFileSync(mainCf, 'utf8'), pathSettings));
   const commandDir = settings.command_directory;
   if (commandDir && resolve(commandDir) !== join(dest, 'bin')) {
     mkdirSync(commandDir, { recursive: true });
