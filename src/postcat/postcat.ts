@@ -16,7 +16,8 @@
 import { basename } from 'node:path';
 import { writeSync } from 'node:fs';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
-import { MailConfig, errnoText } from '../global/mail_conf.js';
+import { MailConfig } from '../global/mail_conf.js';
+import { strerror } from '../util/msg_logwriter.js';
 import { REC, REC_TYPE_EOF, REC_TYPE_ERROR, REC_TYPE_ENVELOPE, REC_TYPE_CONT_NAME, recTypeName } from '../global/rec_type.js';
 import { RecordFile, REC_FLAG_DEFAULT, REC_FLAG_NONE, asctimeLocal, atol } from '../global/queue_file.js';
 import { MAIL_QUEUE, mailQueueIdOk, mailQueuePath, mailQueueRelPath } from '../global/mail_queue.js';
@@ -378,7 +379,7 @@ export function main(argv: string[]): void {
     try {
       process.chdir(queueDir);
     } catch (e) {
-      msg.fatal(`chdir ${queueDir}: ${errnoText(e as NodeJS.ErrnoException)}`);
+      msg.fatal(`chdir ${queueDir}: ${strerror(e as NodeJS.ErrnoException)}`);
     }
     for (const id of args) {
       if (!mailQueueIdOk(id)) msg.fatal(`bad mail queue ID: ${id}`);
@@ -394,7 +395,7 @@ export function main(argv: string[]): void {
           }
         }
       }
-      if (fp === undefined) return msg.fatal(`open queue file ${id}: ${lastErr ? errnoText(lastErr) : 'No such file or directory'}`);
+      if (fp === undefined) return msg.fatal(`open queue file ${id}: ${lastErr ? strerror(lastErr) : 'No such file or directory'}`);
       postcatStream(fp, out, flags, startOffset, fatal);
       fp.close();
     }
@@ -404,7 +405,7 @@ export function main(argv: string[]): void {
       try {
         fp = RecordFile.open(file);
       } catch (e) {
-        return msg.fatal(`open ${file}: ${errnoText(e as NodeJS.ErrnoException)}`);
+        return msg.fatal(`open ${file}: ${strerror(e as NodeJS.ErrnoException)}`);
       }
       postcatStream(fp, out, flags, startOffset, fatal);
       fp.close();

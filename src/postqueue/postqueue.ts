@@ -18,7 +18,8 @@
  */
 
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose } from '../util/msg.js';
-import { MailConfig, errnoText } from '../global/mail_conf.js';
+import { MailConfig } from '../global/mail_conf.js';
+import { strerror } from '../util/msg_logwriter.js';
 import { mailConnect, mailTrigger } from '../global/mail_connect.js';
 import { readAttrs, sendAttrs, attrExpectProtocol } from '../util/attr.js';
 import { mailQueueIdOk, longQueueIds } from '../global/mail_queue.js';
@@ -91,7 +92,7 @@ function stdoutSink(text: string): boolean {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EPIPE') return false;
-    return msg.fatal(`output write error: ${errnoText(err)}`);
+    return msg.fatal(`output write error: ${strerror(err)}`);
   }
 }
 
@@ -121,7 +122,7 @@ export async function showQueue(config: MailConfig, mode: number, sink: ListingS
     stream = await mailConnect(config, 'public', service);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = `Connect to the ${mailName} ${service} service: ${errnoText(err)}`;
+    const why = `Connect to the ${mailName} ${service} service: ${strerror(err)}`;
     if (err.code === 'EACCES' || err.code === 'EPERM') msg.fatal(why, EX_SOFTWARE);
     const euid = process.geteuid ? process.geteuid() : 0;
     if (euid === 0) {
@@ -154,7 +155,7 @@ export async function mailCommandClient(config: MailConfig, service: string, pro
   try {
     stream = await mailConnect(config, 'public', service);
   } catch (e) {
-    msg.warn(`connect to public/${service}: ${errnoText(e as NodeJS.ErrnoException)}`);
+    msg.warn(`connect to public/${service}: ${strerror(e as NodeJS.ErrnoException)}`);
     return -1;
   }
   try {
@@ -366,7 +367,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     process.chdir(config.str('queue_directory'));
   } catch (e) {
-    msg.fatal(`chdir ${config.str('queue_directory')}: ${errnoText(e as NodeJS.ErrnoException)}`, EX_UNAVAILABLE);
+    msg.fatal(`chdir ${config.str('queue_directory')}: ${strerror(e as NodeJS.ErrnoException)}`, EX_UNAVAILABLE);
   }
   const shorten = (s: string) => `${s.slice(0, 100)}${s.length > 100 ? '...' : ''}`;
   if (site !== undefined) {

@@ -35,7 +35,8 @@ import {
 } from 'node:fs';
 import { basename } from 'node:path';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
-import { MailConfig, errnoText } from '../global/mail_conf.js';
+import { MailConfig } from '../global/mail_conf.js';
+import { strerror } from '../util/msg_logwriter.js';
 import {
   MAIL_QUEUE,
   MAIL_QUEUE_STAT_EXPIRE,
@@ -118,7 +119,7 @@ const SUFFIX = '#FIX';
 const isMessageQueue = (qp: QueueInfo) => qp.perms === MAIL_QUEUE_STAT_READY;
 const readyMessage = (st: Stats) => (st.mode & 0o700) === MAIL_QUEUE_STAT_READY;
 const code = (e: unknown) => (e as NodeJS.ErrnoException).code;
-const etext = (e: unknown) => errnoText(e as NodeJS.ErrnoException);
+const etext = (e: unknown) => strerror(e as NodeJS.ErrnoException);
 
 /** Postsuper - one run: the counters and the operations (paths are relative to queue_directory). */
 export class Postsuper {

@@ -22,7 +22,7 @@ import { msg, msgVerbose } from '../util/msg.js';
 import { sendAttrs, attrSendProtocol, type AttrPairs } from '../util/attr.js';
 import type { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
-import { errnoText } from '../global/mail_conf.js';
+import { strerror } from '../util/msg_logwriter.js';
 import { REC } from '../global/rec_type.js';
 import { RecordFile, REC_FLAG_DEFAULT, atol } from '../global/queue_file.js';
 import {
@@ -260,7 +260,7 @@ export function showqReport(
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-            msg.warn(`open ${MAIL_QUEUE.DEFER} ${id}: ${errnoText(e as NodeJS.ErrnoException)}`);
+            msg.warn(`open ${MAIL_QUEUE.DEFER} ${id}: ${strerror(e as NodeJS.ErrnoException)}`);
           }
         }
         if (log !== undefined) {
@@ -314,7 +314,7 @@ export function* scanQueueDir(top: string, recursive: boolean): Generator<{ name
       stack.push({ dir: opendirSync(path), path });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') msg.fatal(`open directory ${path}: ${errnoText(e as NodeJS.ErrnoException)}`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') msg.fatal(`open directory ${path}: ${strerror(e as NodeJS.ErrnoException)}`);
     }
   };
   open(top);
@@ -347,7 +347,7 @@ export function mailOpenOk(config: MailConfig, queue: string, id: string): Stats
   try {
     st = lstatSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`${rel}: ${errnoText(e as NodeJS.ErrnoException)}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`${rel}: ${strerror(e as NodeJS.ErrnoException)}`);
     return undefined;
   }
   if (!st.isFile()) {
@@ -382,7 +382,7 @@ export async function showqScan(config: MailConfig, emit: (m: ShowqMessage) => v
       try {
         qfile = RecordFile.open(mailQueuePath(config, q.name, id), mailQueueRelPath(config, q.name, id));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`open ${q.name} ${id}: ${errnoText(e as NodeJS.ErrnoException)}`);
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`open ${q.name} ${id}: ${strerror(e as NodeJS.ErrnoException)}`);
         continue;
       }
       let m: ShowqMessage | undefined;
