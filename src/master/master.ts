@@ -682,7 +682,10 @@ export class Master {
   /** reap - a child exited (Postfix master_reap_child). */
   private reap(svc: Service, child: Child, path: string, code: number | null, signal: NodeJS.Signals | null): void {
     svc.children.delete(child);
-    const sentSignal = (svc.removed || this.terminating) && signal === 'SIGTERM';
+    // Our own SIGTERM, or (while terminating) the terminal's ^C reaching the whole process group.
+    const sentSignal =
+      ((svc.removed || this.terminating) && signal === 'SIGTERM') ||
+      (this.terminating && (signal === 'SIGINT' || signal === 'SIGQUIT' || signal === 'SIGKILL'));
     const abnormal = (code !== null && code !== 0) || (signal !== null && !sentSignal);
     if (code !== null && code !== 0) msg.warn(`process ${path} pid ${child.pid} exit status ${code}`);
     if (signal !== null && !sentSignal) {
