@@ -9,7 +9,8 @@
 import { statSync, readFileSync, type Stats } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
-import { msg, msgAddOutput, setFatalAction, FatalError, setMsgVerbose, msgVerbose } from '../util/msg.js';
+import { maillogClientInit, maillogClientFlush } from '../global/maillog_client.js';
+import { msg, setFatalAction, FatalError, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig } from '../global/mail_conf.js';
 import { DICT_FLAG, setDictMainConfig, DictError, DictOpenError, DictUnsupportedError, type Dict } from '../util/dict.js';
 import { dictIsBulkType, dictOpen3 } from '../util/dict_open.js';
@@ -64,9 +65,8 @@ export class TableCli {
   constructor(defaultName: string) {
     const p = process.argv[1] ? basename(process.argv[1]) : defaultName;
     this.progname = p === 'newaliases' || p === defaultName ? p : defaultName;
-    msgAddOutput((_sev, text) => {
-      process.stderr.write(`${this.progname}: ${text}\n`);
-    });
+    // stderr, plus syslog or maillog_file as every Postfix command (msg_vstream + maillog_client)
+    maillogClientInit(undefined, this.progname, { stderr: this.progname, daemon: false });
     setFatalAction((text, status) => {
       throw new FatalError(text, status);
     });
@@ -93,6 +93,7 @@ export class TableCli {
     if (configDir !== undefined) process.env.MAIL_CONFIG = configDir;
     this.config = MailConfig.load(configDir ?? (process.env.MAIL_CONFIG || undefined));
     const config = this.config;
+    maillogClientInit(config, this.progname, { stderr: this.progname, daemon: false });
     setDictMainConfig((name) => (config.isDefined(name) ? config.str(name) : undefined));
   }
 
@@ -200,6 +201,7 @@ export class TableCli {
       }
     }
     await cli.flush();
+    await maillogClientFlush().catch(() => undefined);
     process.exit(status);
   }
 }
