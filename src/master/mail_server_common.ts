@@ -363,6 +363,12 @@ export async function serverStart(argv: string[], hooks: ServerHooks, kind: stri
   }
   if (hooks.postInit) await hooks.postInit(ctx);
   process.on('SIGPIPE', () => undefined);
+  // A bug must not vanish into a closed stderr: log it like msg_fatal, then exit 1 (master respawns).
+  process.on('uncaughtException', (e) => {
+    const err = e as Error;
+    const where = (err.stack ?? '').split('\n').find((l) => /^\s+at /.test(l))?.trim() ?? '';
+    msg.fatal(`uncaught exception: ${err.message}${where ? ` (${where})` : ''}`);
+  });
   // Under start-fg a ^C reaches every process; master decides when children stop.
   if (process.env[MASTER_CHILD_ENV]) process.on('SIGINT', () => undefined);
   return rt;

@@ -318,7 +318,11 @@ export class Master {
     setMsgVerbose(Math.max(msgVerbose, this.flags.verbose));
     this.quietStderr();
     initLogging(config, 'master', !this.flags.detach);
-    process.on('uncaughtException', (e) => msg.fatal(`uncaught exception: ${(e as Error).stack ?? e}`));
+    process.on('uncaughtException', (e) => {
+      const err = e as Error;
+      const where = (err.stack ?? '').split('\n').find((l) => /^\s+at /.test(l))?.trim() ?? '';
+      msg.fatal(`uncaught exception: ${err.message}${where ? ` (${where})` : ''}`);
+    });
     const queueDir = config.str('queue_directory');
     try {
       process.chdir(queueDir);

@@ -114,6 +114,8 @@ before(async () => {
       `echo      unix  -       -       n       -       -       ${ECHO} concurrency=2`,
       `idle      unix  -       -       n       -       -       ${ECHO}`,
       `  -o max_idle=1s`,
+      `use2      unix  -       -       n       -       -       ${ECHO}`,
+      `  -o max_use=2`,
       `trig      unix  n       -       n       1       1       ${TRIG} ${trigLog}`,
       `fifotrig  fifo  n       -       n       1       1       ${TRIG} ${fifoLog}`,
       `${barePort} inet n       -       n       -       -       ${ECHO}`,
@@ -206,6 +208,25 @@ test('max_idle: an idle process exits by itself', async () => {
   const d = await Client.open(inst.servicePath('private', 'idle'));
   assert.match(await d.line(), /^hello idle /);
   await d.quit();
+});
+
+test('max_use: a process exits after serving max_use clients', async () => {
+  const pids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await Client.open(inst.servicePath('private', 'use2'));
+    pids.push((await c.line()).split(' ')[2]);
+    await c.quit();
+  }
+  assert.equal(pids[0], pids[1]);
+  assert.notEqual(pids[1], pids[2]);
+  await until(() => {
+    try {
+      process.kill(Number(pids[0]), 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 10000, 'the used-up process to exit');
 });
 
 test('wakeup timer: master sends "W" triggers to a trigger server', async () => {
