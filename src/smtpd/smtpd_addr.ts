@@ -9,6 +9,7 @@
  */
 
 import { isIPv4, isIPv6 } from 'node:net';
+import { tok822Parse, tok822Internalize, type Tok822 } from '../global/tok822.js';
 
 export interface ExtractResult {
   ok: boolean;
@@ -17,94 +18,38 @@ export interface ExtractResult {
 }
 
 /**
- * unquoteAddress - RFC 822 address text to internal form: quoted strings lose
- * their quotes, backslash escapes are resolved, comments are dropped.
- * Returns null for text that is not one address (stray specials, several words).
- */
-export function unquoteAddress(text: string): { addr: string; count: number } | null {
-  let out = '';
-  let words = 0;
-  let inWord = false;
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '"') {
-      let j = i + 1;
-      let q = '';
-      for (; j < text.length && text[j] !== '"'; j++) {
-        if (text[j] === '\\' && j + 1 < text.length) j++;
-        q += text[j];
-      }
-      if (j >= text.length) return null;
-      if (!inWord) words++;
-      inWord = true;
-      out += q;
-      i = j + 1;
-    } else if (c === '(') {
-      let depth = 1;
-      let j = i + 1;
-      for (; j < text.length && depth > 0; j++) {
-        if (text[j] === '\\') j++;
-        else if (text[j] === '(') depth++;
-        else if (text[j] === ')') depth--;
-      }
-      if (depth > 0) return null;
-      i = j;
-      inWord = false;
-    } else if (c === ' ' || c === '\t') {
-      i++;
-      inWord = false;
-    } else if (c === '@' || c === '.') {
-      out += c;
-      i++;
-      inWord = true;
-      if (c === '@' || c === '.') {
-        // "a . b" style spacing around specials keeps one word
-        while (i < text.length && (text[i] === ' ' || text[i] === '\t')) i++;
-      }
-    } else if (c === '[') {
-      const j = text.indexOf(']', i);
-      if (j < 0) return null;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-      if (!inWord) words++;
-      inWord = true;
-    } else if (c === '\\') {
-      if (i + 1 < text.length) out += text[i + 1];
-      i += 2;
-      if (!inWord) words++;
-      inWord = true;
-    } else if ('<>,;:)]'.includes(c)) {
-      return null;
-    } else {
-      if (!inWord) {
-        // a new word directly after a word-ending special joins it
-        if (out.length === 0 || !out.endsWith('@') && !out.endsWith('.')) words++;
-      }
-      out += c;
-      inWord = true;
-      i++;
-    }
-  }
-  return { addr: out, count: words };
-}
-
-/**
  * extractAddr - the address in a MAIL FROM / RCPT TO / VRFY argument
- * (extract_addr): strip <>, a source route, and quoting.
+ * (extract_addr): strip one level of <>, a source route, and RFC 822
+ * quoting (tok822 parse and internalize). More than one address, or (with
+ * strict_rfc821_envelopes) anything but a bracketed address, is an error.
  */
 export function extractAddr(arg: string, allowEmpty: boolean, strictRfc821: boolean): ExtractResult {
   let text = arg;
-  const bracketed = text.startsWith('<') && text.endsWith('>') && text.length >= 2;
-  if (bracketed) text = text.slice(1, -1);
+  if (text.startsWith('<') && text.endsWith('>') && text.length >= 2) text = text.slice(1, -1);
   if (text.startsWith('@')) {
     const colon = text.indexOf(':');
     if (colon >= 0) text = text.slice(colon + 1);
   }
-  if (strictRfc821 && !bracketed) return { ok: false, addr: '' };
-  const parsed = unquoteAddress(text.trim());
-  if (parsed === null) return { ok: false, addr: '' };
-  const addr = parsed.addr;
+  const tree = tok822Parse(text);
+  let naddr = 0;
+  let nonAddr = 0;
+  let addrNode: Tok822 | null = null;
+  for (const tp of tree) {
+    if (tp.type === 'addr') {
+      addrNode = tp;
+      naddr++;
+    } else if (tp.type !== '<' && tp.type !== '>') {
+      nonAddr++;
+    }
+  }
+  if (naddr > 1 || (strictRfc821 && (nonAddr > 0 || !arg.startsWith('<')))) return { ok: false, addr: '' };
+  const head = addrNode?.head ?? [];
+  // two adjacent words ("a b@c") are not an address
+  for (let k = 1; k < head.length; k++) {
+    const word = (x: Tok822) => x.type === 'atom' || x.type === 'qstring';
+    if (word(head[k - 1]) && word(head[k])) return { ok: false, addr: '' };
+  }
+  const addr = addrNode ? tok822Internalize(head) : '';
   if (addr === '' && !allowEmpty) return { ok: false, addr };
   if (strictRfc821 && addr.startsWith('@')) return { ok: false, addr };
   return { ok: true, addr };
@@ -179,7 +124,7 @@ export function isHeader(text: string): boolean {
   return m !== null;
 }
 
-/** xtextUnquote - RFC 3461 xtext decoding; null on bad syntax. */
+/** xtextUnquote - RFC 3461 xtext decoding as Postfix does it (only "+XX" is checked); null on bad syntax. */
 export function xtextUnquote(text: string): string | null {
   let out = '';
   for (let i = 0; i < text.length; i++) {
@@ -190,8 +135,6 @@ export function xtextUnquote(text: string): string | null {
       out += String.fromCharCode(parseInt(hex, 16));
       i += 2;
     } else {
-      const code = c.charCodeAt(0);
-      if (code < 33 || code > 126 || c === '=') return null;
       out += c;
     }
   }
@@ -214,8 +157,6 @@ export function uxtextUnquote(text: string): string | null {
       out += String.fromCharCode(parseInt(hex, 16));
       i += 2;
     } else {
-      const code = c.codePointAt(0)!;
-      if (code < 33 || c === '=') return null;
       out += c;
     }
   }

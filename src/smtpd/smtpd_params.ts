@@ -106,6 +106,8 @@ export const SMTPD_PARAMS: ParamDef[] = [
   s('double_bounce_sender', 'double-bounce'),
   s('recipient_delimiter', ''),
   b('allow_untrusted_routing', false),
+  b('allow_percent_hack', true),
+  b('swap_bangpath', true),
   b('show_user_unknown_table_name', true),
   i('reject_code', 554),
   i('defer_code', 450),

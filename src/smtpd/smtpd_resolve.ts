@@ -197,50 +197,68 @@ export class Resolver {
     return this.mydest.match(domain.replace(/\.$/, ''));
   }
 
+  /**
+   * resolve - the address class of an address (resolve.c): a local domain is
+   * stripped and the rest resolved again when it still holds a route
+   * (user@host, user%host with allow_percent_hack, host!user with
+   * swap_bangpath); such addresses are flagged ROUTED.
+   */
   async resolve(_sender: string, address: string): Promise<ResolveReply> {
+    const percentHack = this.config.bool('allow_percent_hack');
+    const bangPath = this.config.bool('swap_bangpath');
     let addr = address;
-    // source routes and bang paths are not rewritten here; percent hack is.
-    let at = addr.lastIndexOf('@');
-    if (at < 0) {
-      const pct = addr.lastIndexOf('%');
-      if (pct > 0) addr = addr.slice(0, pct) + '@' + addr.slice(pct + 1);
-    }
-    at = addr.lastIndexOf('@');
-    if (at < 0) {
-      addr = `${addr}@${this.myorigin}`;
-      at = addr.lastIndexOf('@');
-    }
-    let local = addr.slice(0, at);
-    let domain = addr.slice(at + 1);
     let flags = 0;
-    if (domain === '' ) return { transport: 'error', nexthop: '5.1.3 bad address syntax', recipient: addr, flags: RESOLVE.FLAG_ERROR };
-    // user@domain@host style: routed
-    if (local.includes('@') || local.includes('!') || local.includes('%')) flags |= RESOLVE.FLAG_ROUTED;
-    domain = domain.replace(/\.$/, '');
-    const recipient = `${local}@${domain}`;
-    if (await this.isLocalDomain(domain)) {
-      // user%domain@local is a routed address that leaves through the percent hack
-      if (local.includes('%')) {
-        const pct = local.lastIndexOf('%');
-        local = local.slice(0, pct) + '@' + local.slice(pct + 1);
+    for (let loop = 0; loop < 100; loop++) {
+      let at = addr.lastIndexOf('@');
+      if (at < 0) {
+        let local = addr;
+        if (bangPath && local.includes('!') && !local.startsWith('!')) {
+          const bang = local.indexOf('!');
+          local = local.slice(bang + 1) + '@' + local.slice(0, bang);
+          flags |= RESOLVE.FLAG_ROUTED;
+          addr = local;
+          continue;
+        }
+        if (percentHack && local.includes('%')) {
+          const pct = local.lastIndexOf('%');
+          addr = local.slice(0, pct) + '@' + local.slice(pct + 1);
+          flags |= RESOLVE.FLAG_ROUTED;
+          continue;
+        }
+        addr = `${local}@${this.myorigin}`;
+        at = addr.lastIndexOf('@');
       }
-      return { transport: 'local', nexthop: this.config.str('myhostname'), recipient, flags: flags | RESOLVE.CLASS_LOCAL };
+      const local = addr.slice(0, at);
+      let domain = addr.slice(at + 1);
+      if (domain === '') {
+        return { transport: 'error', nexthop: '5.1.3 bad address syntax', recipient: addr, flags: flags | RESOLVE.FLAG_ERROR };
+      }
+      domain = domain.replace(/\.$/, '');
+      if (domain === '' || domain.startsWith('.') || domain.includes('..')) {
+        return { transport: 'error', nexthop: '5.1.3 bad address syntax', recipient: addr, flags: flags | RESOLVE.FLAG_ERROR };
+      }
+      const recipient = `${local}@${domain}`;
+      if (await this.isLocalDomain(domain)) {
+        if (local.includes('@') || (percentHack && local.includes('%')) || (bangPath && local.includes('!'))) {
+          addr = local;
+          flags |= RESOLVE.FLAG_ROUTED;
+          continue;
+        }
+        return { transport: 'local', nexthop: this.config.str('myhostname'), recipient, flags: flags | RESOLVE.CLASS_LOCAL };
+      }
+      if (local.includes('@') || local.includes('%') || local.includes('!')) flags |= RESOLVE.FLAG_ROUTED;
+      if (await this.valias.match(domain)) {
+        return { transport: 'error', nexthop: '5.1.1 User unknown in virtual alias table', recipient, flags: flags | RESOLVE.CLASS_ALIAS };
+      }
+      if (await this.vmailbox.match(domain)) {
+        return { transport: 'virtual', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_VIRTUAL };
+      }
+      if (await this.relay.match(domain)) {
+        return { transport: 'relay', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_RELAY };
+      }
+      return { transport: 'smtp', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_DEFAULT };
     }
-    if (await this.valias.match(domain)) {
-      return {
-        transport: 'error',
-        nexthop: '5.1.1 User unknown in virtual alias table',
-        recipient,
-        flags: flags | RESOLVE.CLASS_ALIAS,
-      };
-    }
-    if (await this.vmailbox.match(domain)) {
-      return { transport: 'virtual', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_VIRTUAL };
-    }
-    if (await this.relay.match(domain)) {
-      return { transport: 'relay', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_RELAY };
-    }
-    return { transport: 'smtp', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_DEFAULT };
+    return { transport: 'error', nexthop: '5.4.6 mail routing loop', recipient: addr, flags: flags | RESOLVE.FLAG_ERROR };
   }
 }
 

@@ -257,7 +257,9 @@ export class Maps {
  * the recipient_delimiter extension), then user (when the domain is local,
  * handled by the caller through localPart), then @domain.
  */
-export async function mailAddrFind(maps: Maps, addr: string, delimiter: string, localDomain: boolean): Promise<string | undefined> {
+export async function mailAddrFind(maps: Maps, address: string, delimiter: string, localDomain: boolean): Promise<string | undefined> {
+  // Postfix case-folds the address before the lookups
+  const addr = address.toLowerCase();
   const at = addr.lastIndexOf('@');
   const local = at >= 0 ? addr.slice(0, at) : addr;
   const domain = at >= 0 ? addr.slice(at + 1) : '';

@@ -113,3 +113,14 @@ test('golden: restriction outcomes (access maps, classes, relay, unlisted, HOLD,
     await fx2.close();
   }
 });
+
+for (const name of ['addresses', 'mail_params', 'rcpt_misc']) {
+  test(`golden: ${name.replace('_', ' ')}`, async () => {
+    const fx = await startFixture();
+    try {
+      await replay(fx, name);
+    } finally {
+      await fx.close();
+    }
+  });
+}
