@@ -13,7 +13,7 @@
  * temporary file that is renamed over the original).
  */
 
-import { closeSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { msg, msgAddOutput, setFatalAction, FatalError, setMsgVerbose, msgVerbose } from '../util/msg.js';
@@ -29,7 +29,7 @@ import {
 } from '../global/mail_conf.js';
 import { PARAMS, LEGACY_PARAMS, lookupParam, serviceParams, type ParamDef } from '../global/mail_params.js';
 import { macExpandEx, MacroError } from '../global/mac_expand.js';
-import { installDefaults } from '../global/install_defaults.js';
+import { installDefaults, packageRoot } from '../global/install_defaults.js';
 import {
   MASTER_FIELD_NAMES,
   checkPcfEntry,
@@ -1031,7 +1031,8 @@ function runBounce(extArgs: string[], template: string | undefined, pc: Postconf
   const args = [...extArgs];
   if (template !== undefined) args.push('-o', `bounce_template_file=${template}`);
   args.push('-o', 'queue_directory=.');
-  const daemon = join(cfg.str('daemon_directory'), 'bounce');
+  let daemon = join(cfg.str('daemon_directory'), 'bounce');
+  if (!existsSync(daemon) && existsSync(join(packageRoot, 'libexec', 'bounce'))) daemon = join(packageRoot, 'libexec', 'bounce');
   const r = spawnSync(daemon, args, { stdio: 'inherit', env: { ...process.env, MAIL_CONFIG: pc.configDir } });
   if (r.error) fatal(`${daemon}: ${errnoText(r.error as NodeJS.ErrnoException)}`);
   process.exit(r.status ?? 1);
