@@ -65,6 +65,21 @@ function checkFormat(path: string): number {
   }
 }
 
+/** Temporary files of unfinished bulk builds, removed if the process exits before close(). */
+const pendingTemp = new Set<string>();
+let exitHook = false;
+function trackTemp(path: string): void {
+  pendingTemp.add(path);
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const p of pendingTemp) {
+      rmSync(p, { force: true });
+      rmSync(p + '-lock', { force: true });
+    }
+  });
+}
+
 const enc = (s: string, nul: boolean): Buffer => (nul ? Buffer.from(s + '\0', 'utf8') : Buffer.from(s, 'utf8'));
 
 /** dec - bytes to string, cut at the first NUL as C Postfix sees it. */
@@ -95,6 +110,13 @@ export class DictLmdb extends DictBase {
       // Bulk create: build into a temporary file, rename at close.
       this.tmp = `${file}.${process.pid}.tmp`;
       this.bulk = new Map();
+      // Fail now, with Postfix's text, when the directory is not writable.
+      try {
+        closeSync(openSync(this.tmp, 'w', 0o600));
+        trackTemp(this.tmp);
+      } catch (e) {
+        throw new DictOpenError(`open database ${file}: ${errText(e)}`);
+      }
       return;
     }
     const writable = (openFlags & (O_RDWR | O_CREAT)) !== 0;
@@ -278,7 +300,6 @@ export class DictLmdb extends DictBase {
   override async close(): Promise<void> {
     if (this.bulk) {
       const tmp = this.tmp!;
-      rmSync(tmp, { force: true });
       rmSync(tmp + '-lock', { force: true });
       let db: RootDatabase<Buffer, Buffer> | undefined;
       try {
@@ -304,6 +325,7 @@ export class DictLmdb extends DictBase {
           }
         }
         renameSync(tmp, this.file);
+        pendingTemp.delete(tmp);
       } catch (e) {
         if (db) await db.close().catch(() => undefined);
         rmSync(tmp, { force: true });
