@@ -157,7 +157,7 @@ async function ehloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
 
 /** mailOpenStream - open the queue file (cleanup) and write the envelope so far (mail_open_stream). */
 async function mailOpenStream(state: SmtpdState): Promise<number> {
-  let flags = CLEANUP_FLAG.BOUNCE | CLEANUP_FLAG.BCC_OK | CLEANUP_FLAG.MAP_OK | CLEANUP_FLAG.MILTER | CLEANUP_FLAG.SMTP_REPLY;
+  let flags = CLEANUP_FLAG.FILTER | CLEANUP_FLAG.BCC_OK | CLEANUP_FLAG.MAP_OK | CLEANUP_FLAG.MILTER | CLEANUP_FLAG.SMTP_REPLY;
   if (state.flags & FLAG.SMTPUTF8) flags |= CLEANUP_FLAG.SMTPUTF8;
   const opener = destOpener(state);
   try {
