@@ -20,7 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { msg } from '../util/msg.js';
-import { macExpandEx, MacroError } from './mac_expand.js';
+import { compatLevelValue, macExpandEx, MacroError } from './mac_expand.js';
 import { lookupParam, type ParamDef } from './mail_params.js';
 import { installDefaults } from './install_defaults.js';
 
@@ -117,6 +117,11 @@ export function parseMainCf(text: string, path: string, warn: (text: string) => 
 /** defaultConfigDirectory - the instance chosen by MAIL_CONFIG, else the built-in default. */
 export function defaultConfigDirectory(): string {
   return process.env.MAIL_CONFIG || installDefaults.config_directory;
+}
+
+/** selectConfigDir - a program's `-c DIR`: MAIL_CONFIG for this process and its children, as Postfix does. */
+export function selectConfigDir(dir: string): void {
+  process.env.MAIL_CONFIG = dir;
 }
 
 /** strtolPrefix - C strtol(): leading blanks, sign, digits; the number text and what follows, or undefined. */
@@ -394,6 +399,17 @@ export class MailConfig {
   /** list - the expanded value split into items on whitespace and commas, honouring { } groups. */
   list(name: string): string[] {
     return splitList(this.str(name));
+  }
+
+  /** compatLevel - $compatibility_level as a comparable number (see compatLevelValue); malformed is fatal. */
+  compatLevel(): number {
+    const v = this.str('compatibility_level');
+    try {
+      return compatLevelValue(v);
+    } catch (e) {
+      if (e instanceof MacroError) return msg.fatal(e.message);
+      throw e;
+    }
   }
 
   /** validate - read one registered parameter with its type, so a bad value is fatal now rather than later. */
