@@ -27,7 +27,10 @@ export type { ParamDef, ParamType, ParamEval, ParamExplicit } from './param_type
 /** One row: name, type, default as `postconf -d` prints it, users, then min and max when Postfix has limits. */
 type Row = [string, ParamType, string, string, number?, number?];
 
-/* Generated from a Postfix 3.7.11 `postconf -d` listing and its CONFIG tables; sorted by name. */
+/*
+ * Generated from a Postfix 3.7.11 `postconf -d` listing and its CONFIG tables; sorted by name.
+ * Machine-dependent defaults (myhostname, mydomain, mynetworks, process_*) are computed at run time.
+ */
 const ROWS: Row[] = [
   ["2bounce_notice_recipient", "str", "postmaster", "bounce", 1, 0],
   ["access_map_defer_code", "int", "450", "smtpd"],
@@ -376,9 +379,9 @@ const ROWS: Row[] = [
   ["multi_instance_wrapper", "str", "", "global"],
   ["multi_recipient_bounce_reject_code", "int", "550", "smtpd"],
   ["mydestination", "str", "$myhostname, localhost.$mydomain, localhost", "global"],
-  ["mydomain", "str", "localdomain", "global", 1, 0],
-  ["myhostname", "str", "vm.localdomain", "global", 1, 0],
-  ["mynetworks", "str", "127.0.0.0/8 192.0.2.0/24 [::1]/128 [fd00::]/64 [fe80::]/64", "global"],
+  ["mydomain", "str", "", "global", 1, 0],
+  ["myhostname", "str", "", "global", 1, 0],
+  ["mynetworks", "str", "", "global"],
   ["mynetworks_style", "str", "${{$compatibility_level} <level {2} ? {subnet} : {host}}", "global", 1, 0],
   ["myorigin", "str", "$myhostname", "global", 1, 0],
   ["nested_header_checks", "str", "$header_checks", "cleanup"],
@@ -446,9 +449,9 @@ const ROWS: Row[] = [
   ["postscreen_use_tls", "nbool", "$smtpd_use_tls", "postscreen"],
   ["postscreen_watchdog_timeout", "time", "10s", "postscreen", 10, 0],
   ["prepend_delivered_header", "str", "command, file, forward", "local"],
-  ["process_id", "int", "6529", "global"],
+  ["process_id", "int", "", "global"],
   ["process_id_directory", "str", "pid", "global", 1, 0],
-  ["process_name", "str", "postconf", "global"],
+  ["process_name", "str", "", "global"],
   ["propagate_unmatched_extensions", "str", "canonical, virtual", "cleanup local smtp"],
   ["proxy_interfaces", "str", "", "global"],
   ["proxy_read_maps", "str", "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $lmtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $address_verify_sender_dependent_default_transport_maps $address_verify_sender_dependent_relayhost_maps $address_verify_transport_maps $fallback_transport_maps $lmtp_discard_lhlo_keyword_address_maps $lmtp_pix_workaround_maps $lmtp_sasl_password_maps $lmtp_tls_policy_maps $mailbox_command_maps $mailbox_transport_maps $postscreen_discard_ehlo_keyword_address_maps $rbl_reply_maps $sender_dependent_default_transport_maps $sender_dependent_relayhost_maps $smtp_discard_ehlo_keyword_address_maps $smtp_pix_workaround_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $smtpd_discard_ehlo_keyword_address_maps $smtpd_milter_maps $virtual_gid_maps $virtual_uid_maps $local_login_sender_maps $postscreen_reject_footer_maps $smtpd_reject_footer_maps $tls_server_sni_maps $tlsproxy_client_policy_maps $default_delivery_status_filter $lmtp_delivery_status_filter $lmtp_dns_reply_filter $lmtp_reply_filter $local_delivery_status_filter $pipe_delivery_status_filter $postscreen_command_filter $smtp_delivery_status_filter $smtp_dns_reply_filter $smtp_reply_filter $smtpd_command_filter $smtpd_dns_reply_filter $virtual_delivery_status_filter $body_checks $header_checks $lmtp_body_checks $lmtp_header_checks $lmtp_mime_header_checks $lmtp_nested_header_checks $milter_header_checks $mime_header_checks $nested_header_checks $smtp_body_checks $smtp_header_checks $smtp_mime_header_checks $smtp_nested_header_checks", "proxymap"],
