@@ -56,7 +56,7 @@ export async function startFixture(
     `alias_maps = texthash:${dir}/etc/aliases`,
     'smtpd_error_sleep_time = 0',
   ].join('\n');
-  writeFileSync(join(dir, 'etc', 'aliases'), 'postmaster: root\nalias1: root\n');
+  writeFileSync(join(dir, 'etc', 'aliases'), 'postmaster root\nalias1 root\n');
   for (const [name, text] of Object.entries(opts.tables ?? {})) writeFileSync(join(dir, 'etc', name), text);
   writeFileSync(join(dir, 'etc', 'main.cf'), base + '\n' + mainCf + '\n');
   clearTableCache();
