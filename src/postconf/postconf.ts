@@ -286,7 +286,7 @@ class Postconf {
   setParameters(list: string[]): void {
     for (const item of list) {
       const r = splitNameval(item);
-      if (typeof r === 'string') fatal(`invalid parameter assignment "${item}": ${r}`);
+      if (typeof r === 'string') fatal(`invalid parameter override: ${item}: ${r}`);
       this.main.set(r.name, r.value);
     }
   }

@@ -110,6 +110,7 @@ const CASES: Case[] = [
   { name: 'nH', args: ['-nH'] },
   { name: 'nf', args: ['-nf'], main: MAIN + LONG + '\n' },
   { name: 'n-override', args: ['-n', '-o', 'mail_name=Other', '-o', 'relayhost='] },
+  { name: 'o-bad', args: ['-n', '-o', 'foo'] },
   { name: 'x-names', args: ['-x', 'mydestination', 'smtputf8_enable', 'relay_domains', 'mynetworks_style', 'nonesuch'] },
   { name: 'c-explicit', args: ['-n'], main: 'mail_name = x\n' },
   { name: 'no-master', args: ['-n'], main: 'mail_name = x\n', master: null },
