@@ -3,14 +3,15 @@
  * smtpd/smtpd_resolve.c over global/resolve_clnt.c, global/namadr_list.c,
  * global/domain_list.c, util/match_list.c, global/own_inet_addr.c).
  *
- * The adapter classifies a recipient domain the way trivial-rewrite's
- * resolve service does (local, virtual alias, virtual mailbox, relay,
- * default) from the same parameters, so smtpd can be tested on its own;
- * it is the single place to switch to src/global/resolve_clnt.ts.
+ * Address classes come from the trivial-rewrite service over IPC
+ * (src/global/rewrite_clnt.ts, resolve_clnt.ts), exactly as in Postfix.
  */
 
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { msg } from '../util/msg.js';
+import { RewriteClient, trivialClient } from '../global/rewrite_clnt.js';
+import { ResolveClient } from '../global/resolve_clnt.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import { Maps, openTable } from './smtpd_tables.js';
@@ -168,97 +169,39 @@ export function ownAddresses(config: MailConfig): Set<string> {
   return out;
 }
 
-/** Resolver - classify addresses like trivial-rewrite's resolve request. */
+/**
+ * Resolver - smtpd_resolve_addr(): rewrite the address in the "remote"
+ * context, ask the trivial-rewrite resolve service, case-fold the
+ * resolved recipient, and cache the last answers. A resolve service that
+ * cannot be reached gives the FAIL flag (a temporary lookup failure).
+ */
 export class Resolver {
-  private readonly mydest: DomainList;
-  private readonly valias: DomainList;
-  private readonly vmailbox: DomainList;
-  private readonly relay: DomainList;
-  private readonly own: Set<string>;
-  private readonly myorigin: string;
+  private readonly rewriteClient: RewriteClient;
+  private readonly resolveClient: ResolveClient;
+  private readonly cache = new Map<string, ResolveReply>();
 
-  constructor(private readonly config: MailConfig) {
-    const parent = splitList(config.str('parent_domain_matches_subdomains'));
-    this.mydest = new DomainList(config.str('mydestination'), parent.includes('mydestination'));
-    this.valias = new DomainList(config.str('virtual_alias_domains'), parent.includes('virtual_alias_domains'));
-    this.vmailbox = new DomainList(config.str('virtual_mailbox_domains'), parent.includes('virtual_mailbox_domains'));
-    this.relay = new DomainList(config.str('relay_domains'), parent.includes('relay_domains'));
-    this.own = ownAddresses(config);
-    this.myorigin = config.str('myorigin');
+  constructor(config: MailConfig) {
+    const trivial = trivialClient(config);
+    this.rewriteClient = new RewriteClient(trivial);
+    this.resolveClient = new ResolveClient(trivial);
   }
 
-  /** isLocalDomain - mydestination or an address literal of this host. */
-  async isLocalDomain(domain: string): Promise<boolean> {
-    if (domain.startsWith('[') && domain.endsWith(']')) {
-      let inner = domain.slice(1, -1).toLowerCase();
-      if (inner.startsWith('ipv6:')) inner = inner.slice(5);
-      return this.own.has(inner);
+  async resolve(sender: string, address: string): Promise<ResolveReply> {
+    const key = `${sender}\0${address}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    let reply: ResolveReply;
+    try {
+      const rewritten = await this.rewriteClient.rewriteInternal('remote', address);
+      const r = await this.resolveClient.resolve(sender, rewritten);
+      reply = { ...r, recipient: r.recipient.toLowerCase() };
+    } catch (e) {
+      msg.warn(`problem talking to service rewrite: ${(e as Error).message}`);
+      return { transport: '', nexthop: '', recipient: address, flags: RESOLVE.FLAG_FAIL };
     }
-    return this.mydest.match(domain.replace(/\.$/, ''));
-  }
-
-  /**
-   * resolve - the address class of an address (resolve.c): a local domain is
-   * stripped and the rest resolved again when it still holds a route
-   * (user@host, user%host with allow_percent_hack, host!user with
-   * swap_bangpath); such addresses are flagged ROUTED.
-   */
-  async resolve(_sender: string, address: string): Promise<ResolveReply> {
-    const percentHack = this.config.bool('allow_percent_hack');
-    const bangPath = this.config.bool('swap_bangpath');
-    let addr = address;
-    let flags = 0;
-    for (let loop = 0; loop < 100; loop++) {
-      let at = addr.lastIndexOf('@');
-      if (at < 0) {
-        let local = addr;
-        if (bangPath && local.includes('!') && !local.startsWith('!')) {
-          const bang = local.indexOf('!');
-          local = local.slice(bang + 1) + '@' + local.slice(0, bang);
-          flags |= RESOLVE.FLAG_ROUTED;
-          addr = local;
-          continue;
-        }
-        if (percentHack && local.includes('%')) {
-          const pct = local.lastIndexOf('%');
-          addr = local.slice(0, pct) + '@' + local.slice(pct + 1);
-          flags |= RESOLVE.FLAG_ROUTED;
-          continue;
-        }
-        addr = `${local}@${this.myorigin}`;
-        at = addr.lastIndexOf('@');
-      }
-      const local = addr.slice(0, at);
-      let domain = addr.slice(at + 1);
-      if (domain === '') {
-        return { transport: 'error', nexthop: '5.1.3 bad address syntax', recipient: addr, flags: flags | RESOLVE.FLAG_ERROR };
-      }
-      domain = domain.replace(/\.$/, '');
-      if (domain === '' || domain.startsWith('.') || domain.includes('..')) {
-        return { transport: 'error', nexthop: '5.1.3 bad address syntax', recipient: addr, flags: flags | RESOLVE.FLAG_ERROR };
-      }
-      const recipient = `${local}@${domain}`;
-      if (await this.isLocalDomain(domain)) {
-        if (local.includes('@') || (percentHack && local.includes('%')) || (bangPath && local.includes('!'))) {
-          addr = local;
-          flags |= RESOLVE.FLAG_ROUTED;
-          continue;
-        }
-        return { transport: 'local', nexthop: this.config.str('myhostname'), recipient, flags: flags | RESOLVE.CLASS_LOCAL };
-      }
-      if (local.includes('@') || local.includes('%') || local.includes('!')) flags |= RESOLVE.FLAG_ROUTED;
-      if (await this.valias.match(domain)) {
-        return { transport: 'error', nexthop: '5.1.1 User unknown in virtual alias table', recipient, flags: flags | RESOLVE.CLASS_ALIAS };
-      }
-      if (await this.vmailbox.match(domain)) {
-        return { transport: 'virtual', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_VIRTUAL };
-      }
-      if (await this.relay.match(domain)) {
-        return { transport: 'relay', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_RELAY };
-      }
-      return { transport: 'smtp', nexthop: domain, recipient, flags: flags | RESOLVE.CLASS_DEFAULT };
-    }
-    return { transport: 'error', nexthop: '5.4.6 mail routing loop', recipient: addr, flags: flags | RESOLVE.FLAG_ERROR };
+    if (this.cache.size >= 100) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, reply);
+    return reply;
   }
 }
 

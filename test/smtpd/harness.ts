@@ -17,6 +17,7 @@ import { readRecord } from '../../src/global/record.js';
 import { REC } from '../../src/global/rec_type.js';
 import { smtpdService, smtpdInit } from '../../src/smtpd/smtpd.js';
 import { clearTableCache } from '../../src/smtpd/smtpd_tables.js';
+import { trivialRewriteInit, rewriteService } from '../../src/trivial-rewrite/trivial-rewrite.js';
 
 export interface ReceivedMessage {
   queueId: string;
@@ -100,6 +101,16 @@ export async function startFixture(
     });
     await new Promise<void>((r) => cleanupServer!.listen(join(dir, 'spool', 'public', 'cleanup'), r));
   }
+  // the trivial-rewrite service smtpd resolves addresses with (private/rewrite)
+  const rewriteState = await trivialRewriteInit(config);
+  const rewriteSockets = new Set<Socket>();
+  const rewriteServer = createServer((sock) => {
+    rewriteSockets.add(sock);
+    sock.on('close', () => rewriteSockets.delete(sock));
+    sock.on('error', () => undefined);
+    void rewriteService(new VStream(sock, { timeout: 60000 }), rewriteState).finally(() => sock.end());
+  });
+  await new Promise<void>((r) => rewriteServer.listen(join(dir, 'spool', 'private', 'rewrite'), r));
   const sockets = new Set<Socket>();
   const server = createServer((sock) => {
     sockets.add(sock);
@@ -122,6 +133,8 @@ export async function startFixture(
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
       if (cleanupServer) await new Promise<void>((r) => cleanupServer!.close(() => r()));
+      for (const s of rewriteSockets) s.destroy();
+      await new Promise<void>((r) => rewriteServer.close(() => r()));
       removeLog();
       rmSync(dir, { recursive: true, force: true });
     },
