@@ -555,7 +555,7 @@ class Postconf {
       } else {
         if (cp === '') fatal('-X or -# requires non-blank parameter names');
         if (cp.includes('=')) fatal('-X or -# requires parameter names without value');
-        pattern = cp.replace(/\s+$/, '');
+        pattern = cp; // Postfix trims nothing here: "name " matches no entry
       }
       const old = table.get(pattern);
       if (old) {
@@ -589,7 +589,12 @@ class Postconf {
         } else out.push(line);
       }
       if (this.mode & M.EDIT_CONF) {
-        for (const [key, cv] of table) if (cv.found === 0) out.push(`${key} = ${cv.value}\n`);
+        for (const [key, cv] of table) {
+          if (cv.found > 0) continue;
+          // Postfix would glue the new entry to a last line without newline; we end that line first.
+          if (out.length > 0 && !out[out.length - 1].endsWith('\n')) out[out.length - 1] += '\n';
+          out.push(`${key} = ${cv.value}\n`);
+        }
       }
     });
   }
@@ -745,7 +750,7 @@ class Postconf {
         value = r.value;
       } else {
         if (cp.includes('=')) fatal('-X or -# requires names without value');
-        pattern = cp.replace(/\s+$/, '');
+        pattern = cp; // as Postfix: trailing blanks are kept (and then match nothing)
       }
       let pat: string[] | undefined;
       let field = -2;
@@ -948,7 +953,7 @@ function editFile(path: string, edit: (lines: string[], out: string[]) => void):
     throw e;
   }
   try {
-    writeSync(fd, out.map((l) => (l.endsWith('\n') ? l : l + '\n')).join(''));
+    writeSync(fd, out.join(''));
     closeSync(fd);
     chmodSync(tmp, mode);
     renameSync(tmp, path);
