@@ -11,7 +11,9 @@
  * maps and always_bcc add recipients.
  */
 
-import { REC } from '../global/rec_type.js';
+import { REC, DSN_NOTIFY } from '../global/rec_type.js';
+
+const DSN_NOTIFY_NEVER = DSN_NOTIFY.NEVER;
 import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { quote822Local, unquote822Local } from '../global/quote_822_local.js';
 import { tok822Externalize, tok822GrepAddr, tok822Parse } from '../global/tok822.js';
@@ -176,7 +178,8 @@ export async function addrRecipient(state: CleanupState, buf: string): Promise<v
 export async function addrBcc(state: CleanupState, bcc: string): Promise<void> {
   let clean = await rewriteInternal(state, 'local', bcc);
   clean = await mapAddress(state, clean, CANON.ENV_RCPT, 'rcpt');
-  await outRecipient(state, `rfc822;${clean}`, 0, clean, clean);
+  // No DSN original recipient, NOTIFY=NEVER (cleanup_addr_bcc).
+  await outRecipient(state, null, DSN_NOTIFY_NEVER, clean, clean);
 }
 
 /** map1n - virtual alias expansion of one address (cleanup_map1n_internal). */

@@ -128,7 +128,7 @@ export function mailDate(when: number): string {
 /** actLog - "ID: action: class content from origin; from=<> to=<> proto= helo=<>: text" (cleanup_act_log). */
 export function actLog(state: CleanupState, action: string, cls: string, content: string, text: string): void {
   const origin = state.attr.get('log_message_origin') ?? 'unknown';
-  let line = `${state.queueId}: ${action}: ${cls} ${content.slice(0, 200)} from ${origin};`;
+  let line = `${state.queueId}: ${action}: ${cls} ${content.slice(0, 200).replace(/[\x00-\x1f\x7f]/g, '?')} from ${origin};`;
   if (state.sender !== null) line += ` from=<${state.sender}>`;
   if (state.recip !== null) line += ` to=<${state.recip}>`;
   const proto = state.attr.get('log_protocol_name');
@@ -483,13 +483,14 @@ export class MessageParser {
         else this.headerTruncated = true;
         return;
       }
-      if (isHeaderLen(line) > 0 && !(this.header === null && line.startsWith('From '))) {
+      if (isHeaderLen(line) > 0) {
         await this.flushHeader();
         this.header = line.length <= this.state.g.headerLimit ? line : line.slice(0, this.state.g.headerLimit);
         return;
       }
       await this.endHeaders();
-      // The line that ended the headers is the first body line (the blank line included).
+      // Garbage in the primary header: supply the missing blank line, then the line is body text.
+      if (data.length > 0) await this.bodyLine(Buffer.alloc(0));
       await this.bodyLine(data);
       return;
     }
