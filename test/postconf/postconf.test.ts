@@ -164,6 +164,9 @@ const CASES: Case[] = [
   { name: 'X-remove', args: ['-X', 'mydestination', 'relayhost'], files: true },
   { name: 'hash-comment', args: ['-#', 'mydestination'], files: true },
   { name: 'X-with-value', args: ['-X', 'a=1'], files: true },
+  { name: 'hash-no-newline', args: ['-#', 'mail_name'], main: '# c\nmail_name = a\n    continued\nrelayhost = x', files: true },
+  { name: 'X-untrimmed', args: ['-X', ' relayhost '], files: true },
+  { name: 'e-spaces', args: ['-e', '  mail_name  =   spaced value  '], files: true },
   { name: 'Me-replace', args: ['-Me', 'relay/unix=relay unix - - n - - smtp -o syslog_name=x'], files: true },
   { name: 'Me-add', args: ['-Me', 'new/unix=new unix - n n - 1 pipe flags=R user=nobody argv=/bin/cat ${recipient}'], files: true },
   { name: 'MX', args: ['-MX', 'relay/unix'], files: true },
@@ -231,6 +234,15 @@ if (!oracle) {
     const r = plain(['-d', 'default_database_type', 'alias_maps', 'alias_database']);
     assert.equal(r.stdout, 'default_database_type = lmdb\nalias_maps = lmdb:/etc/aliases\nalias_database = lmdb:/etc/aliases\n');
     assert.equal(r.status, 0);
+  });
+
+  test('postconf -e ends a last line without newline before appending (Postfix would join them)', () => {
+    const dir = mkdtempSync(join(root, 'nl-'));
+    writeFileSync(join(dir, 'main.cf'), 'relayhost = x');
+    writeFileSync(join(dir, 'master.cf'), MASTER);
+    const r = spawnSync(postconf, ['-c', dir, '-e', 'mail_name=y'], { encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    assert.equal(readFileSync(join(dir, 'main.cf'), 'utf8'), 'relayhost = x\nmail_name = y\n');
   });
 
   test('postconf -m lists the table types of this build, sorted, including lmdb', () => {
