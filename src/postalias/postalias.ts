@@ -13,7 +13,7 @@
 
 import { msg } from '../util/msg.js';
 import { DICT_FLAG, O_CREAT, O_RDONLY, O_RDWR, type Dict } from '../util/dict.js';
-import { readLogicalLines } from '../util/dict_text.js';
+import { readLogicalLines, showInvalid } from '../util/dict_text.js';
 import { MailConfig } from '../global/mail_conf.js';
 import { getopt, TableCli } from '../postmap/table_cli.js';
 import { sequenceOne } from '../postmap/postmap.js';
@@ -291,7 +291,7 @@ export async function buildAliases(
   };
   for (const { text, lineNo, utf8 } of readLogicalLines(source, path)) {
     if (dict.flags & DICT_FLAG.UTF8_ACTIVE && !utf8) {
-      msg.warn(`${path}, line ${lineNo}: non-UTF-8 input "${text}" -- ignoring this line`);
+      msg.warn(`${path}, line ${lineNo}: non-UTF-8 input "${showInvalid(text)}" -- ignoring this line`);
       continue;
     }
     const r = parseAliasLine(text);

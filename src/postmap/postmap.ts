@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { msg } from '../util/msg.js';
 import { DICT_FLAG, O_CREAT, O_RDONLY, O_RDWR, DictError, type Dict } from '../util/dict.js';
-import { readLogicalLines, splitKeyValue } from '../util/dict_text.js';
+import { readLogicalLines, showInvalid, splitKeyValue } from '../util/dict_text.js';
 import { getopt, TableCli } from './table_cli.js';
 
 const USAGE = 'usage: postmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...';
@@ -367,7 +367,7 @@ async function build(
   }
   for (const { text, lineNo, utf8 } of readLogicalLines(source, path)) {
     if (dict.flags & DICT_FLAG.UTF8_ACTIVE && !utf8) {
-      msg.warn(`${path}, line ${lineNo}: non-UTF-8 input "${text}" -- ignoring this line`);
+      msg.warn(`${path}, line ${lineNo}: non-UTF-8 input "${showInvalid(text)}" -- ignoring this line`);
       continue;
     }
     const kv = splitKeyValue(text);

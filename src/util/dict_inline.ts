@@ -11,7 +11,6 @@ import { DictMem } from './dict_mem.js';
 export class DictInline extends DictMem {
   constructor(name: string, _openFlags: number, dictFlags: number) {
     super('inline', name, dictFlags);
-    this.reverseSequence = true;
     const need = `need "inline:{name=value...}"`;
     if (!name.startsWith('{') || !name.endsWith('}')) {
       throw new DictOpenError(`bad syntax: "inline:${name}"; ${need}`);

@@ -9,8 +9,6 @@ import { DICT_FLAG, DictBase, DictError, dupAction, type UpdateResult } from './
 
 export class DictMem extends DictBase {
   readonly table: Map<string, string>;
-  /** sequence in reverse insertion order, as Postfix's small hash tables come out */
-  protected reverseSequence = false;
 
   constructor(type: string, name: string, flags: number, path?: string, table?: Map<string, string>) {
     super(type, name, flags | DICT_FLAG.FIXED, path);
@@ -46,8 +44,7 @@ export class DictMem extends DictBase {
   }
 
   override async *sequence(): AsyncIterable<[string, string]> {
-    const entries = [...this.table.entries()];
-    if (this.reverseSequence) entries.reverse();
-    yield* entries;
+    // Postfix's hash order is unspecified (it varies between runs); insertion order is used here.
+    yield* [...this.table.entries()];
   }
 }

@@ -74,6 +74,11 @@ export function readLogicalLines(data: Buffer, path: string): LogicalLine[] {
   return out;
 }
 
+/** showInvalid - a non-UTF-8 line (decoded as latin1) as Postfix prints it: bad bytes become '?'. */
+export function showInvalid(text: string): string {
+  return Buffer.from(text, 'latin1').toString('utf8').replace(/\uFFFD/g, '?');
+}
+
 /** trimBlanks - strip trailing whitespace (Postfix trimblanks). */
 export function trimBlanks(s: string): string {
   return s.replace(/[ \t\r\n\v\f]+$/, '');

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { msg } from './msg.js';
 import { DICT_FLAG, DictOpenError, DictUnsupportedError, dupAction, type UpdateResult } from './dict.js';
 import { DictMem } from './dict_mem.js';
-import { readLogicalLines, splitKeyValue } from './dict_text.js';
+import { readLogicalLines, showInvalid, splitKeyValue } from './dict_text.js';
 
 export class DictThash extends DictMem {
   constructor(name: string, _openFlags: number, dictFlags: number) {
@@ -24,7 +24,7 @@ export class DictThash extends DictMem {
     const utf8 = (dictFlags & DICT_FLAG.UTF8_REQUEST) !== 0;
     for (const { text, lineNo, utf8: valid } of readLogicalLines(data, name)) {
       if (utf8 && !valid) {
-        msg.warn(`${name}, line ${lineNo}: non-UTF-8 input "${text}" -- ignoring this line`);
+        msg.warn(`${name}, line ${lineNo}: non-UTF-8 input "${showInvalid(text)}" -- ignoring this line`);
         continue;
       }
       const kv = splitKeyValue(text);

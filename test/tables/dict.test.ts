@@ -151,7 +151,7 @@ test('inline, static, randmap: syntax and results', async () => {
   assert.equal(await i.lookup('a'), 'b');
   assert.equal(await i.lookup('C'), 'd e');
   assert.equal(await i.lookup('x'), null);
-  assert.deepEqual(await all(i.sequence()), [['c', 'd e'], ['a', 'b']]);
+  assert.deepEqual(await all(i.sequence()), [['a', 'b'], ['c', 'd e']]);
   assert.throws(() => dictOpen('inline:{a=b', O_RDONLY, 0), { message: 'bad syntax: "inline:{a=b"; need "inline:{name=value...}"' });
   assert.throws(() => dictOpen('inline:{a}', O_RDONLY, 0), {
     message: `missing '=' after attribute name: "inline:{a}"; need "inline:{name=value...}"`,
