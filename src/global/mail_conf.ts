@@ -412,6 +412,45 @@ export class MailConfig {
     }
   }
 
+  /**
+   * compatWarnings - Postfix mail_params.c check_legacy_defaults(): the
+   * names whose backwards-compatible default is in effect because
+   * compatibility_level is low and the name is not set. A daemon that relies
+   * on one of these logs Postfix's "using backwards-compatible default
+   * setting name=value ..." when it makes a difference. "chroot" stands for
+   * the master.cf chroot default (level below 1).
+   */
+  compatWarnings(): Set<string> {
+    const level = this.compatLevel();
+    const out = new Set<string>();
+    const unset = (n: string): boolean => !this.isSet(n);
+    if (level < compatLevelValue('3.6')) {
+      for (const n of [
+        'smtpd_tls_fingerprint_digest',
+        'smtp_tls_fingerprint_digest',
+        'lmtp_tls_fingerprint_digest',
+        'smtpd_relay_before_recipient_restrictions',
+        'respectful_logging',
+      ]) {
+        if (unset(n)) out.add(n);
+      }
+    }
+    if (level < compatLevelValue('2')) {
+      if (unset('relay_domains')) {
+        out.add('relay_domains');
+        if (unset('fast_flush_domains')) out.add('fast_flush_domains');
+      }
+      if (unset('mynetworks') && unset('mynetworks_style')) out.add('mynetworks_style');
+    }
+    if (level < compatLevelValue('1')) {
+      if (unset('append_dot_mydomain')) out.add('append_dot_mydomain');
+      if (unset('smtputf8_enable')) out.add('smtputf8_enable');
+      out.add('chroot');
+      if (unset('smtpd_relay_restrictions')) out.add('smtpd_relay_restrictions');
+    }
+    return out;
+  }
+
   /** validate - read one registered parameter with its type, so a bad value is fatal now rather than later. */
   validate(def: ParamDef): void {
     switch (def.type) {

@@ -122,6 +122,21 @@ test('compatibility-level defaults: raw in the registry, evaluated per level', (
   assert.equal(cfg('compatibility_level = 3.5\n').str('smtpd_tls_fingerprint_digest'), 'md5');
 });
 
+test('compatWarnings: backwards-compatible defaults in effect per level (Postfix check_legacy_defaults)', () => {
+  assert.deepEqual([...cfg('compatibility_level = 3.7\n').compatWarnings()], []);
+  assert.deepEqual([...cfg('compatibility_level = 3.6\n').compatWarnings()], []);
+  assert.deepEqual([...cfg('compatibility_level = 2\nrespectful_logging = no\n').compatWarnings()], [
+    'smtpd_tls_fingerprint_digest',
+    'smtp_tls_fingerprint_digest',
+    'lmtp_tls_fingerprint_digest',
+    'smtpd_relay_before_recipient_restrictions',
+  ]);
+  const w0 = cfg('mynetworks = 127.0.0.0/8\nsmtputf8_enable = no\n').compatWarnings();
+  assert.ok(w0.has('relay_domains') && w0.has('fast_flush_domains') && w0.has('append_dot_mydomain') && w0.has('chroot'));
+  assert.ok(!w0.has('mynetworks_style') && !w0.has('smtputf8_enable'));
+  assert.equal(outcome(() => cfg('compatibility_level = x\n').compatWarnings()), 'fatal: malformed compatibility level syntax: "x"');
+});
+
 test('main.cf syntax: continuation keeps the text, comments inside a continued line are skipped', () => {
   const lines = logicalLines('a = 1\n  2\n# c\n\n   \n   3\nb=x\n', 'main.cf', () => {});
   assert.deepEqual(lines, [
