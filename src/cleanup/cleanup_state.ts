@@ -50,7 +50,8 @@ export class CleanupState {
   rcptCount = 0;
   reason: string | null = null;
   smtpReply: string | null = null;
-  attr = new Map<string, string>();
+  /** named attributes seen so far; log_message_origin defaults to "local" (cleanup_state.c) */
+  attr = new Map<string, string>([['log_message_origin', 'local']]);
   hdrRewriteContext: string | null = 'local';
   filter: string | null = null;
   redirect: string | null = null;

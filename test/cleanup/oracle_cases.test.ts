@@ -4,7 +4,8 @@
  * its public/cleanup socket, with the configuration below) and the queue
  * file it wrote was saved as golden/case-NAME.jsonl (first line: the
  * status reply; then the records, run-time values replaced by
- * placeholders). The same input must give the same reply and records here.
+ * placeholders), with its log lines in golden/case-NAME.log. The same
+ * input must give the same reply, records and log lines here.
  */
 
 import { test } from 'node:test';
@@ -80,6 +81,11 @@ test('cleanup writes the same queue files as Postfix for recorded inputs', async
         }
         const r = await c.finish();
         assert.deepEqual({ status: r.status, reason: r.reason }, want);
+        const wantLog = readFileSync(join(GOLDEN, `case-${name}.log`), 'utf8').split('\n').filter((l) => l !== '');
+        const gotLog = h.logs
+          .filter((l) => l.includes(`${id}:`))
+          .map((l) => l.split(id).join('{ID}').replace(/\d{14}\.\{ID\}/, '{STAMP}.{ID}'));
+        assert.deepEqual(gotLog, wantLog);
         if (wantRecs.length === 0) {
           assert.ok(!h.files('hold').includes(id) && !h.files('incoming').includes(id), 'no queue file');
         } else {
