@@ -20,6 +20,7 @@ import {
 import { dataCmd, bdatCmd } from './smtpd_data.js';
 import { TOK_ERROR, type SmtpdToken } from './smtpd_token.js';
 import { flushSite } from './smtpd_glue.js';
+import { anvilRateCheck } from './smtpd_anvil.js';
 import {
   CLEANUP_FLAG, FLAG, MAIL_ERROR, heloReset, inMailTransaction, mailReset, processingBdat, rcptReset,
   setNamaddr, type SmtpdState,
@@ -248,6 +249,11 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     await smtpdChatReply(state, '501 5.5.4 Syntax: MAIL FROM:<address>');
     return -1;
   }
+  const mailRate = await anvilRateCheck(state, 'message');
+  if (mailRate !== null) {
+    await smtpdChatReply(state, mailRate);
+    return -1;
+  }
   if (argv[2].tokval === TOK_ERROR) {
     state.errorMask |= MAIL_ERROR.PROTOCOL;
     await smtpdChatReply(state, '501 5.1.7 Bad sender address syntax');
@@ -369,6 +375,11 @@ async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argv.length < 3 || argv[1].strval.toLowerCase() !== 'to:') {
     state.errorMask |= MAIL_ERROR.PROTOCOL;
     await smtpdChatReply(state, '501 5.5.4 Syntax: RCPT TO:<address>');
+    return -1;
+  }
+  const rcptRate = await anvilRateCheck(state, 'recipient');
+  if (rcptRate !== null) {
+    await smtpdChatReply(state, rcptRate);
     return -1;
   }
   if (argv[2].tokval === TOK_ERROR) {
@@ -502,6 +513,11 @@ async function vrfyCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argc < 2) {
     state.errorMask |= MAIL_ERROR.PROTOCOL;
     await smtpdChatReply(state, `501 5.5.4 Syntax: VRFY address${utf8Enabled ? ' [SMTPUTF8]' : ''}`);
+    return -1;
+  }
+  const vrfyRate = await anvilRateCheck(state, 'recipient');
+  if (vrfyRate !== null) {
+    await smtpdChatReply(state, vrfyRate);
     return -1;
   }
   const text = argv

@@ -17,6 +17,13 @@ import { smtpdToken } from './smtpd_token.js';
 import { FLAG, MAIL_ERROR, WHERE, mailReset, rcptReset, type SmtpdState } from './smtpd_state.js';
 import { splitList } from '../global/mail_conf.js';
 import { NamadrList } from './smtpd_resolve.js';
+import { anvilClient } from './smtpd_anvil.js';
+
+/** anvilWanted - any anvil limit is configured (smtpd.c creates the anvil client only then). */
+function anvilWanted(state: SmtpdState): boolean {
+  const c = state.config;
+  return ['smtpd_client_connection_rate_limit', 'smtpd_client_connection_count_limit', 'smtpd_client_message_rate_limit', 'smtpd_client_recipient_rate_limit'].some((n) => c.int(n) > 0);
+}
 
 /** escape - C-style escaping of control characters for log lines (util/escape.c). */
 function escape(text: string): string {
@@ -130,6 +137,28 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
     const xforwardHosts = new NamadrList(c.str('smtpd_authorized_xforward_hosts'), false);
     state.xclientAllowed = !state.standAlone && (await xclientHosts.match(state.name, state.addr));
     state.xforwardAllowed = !state.standAlone && (await xforwardHosts.match(state.name, state.addr));
+    if (!state.standAlone && !state.xclientAllowed && anvilWanted(state)) {
+      const hoggers = new NamadrList(c.str('smtpd_client_event_limit_exceptions'), splitList(c.str('parent_domain_matches_subdomains')).includes('smtpd_client_event_limit_exceptions'));
+      if (!(await hoggers.match(state.name, state.addr))) {
+        const r = await anvilClient(c).connect(state.service, state.addr);
+        if (r !== null) {
+          state.anvilConnected = true;
+          const countLimit = c.int('smtpd_client_connection_count_limit');
+          const rateLimit = c.int('smtpd_client_connection_rate_limit');
+          if (countLimit > 0 && r.count > countLimit) {
+            state.errorMask |= MAIL_ERROR.POLICY;
+            msg.warn(`Connection concurrency limit exceeded: ${r.count} from ${state.namaddr} for service ${state.service}`);
+            await smtpdChatReply(state, `421 4.7.0 ${myhostname} Error: too many connections from ${state.addr}`);
+            throw new QuietEnd();
+          }
+          if (rateLimit > 0 && r.rate > rateLimit) {
+            msg.warn(`Connection rate limit exceeded: ${r.rate} from ${state.namaddr} for service ${state.service}`);
+            await smtpdChatReply(state, `421 4.7.0 ${myhostname} Error: too many connections from ${state.addr}`);
+            throw new QuietEnd();
+          }
+        }
+      }
+    }
     let words = c.str('smtpd_discard_ehlo_keywords');
     const ehloMaps = c.str('smtpd_discard_ehlo_keyword_address_maps');
     if (ehloMaps) {
@@ -234,6 +263,10 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
     }
   } finally {
     flushReplies(state);
+  }
+  if (state.anvilConnected) {
+    state.anvilConnected = false;
+    await anvilClient(c).disconnect(state.service, state.addr);
   }
   if (state.reason && state.where) {
     if (state.where === WHERE.AFTER_DATA) {

@@ -119,6 +119,8 @@ export interface SmtpdState {
   xforwardAllowed: boolean;
   xforward: Map<string, string>;
   rewriteContext: string;
+  /** an anvil connect event was sent and needs its disconnect */
+  anvilConnected: boolean;
 
   // Transaction.
   sender: string | null;
@@ -223,6 +225,7 @@ export function newState(config: MailConfig, client: VStream, peer: PeerInfo, se
     xclientAllowed: false,
     xforwardAllowed: false,
     xforward: new Map(),
+    anvilConnected: false,
     rewriteContext: 'remote',
     sender: null,
     recipient: null,

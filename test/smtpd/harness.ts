@@ -18,6 +18,7 @@ import { REC } from '../../src/global/rec_type.js';
 import { smtpdService, smtpdInit } from '../../src/smtpd/smtpd.js';
 import { clearTableCache } from '../../src/smtpd/smtpd_tables.js';
 import { trivialRewriteInit, rewriteService } from '../../src/trivial-rewrite/trivial-rewrite.js';
+import { AnvilState, anvilService } from '../../src/anvil/anvil.js';
 
 export interface ReceivedMessage {
   queueId: string;
@@ -111,6 +112,15 @@ export async function startFixture(
     void rewriteService(new VStream(sock, { timeout: 60000 }), rewriteState).finally(() => sock.end());
   });
   await new Promise<void>((r) => rewriteServer.listen(join(dir, 'spool', 'private', 'rewrite'), r));
+  // the anvil service for connection and rate limits (private/anvil)
+  const anvil = new AnvilState(60);
+  const anvilServer = createServer((sock) => {
+    rewriteSockets.add(sock);
+    sock.on('close', () => rewriteSockets.delete(sock));
+    sock.on('error', () => undefined);
+    void anvilService(new VStream(sock, { timeout: 60000 }), anvil).finally(() => sock.end());
+  });
+  await new Promise<void>((r) => anvilServer.listen(join(dir, 'spool', 'private', 'anvil'), r));
   const sockets = new Set<Socket>();
   const server = createServer((sock) => {
     sockets.add(sock);
@@ -135,6 +145,8 @@ export async function startFixture(
       if (cleanupServer) await new Promise<void>((r) => cleanupServer!.close(() => r()));
       for (const s of rewriteSockets) s.destroy();
       await new Promise<void>((r) => rewriteServer.close(() => r()));
+      await new Promise<void>((r) => anvilServer.close(() => r()));
+      anvil.stop();
       removeLog();
       rmSync(dir, { recursive: true, force: true });
     },
