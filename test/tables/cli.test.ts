@@ -26,6 +26,11 @@ const root = mkdtempSync(join(tmpdir(), 'tables-cli-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const FIXTURES: Record<string, string | Buffer> = {
+  're1': "/^(.*)@example\\.com$/   $1 at example\n/^admin@/i      ADMIN\n/[[:digit:]]{3}/ three digits\n!/@/    no at sign\nif /\\.org$/\n/^a/ starts-a in org\n/^b/ ${1}\nendif\n/^b(x)?/ b-rule [$1]\n/a|ab/x  altern\n/foo\\/bar/ slash\n/^$$/ dollar\n/ unterminated\n/x/q badflag\n/(a)/ $2\n",
+  're2': "/^a\\(b*\\)c$/x BRE $1\n/^x+y$/x bre-literal-plus\n/^line2$/m multiline\n/a.b/ dot-newline\n/[]x]z/ bracket-close\n/[^a]q/ negated\n/[a\\]w/ backslash-in-bracket\n/\\<word\\>/ wordb\n/^(foo|foobar)(bar)?$/ alt[$1][$2]\n/{1}/ brace-literal\n/a{2,3}/ interval\n",
+  're3': "/[z-a]/ r\n/a(b/ p\n/a)b/ q\n/[[:foo:]]/ c\n/\\2(a)/ br\n/x\\/ tb\n/[abc/ ub\n",
+  'pc2': "/abc/A anchored\n/end$/E endonly\n/(a+)(a*)/U ungreedy[$1][$2]\n/^\\QA.B\\E$/ quoted\n/^\\x41\\x{42}$/ hex\n/(?P<n>z)(?P=n)/ named\n/^t\\h+t$/ hspace\n",
+  'ci': "192.168.0.0/16 private\n!10.0.0.0/8 not-ten\n10.1.2.3 ten-host\n1.2.3.4/24 bad\n[2001:db8::]/32 v6doc\n::1 lo6\n0.0.0.0/0 any\n",
   utf8: 'Ünï@Example.com ok\nplain ascii\n',
   notutf8: Buffer.from('k \xff\xfe bad\ngood value\n', 'latin1'),
   'etc/main.cf': 'compatibility_level = 3.6\ndefault_database_type = lmdb\nmyhostname = host.example.test\nsmtputf8_enable = yes\n',
@@ -149,6 +154,15 @@ const SCENARIOS: Record<string, Step[]> = {
     { argv: ['-c', 'etc', '-h', '-q', '-', 'regexp:re.hdr'], stdin: FIXTURES.message as string },
     { argv: ['-c', 'etc', '-b', '-q', '-', 'regexp:re.hdr'], stdin: FIXTURES.message as string },
     { argv: ['-c', 'etc', '-hb', '-q', '-', 'regexp:re.hdr'], stdin: FIXTURES.message as string },
+  ],
+  'postmap-patterns': [
+    { argv: ['-c', 'etc', '-q', '-', 'regexp:re1'], stdin: "joe@example.com\nADMIN@foo\nx123y\nplain\na@x.org\nb@x.org\nbx@foo\nab\nfoo/bar\njoe+tag@x.net\nCASE\n12345\nnobody@x.net\n" },
+    { argv: ['-c', 'etc', '-q', '-', 'regexp:re2'], stdin: "abbbc\nx+y\nxxy\nfirst\nline2\na\nb\n]z\nbq\n\\w\nsome word here\nfoobar\n{1}\naaa\nabcdef\nxabc\nend\nend\n\naaaa\nA.B\nAB\nzz\nt \t t\n" },
+    { argv: ['-c', 'etc', '-q', 'a)b', 'regexp:re3'] },
+    { argv: ['-c', 'etc', '-q', '-', 'pcre:pc2'], stdin: "abbbc\nx+y\nxxy\nfirst\nline2\na\nb\n]z\nbq\n\\w\nsome word here\nfoobar\n{1}\naaa\nabcdef\nxabc\nend\nend\n\naaaa\nA.B\nAB\nzz\nt \t t\n" },
+    { argv: ['-c', 'etc', '-q', '-', 'cidr:ci'], stdin: "192.168.1.1\n10.1.2.3\n10.9.9.9\n2001:db8::5\n::1\n8.8.8.8\nnotanip\n" },
+    { argv: ['-c', 'etc', '-q', 'x', 'regexp:/nonexistent'] },
+    { argv: ['-c', 'etc', '-q', 'x', 'cidr:/nonexistent'] },
   ],
   'postmap-utf8': [
     { argv: ['-c', 'etc', 'utf8'] },
