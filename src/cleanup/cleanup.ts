@@ -30,6 +30,7 @@ import {
   CLEANUP_FLAG_MASK_EXTRA,
   CLEANUP_STAT,
   CLEANUP_STAT_MASK_INCOMPLETE,
+  CLEANUP_STAT_MASK_CANT_BOUNCE,
   cleanupStrflags,
 } from '../global/cleanup_user.js';
 import { singleServerMain } from '../master/single_server.js';
@@ -44,6 +45,7 @@ import {
 } from './cleanup_state.js';
 import { addrBcc, addrRecipient, addrSender } from './cleanup_addr.js';
 import { MessageParser } from './cleanup_message.js';
+import { cleanupBounce } from './cleanup_bounce.js';
 
 export const MAIL_ATTR_PROTO_CLEANUP = 'cleanup_protocol';
 
@@ -211,6 +213,7 @@ async function envelope(c: Ctx, type: number, data: Buffer): Promise<void> {
       state.errs |= CLEANUP_STAT.BAD;
       return;
     }
+    state.dsnEnvid = m.buf;
     state.out(type, data);
     return;
   }
@@ -221,6 +224,7 @@ async function envelope(c: Ctx, type: number, data: Buffer): Promise<void> {
       state.errs |= CLEANUP_STAT.BAD;
       return;
     }
+    state.dsnRet = n;
     state.out(type, data);
     return;
   }
@@ -402,6 +406,9 @@ export async function cleanupFlush(state: CleanupState): Promise<number> {
       }
     }
   }
+  const canBounce =
+    (state.errs & CLEANUP_STAT_MASK_CANT_BOUNCE) === 0 && state.sender !== null && (state.flags & CLEANUP_FLAG.BOUNCE) !== 0;
+  if (state.errs !== 0 && canBounce) await cleanupBounce(state);
   let ok = state.errs === 0 && (state.flags & CLEANUP_FLAG.DISCARD) === 0;
   if (ok) {
     try {

@@ -63,6 +63,8 @@ export class CleanupState {
   xtraOffset = -1;
   contLength = 0;
   tflags = 0;
+  dsnEnvid: string | null = null;
+  dsnRet = 0;
   dups = new Set<string>();
   /** bytes written to the file so far plus what is buffered */
   private offsetBase = 0;

@@ -339,3 +339,69 @@ test('protocol: bad flags and bad records are rejected, the partial file is remo
     await h.close();
   }
 });
+
+test('local submission (CLEANUP_FLAG_BOUNCE): a rejected message is returned to the sender', async () => {
+  const { createServer } = await import('node:net');
+  const { VStream } = await import('../../src/util/vstream.js');
+  const { attrSendProtocol, readAttrs, sendAttrs } = await import('../../src/util/attr.js');
+  const { readFileSync } = await import('node:fs');
+  const h = await startHarness(BASE, { virtual: VIRTUAL, header_checks: CHECKS });
+  const requests: Array<Array<[string, string]>> = [];
+  let bounceLog = '';
+  const bounce = createServer((s) => {
+    const v = new VStream(s, { timeout: 5000 });
+    attrSendProtocol(v, 'delivery_status_protocol');
+    void readAttrs(v).then((req) => {
+      requests.push(req!.pairs);
+      bounceLog = readFileSync(join(h.dir, 'bounce', req!.get('queue_id')!), 'utf8');
+      sendAttrs(v, [['status', 0]]);
+      s.end();
+    });
+  });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(h.dir, 'bounce'));
+  await new Promise<void>((r) => bounce.listen(join(h.dir, 'private', 'bounce'), r));
+  try {
+    const recs: Rec[] = [
+      T,
+      ['A', 'rewrite_context=local'],
+      ['S', 'alice@example.test'],
+      ['A', 'notify_flags=14'],
+      ['R', 'bob@example.org'],
+      ['M', ''],
+      ['N', 'Received: by mail.example.test (Postfix, from userid 0)'],
+      ['N', 'Subject: reject me'],
+      ['N', ''],
+      ['N', 'b'],
+      ['X', ''],
+      ['E', ''],
+    ];
+    const r = await submitWithId(h, CLEANUP_FLAG.BOUNCE | CLEANUP_FLAG_MASK_EXTERNAL, recs);
+    assert.deepEqual({ status: r.status, reason: r.reason }, { status: 0, reason: '5.7.1 Go away' });
+    assert.deepEqual(h.files('incoming'), []);
+    assert.equal(requests.length, 1);
+    const req = Object.fromEntries(requests[0]);
+    assert.deepEqual(req, {
+      nrequest: '1',
+      flags: '1',
+      queue_name: 'incoming',
+      queue_id: r.queueId,
+      encoding: '',
+      sendopts: '0',
+      sender: 'alice@example.test',
+      envelope_id: '',
+      ret_flags: '2',
+    });
+    assert.match(bounceLog, /^\n<bob@example\.org>: Go away\nrecipient=bob@example\.org\n/);
+    assert.match(bounceLog, /\nnotify_flags=14\nstatus=5\.7\.1\n/);
+    assert.ok(
+      h.logs.some((l) =>
+        new RegExp(`^${r.queueId}: to=<bob@example\\.org>, relay=none, delay=\\d+(\\.\\d+)?, delays=\\d+(\\.\\d+)?/0/0/0, dsn=5\\.7\\.1, status=bounced \\(Go away\\)$`).test(l),
+      ),
+      h.logs.join('\n'),
+    );
+  } finally {
+    await new Promise<void>((res) => bounce.close(() => res()));
+    await h.close();
+  }
+});
