@@ -539,7 +539,8 @@ class Postconf {
   }
 
   /** editMain - Postfix pcf_edit_main(): -e name=value, -X name, -# name. */
-  editMain(args: string[]): void {
+  editMain(argsUtf8: string[]): void {
+    const args = argsUtf8.map(bytesOf);
     const table = new Map<string, { value?: string; found: number }>();
     for (const raw of args) {
       if (raw.includes('\n')) fatal('-e, -X, or -# accepts no multi-line input');
@@ -734,7 +735,8 @@ class Postconf {
   }
 
   /** editMaster - Postfix pcf_edit_master(): -Me/-MX/-M#, -Fe, -Pe/-PX. */
-  editMaster(args: string[]): void {
+  editMaster(argsUtf8: string[]): void {
+    const args = argsUtf8.map(bytesOf);
     const editOpts = '-Me, -Fe, -Pe, -X, or -#';
     const kind = this.mode & (M.MASTER_ENTRY | M.MASTER_FLD | M.MASTER_PARAM);
     const reqs = args.map((raw) => {
@@ -918,6 +920,11 @@ function editMasterParam(argv: string[], mode: number, name: string, value: stri
   return out;
 }
 
+/** bytesOf - a command-line string as one JS character per byte, like the file text in editFile(). */
+function bytesOf(s: string): string {
+  return Buffer.from(s, 'utf8').toString('latin1');
+}
+
 /**
  * editFile - Postfix edit_file_open()/edit_file_close(): write the edited
  * text to PATH.tmp (mode of the original, 0644 for a new file) and rename
@@ -936,7 +943,7 @@ function editFile(path: string, edit: (lines: string[], out: string[]) => void):
   try {
     const src = openSync(path, 'r');
     mode = fstatSync(src).mode & 0o7777;
-    text = readFileSync(src, 'utf8');
+    text = readFileSync(src, 'latin1'); // bytes kept exactly, whatever the encoding
     closeSync(src);
   } catch (e) {
     closeSync(fd);
@@ -953,7 +960,7 @@ function editFile(path: string, edit: (lines: string[], out: string[]) => void):
     throw e;
   }
   try {
-    writeSync(fd, out.join(''));
+    writeSync(fd, Buffer.from(out.join(''), 'latin1'));
     closeSync(fd);
     chmodSync(tmp, mode);
     renameSync(tmp, path);
