@@ -21,6 +21,7 @@ import { dataCmd, bdatCmd } from './smtpd_data.js';
 import { TOK_ERROR, type SmtpdToken } from './smtpd_token.js';
 import { flushSite } from './smtpd_glue.js';
 import { anvilRateCheck } from './smtpd_anvil.js';
+import { NamadrList } from './smtpd_resolve.js';
 import {
   CLEANUP_FLAG, FLAG, MAIL_ERROR, heloReset, inMailTransaction, mailReset, processingBdat, rcptReset,
   setNamaddr, type SmtpdState,
@@ -732,14 +733,17 @@ async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number
     }
   }
   if (updateNamaddr) setNamaddr(state);
-  // XCLIENT starts a new session: as Postfix, reset and greet again
+  state.xclientAllowed = await new NamadrList(state.config.str('smtpd_authorized_xclient_hosts'), false).match(state.name, state.addr);
   if (!gotHelo) state.heloName = null;
   if (!gotProto) state.protocol = 'SMTP';
   mailReset(state);
   rcptReset(state);
-  await smtpdChatReply(state, `220 ${state.config.str('smtpd_banner')}`);
-  return 0;
+  // the session starts over for the new client (greeting, access checks)
+  throw new RestartSession();
 }
+
+/** Thrown by XCLIENT: smtpd_proto starts again from the greeting (Postfix longjmp SMTP_ERR_NONE). */
+export class RestartSession extends Error {}
 
 async function xforwardCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (inMailTransaction(state)) {

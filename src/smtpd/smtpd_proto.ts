@@ -11,7 +11,7 @@ import { TimeoutError } from '../util/vstream.js';
 import { isHeader } from './smtpd_addr.js';
 import { flushReplies, LostConnection, smtpdChatQuery, smtpdChatReply, printable } from './smtpd_chat.js';
 import { smtpdCheckClient, HangupRequest } from './smtpd_check.js';
-import { SMTPD_CMD_TABLE, ehloMask } from './smtpd_cmds.js';
+import { SMTPD_CMD_TABLE, ehloMask, RestartSession } from './smtpd_cmds.js';
 import { openTable } from './smtpd_tables.js';
 import { smtpdToken } from './smtpd_token.js';
 import { FLAG, MAIL_ERROR, WHERE, mailReset, rcptReset, type SmtpdState } from './smtpd_state.js';
@@ -128,15 +128,17 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
   state.client.timeout = limits.timeoutMs;
   const myhostname = c.str('myhostname');
   const unknownCounter = state.counters[state.counters.length - 1];
+  // who may use XCLIENT/XFORWARD is decided by the real client (XCLIENT re-decides its own)
+  const xclientHosts = new NamadrList(c.str('smtpd_authorized_xclient_hosts'), false);
+  const xforwardHosts = new NamadrList(c.str('smtpd_authorized_xforward_hosts'), false);
+  state.xclientAllowed = !state.standAlone && (await xclientHosts.match(state.name, state.addr));
+  state.xforwardAllowed = !state.standAlone && (await xforwardHosts.match(state.name, state.addr));
+  for (;;) {
   try {
     if (!state.standAlone && !(state.flags & FLAG.ILL_PIPELINING) && flagIllPipelining(state) && limits.forbidUnauthPipelining) {
       await smtpdChatReply(state, '554 5.5.0 Error: SMTP protocol synchronization');
       throw new QuietEnd();
     }
-    const xclientHosts = new NamadrList(c.str('smtpd_authorized_xclient_hosts'), false);
-    const xforwardHosts = new NamadrList(c.str('smtpd_authorized_xforward_hosts'), false);
-    state.xclientAllowed = !state.standAlone && (await xclientHosts.match(state.name, state.addr));
-    state.xforwardAllowed = !state.standAlone && (await xforwardHosts.match(state.name, state.addr));
     if (!state.standAlone && !state.xclientAllowed && anvilWanted(state)) {
       const hoggers = new NamadrList(c.str('smtpd_client_event_limit_exceptions'), splitList(c.str('parent_domain_matches_subdomains')).includes('smtpd_client_event_limit_exceptions'));
       if (!(await hoggers.match(state.name, state.addr))) {
@@ -258,11 +260,15 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
       state.reason = 'lost connection';
     } else if (e instanceof QuietEnd || e instanceof HangupRequest) {
       // no reply
+    } else if (e instanceof RestartSession) {
+      continue;
     } else {
       throw e;
     }
   } finally {
     flushReplies(state);
+  }
+  break;
   }
   if (state.anvilConnected) {
     state.anvilConnected = false;

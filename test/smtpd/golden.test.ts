@@ -124,3 +124,17 @@ for (const name of ['addresses', 'mail_params', 'rcpt_misc']) {
     }
   });
 }
+
+test('golden: XCLIENT and XFORWARD for authorized hosts', async () => {
+  const fx = await startFixture('smtpd_authorized_xclient_hosts = 127.0.0.1\nsmtpd_authorized_xforward_hosts = 127.0.0.1');
+  try {
+    await replay(fx, 'xclient_xforward');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.ok(
+      fx.logs.includes('disconnect from relay.example.com[192.0.2.7] ehlo=2 xclient=0/7 xforward=1/3 mail=1 rcpt=0/1 quit=1 commands=5/15'),
+      fx.logs.join('\n'),
+    );
+  } finally {
+    await fx.close();
+  }
+});
