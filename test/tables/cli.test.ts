@@ -11,7 +11,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -238,6 +238,15 @@ test('the built table takes the source mode and replaces the old file atomically
   assert.equal(statSync(join(cwd, 't2.lmdb')).mode & 0o777, 0o644, '-p: no permission copy');
   assert.notEqual(statSync(join(cwd, 't2.lmdb')).ino, ino);
   assert.deepEqual(readdirSync(cwd).filter((f) => f.includes('.tmp')), [], 'no temporary files left');
+  // As root, the table gets the source file's owner (unless -o); otherwise it is the caller's.
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) chownSync(join(cwd, 't2'), 65534, 65534);
+  r = spawnSync(join(bindir, 'postmap'), ['-c', 'etc', 't2'], { cwd, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(statSync(join(cwd, 't2.lmdb')).uid, isRoot ? 65534 : process.getuid?.());
+  r = spawnSync(join(bindir, 'postmap'), ['-c', 'etc', '-o', 't2'], { cwd, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(statSync(join(cwd, 't2.lmdb')).uid, process.getuid?.());
   // hash: is stored in t2.db
   r = spawnSync(join(bindir, 'postmap'), ['-c', 'etc', 'hash:t2'], { cwd, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

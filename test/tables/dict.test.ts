@@ -5,7 +5,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync, renameSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, statSync, renameSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -439,4 +439,25 @@ test('lmdb: tables built by C Postfix (LMDB format 1) are read, and converted wh
   assert.equal(await r2.lookup('key0'), null);
   assert.equal((await all(r2.sequence())).length, 301);
   await r2.close();
+});
+
+test('lmdb: an open table sees updates made by another process (postmap -i)', async () => {
+  const { spawn } = await import('node:child_process');
+  const name = join(dir, 'live');
+  mkdirSync(join(dir, 'liveetc'), { recursive: true });
+  writeFileSync(join(dir, 'liveetc', 'main.cf'), 'default_database_type = lmdb\n');
+  const b = dictOpen(`lmdb:${name}`, BUILD, FOLD);
+  await b.update('old', '1');
+  await b.close();
+  const r = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
+  assert.equal(await r.lookup('old'), '1');
+  assert.equal(await r.lookup('new'), null);
+  const bin = new URL('../../../bin/postmap', import.meta.url).pathname;
+  const child = spawn(bin, ['-c', join(dir, 'liveetc'), '-i', `lmdb:${name}`], { stdio: ['pipe', 'inherit', 'inherit'] });
+  child.stdin.end('new 2\n');
+  const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(status, 0);
+  assert.equal(await r.lookup('new'), '2');
+  assert.equal(r.changed(), true, 'the file was modified');
+  await r.close();
 });
