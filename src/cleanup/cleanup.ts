@@ -175,7 +175,11 @@ async function envelope(c: Ctx, type: number, data: Buffer): Promise<void> {
     return;
   }
   if (state.flags & CLEANUP_FLAG_INRCPT) state.qmgrOpts |= QMGR_READ_FLAG_MIXED_RCPT_OTHER;
-  if (type === REC.SIZE) return;
+  if (type === REC.SIZE) {
+    // Use our own size record (Postfix keeps only the SMTPUTF8_REQUESTED bit, and its parser never finds it).
+    state.smtputf8 &= 1;
+    return;
+  }
   if (m.type === REC.CTIME) return;
   if (type === REC.TIME) {
     if (state.arrivalTime === 0) {

@@ -20,8 +20,17 @@ import { tok822Externalize, tok822GrepAddr, tok822Parse } from '../global/tok822
 import { msg } from '../util/msg.js';
 import { mailAddrFind as mailAddrFindCore } from '../global/mail_addr_find.js';
 import { CANON } from './cleanup_init.js';
-import type { CleanupState } from './cleanup_state.js';
+import { SMTPUTF8_FLAG, type CleanupState } from './cleanup_state.js';
 import type { MapsLike } from './maps_adapter.js';
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** autoUtf8 - a non-ASCII recipient makes the message SMTPUTF8 when the client asked for autodetection. */
+function autoUtf8(state: CleanupState, addr: string): void {
+  if (state.g.smtputf8Enable && NON_ASCII.test(addr) && state.flags & CLEANUP_FLAG.AUTOUTF8) {
+    state.smtputf8 |= SMTPUTF8_FLAG.REQUESTED;
+  }
+}
 
 /** rewriteInternal - trivial-rewrite in a context, internal form in and out (cleanup_rewrite_internal). */
 export function rewriteInternal(state: CleanupState, context: string, addr: string): Promise<string> {
@@ -143,6 +152,10 @@ export async function addrSender(state: CleanupState, buf: string): Promise<void
     if (clean.toLowerCase() === canon.toLowerCase()) clean = '';
   }
   clean = await mapAddress(state, clean, CANON.ENV_FROM, 'send');
+  if (state.g.smtputf8Enable && NON_ASCII.test(clean)) {
+    state.smtputf8 |= SMTPUTF8_FLAG.SENDER;
+    if (state.flags & CLEANUP_FLAG.AUTOUTF8) state.smtputf8 |= SMTPUTF8_FLAG.REQUESTED;
+  }
   state.out(REC.FROM, clean);
   state.sender = clean;
   if (state.flags & CLEANUP_FLAG.BCC_OK && clean && state.g.sendBccMaps) {
@@ -166,7 +179,11 @@ async function bccLookup(state: CleanupState, maps: MapsLike, addr: string): Pro
 export async function addrRecipient(state: CleanupState, buf: string): Promise<void> {
   let clean = await rewriteInternal(state, 'local', buf || state.g.emptyAddr);
   clean = await mapAddress(state, clean, CANON.ENV_RCPT, 'rcpt');
-  if (state.dsnOrcpt === null && clean) state.dsnOrcpt = `rfc822;${clean}`;
+  autoUtf8(state, clean);
+  if (state.dsnOrcpt === null && clean) {
+    const utf8 = NON_ASCII.test(clean) && state.smtputf8 & SMTPUTF8_FLAG.REQUESTED;
+    state.dsnOrcpt = `${utf8 ? 'utf-8' : 'rfc822'};${clean}`;
+  }
   await outRecipient(state, state.dsnOrcpt, state.dsnNotify, state.origRcpt ?? buf, clean);
   state.recip = clean;
   if (state.flags & CLEANUP_FLAG.BCC_OK && clean && state.g.rcptBccMaps) {
@@ -178,6 +195,7 @@ export async function addrRecipient(state: CleanupState, buf: string): Promise<v
 export async function addrBcc(state: CleanupState, bcc: string): Promise<void> {
   let clean = await rewriteInternal(state, 'local', bcc);
   clean = await mapAddress(state, clean, CANON.ENV_RCPT, 'rcpt');
+  autoUtf8(state, clean);
   // No DSN original recipient, NOTIFY=NEVER (cleanup_addr_bcc).
   await outRecipient(state, null, DSN_NOTIFY_NEVER, clean, clean);
 }

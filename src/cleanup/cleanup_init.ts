@@ -78,6 +78,7 @@ export interface CleanupGlobals {
   nestHdrChecks: MapsLike | null;
   bodyChecks: MapsLike | null;
   autoEightBitEncHdr: boolean;
+  smtputf8Enable: boolean;
   /** is a domain local for address lookups ($myorigin, $mydestination) */
   isLocalDomain(domain: string): boolean;
   /** trigger qmgr after a message is queued (tests may replace it) */
@@ -134,6 +135,7 @@ export async function cleanupInit(config: MailConfig): Promise<CleanupGlobals> {
     nestHdrChecks: await openMaps('nested_header_checks', config.str('nested_header_checks')),
     bodyChecks: await openMaps('body_checks', config.str('body_checks')),
     autoEightBitEncHdr: config.bool('detect_8bit_encoding_header'),
+    smtputf8Enable: config.bool('smtputf8_enable'),
     isLocalDomain: (d: string) => d.toLowerCase() === myorigin.toLowerCase() || mydest.has(d.toLowerCase()),
     triggerQmgr: true,
   };

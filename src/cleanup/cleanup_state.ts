@@ -24,6 +24,9 @@ export const CLEANUP_FLAG_END_SEEN = 1 << 18;
 
 export const QMGR_READ_FLAG_MIXED_RCPT_OTHER = 1;
 
+/** SMTPUTF8_FLAG_* (global/smtputf8.h). */
+export const SMTPUTF8_FLAG = { REQUESTED: 1, HEADER: 2, SENDER: 4, RECIPIENT: 8 } as const;
+
 export type Action = 'envelope' | 'message' | 'extracted';
 
 export class CleanupState {
@@ -126,6 +129,11 @@ export class CleanupState {
 
   /** outHeader - a (possibly multi-line) header: one N record per line (cleanup_out_header). */
   outHeader(header: string): void {
+    // Auto-detect a non-ASCII header (SMTPUTF8_FLAG_HEADER; REQUESTED with AUTOUTF8).
+    if (this.g.smtputf8Enable && /[\x80-\xff]/.test(header)) {
+      this.smtputf8 |= SMTPUTF8_FLAG.HEADER;
+      if (this.flags & CLEANUP_FLAG.AUTOUTF8) this.smtputf8 |= SMTPUTF8_FLAG.REQUESTED;
+    }
     const lines = header.split('\n');
     for (let i = 0; i < lines.length; i++) {
       const line = i > 0 && !/^[ \t]/.test(lines[i]) ? '\t' + lines[i] : lines[i];

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CleanupClient } from '../../src/global/cleanup_clnt.js';
-import { CLEANUP_FLAG_MASK_EXTERNAL } from '../../src/global/cleanup_user.js';
+import { CLEANUP_FLAG, CLEANUP_FLAG_MASK_EXTERNAL } from '../../src/global/cleanup_user.js';
 import { startHarness, type Rec } from './harness.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../../test/cleanup/golden');
@@ -74,7 +74,8 @@ test('cleanup writes the same queue files as Postfix for recorded inputs', async
         const [head, ...rest] = readFileSync(join(GOLDEN, `case-${name}.jsonl`), 'utf8').trim().split('\n');
         const want = JSON.parse(head) as { status: number; reason: string };
         const wantRecs = rest.map((l) => JSON.parse(l) as Rec);
-        const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 });
+        const flags = CLEANUP_FLAG_MASK_EXTERNAL | (name.endsWith('-auto') ? CLEANUP_FLAG.AUTOUTF8 : 0);
+        const c = await CleanupClient.open(h.config, flags, { timeoutMs: 5000 });
         const id = c.queueId;
         for (const [ty, d] of input) {
           if (ty !== 'E') await c.record(ty.charCodeAt(0), Buffer.from(d.split('QUEUEID').join(id), 'latin1'));

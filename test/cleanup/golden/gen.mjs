@@ -8,7 +8,7 @@ const out = process.argv[2];
 const inputs = {};
 const ids = {};
 for (const [name, recs] of Object.entries(cases)) {
-  const c = await CleanupClient.open(cfg, 2 | 16 | 32 | 64, { timeoutMs: 10000 });
+  const c = await CleanupClient.open(cfg, (2 | 16 | 32 | 64) | (name.endsWith('-auto') ? 512 : 0), { timeoutMs: 10000 });
   const id = c.queueId;
   for (const [t, d] of recs) { if (t === 'E') break; await c.record(t.charCodeAt(0), Buffer.from(d.split('QUEUEID').join(id), 'latin1')); }
   const r = await c.finish();
