@@ -171,25 +171,36 @@ async function mailOpenStream(state: SmtpdState): Promise<number> {
   const dest = state.dest!;
   state.queueId = dest.queueId;
   const a = (name: string, value: string | number) => dest.record(REC.ATTR, `${name}=${value}`);
+  // XFORWARD attributes replace all client attributes once any is given (smtpd.h FORWARD_*)
+  const x = state.xforward;
+  const haveFwd = ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO'].some((k) => x.has(k));
+  const fwdAddr = x.get('ADDR');
+  const fwd = {
+    name: haveFwd ? x.get('NAME') ?? 'unknown' : state.name,
+    addr: haveFwd ? (fwdAddr === undefined ? 'unknown' : fwdAddr.includes(':') ? `IPv6:${fwdAddr}` : fwdAddr) : state.rfcAddr,
+    port: haveFwd ? x.get('PORT') ?? 'unknown' : state.port,
+    proto: haveFwd ? x.get('PROTO') ?? 'unknown' : state.protocol,
+    helo: haveFwd ? x.get('HELO') ?? null : state.heloName,
+    namaddr: haveFwd ? `${x.get('NAME') ?? 'unknown'}[${fwdAddr ?? 'unknown'}]` : state.namaddr,
+  };
   if (!state.standAlone) {
     dest.record(REC.TIME, `${state.arrivalTime.sec} ${state.arrivalTime.usec}`);
     const filter = state.config.str('content_filter');
     if (filter) dest.record(REC.FILT, filter);
-    a('rewrite_context', state.rewriteContext);
+    a('log_ident', x.get('IDENT') ?? state.queueId ?? '');
+    a('rewrite_context', x.get('DOMAIN') ?? state.rewriteContext);
     if (state.dsnEnvid !== null) a('envelope_id', state.dsnEnvid);
     if (state.dsnRet) a('ret_flags', state.dsnRet);
   }
   dest.record(REC.FROM, state.sender ?? '');
   if (state.encoding !== null) a('encoding', state.encoding);
   if (!state.standAlone) {
-    const fwd = (k: string, def: string) => state.xforward.get(k) ?? def;
-    a('log_client_name', fwd('NAME', state.name));
-    a('log_client_address', fwd('ADDR', state.addr));
-    a('log_client_port', fwd('PORT', state.port));
-    a('log_message_origin', state.xforward.size ? `${fwd('NAME', state.name)}[${fwd('ADDR', state.addr)}]` : state.namaddr);
-    const helo = fwd('HELO', state.heloName ?? '');
-    if (helo) a('log_helo_name', helo);
-    a('log_protocol_name', fwd('PROTO', state.protocol));
+    a('log_client_name', fwd.name);
+    a('log_client_address', fwd.addr);
+    a('log_client_port', fwd.port);
+    a('log_message_origin', fwd.namaddr);
+    if (fwd.helo !== null) a('log_helo_name', fwd.helo);
+    a('log_protocol_name', fwd.proto);
     a('client_name', state.name);
     a('reverse_client_name', state.reverseName);
     a('client_address', state.addr);
@@ -199,16 +210,10 @@ async function mailOpenStream(state: SmtpdState): Promise<number> {
     if (state.heloName !== null) a('helo_name', state.heloName);
     a('protocol_name', state.protocol);
     a('client_address_type', state.addrFamily);
-  } else {
-    // the stand-alone path still names the dsn envelope attributes it got
-    if (state.dsnEnvid !== null) a('envelope_id', state.dsnEnvid);
-    if (state.dsnRet) a('ret_flags', state.dsnRet);
   }
   let line = `${state.queueId}: client=${state.namaddr}`;
-  if (state.xforward.has('IDENT')) line += `, orig_queue_id=${state.xforward.get('IDENT')}`;
-  if (state.xforward.has('NAME') || state.xforward.has('ADDR')) {
-    line += `, orig_client=${state.xforward.get('NAME') ?? state.name}[${state.xforward.get('ADDR') ?? state.addr}]`;
-  }
+  if (x.has('IDENT')) line += `, orig_queue_id=${x.get('IDENT')}`;
+  if (haveFwd) line += `, orig_client=${fwd.namaddr}`;
   msg.info(line);
   return 0;
 }
