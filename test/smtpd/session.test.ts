@@ -67,7 +67,7 @@ test('greeting, EHLO keywords, basic transaction and Received header', async () 
     assert.equal(m.queueId, id);
     assert.equal(m.flags, 242); // FILTER|MILTER|BCC_OK|MAP_OK|SMTP_REPLY
     const types = m.records.map((r) => r.type).join('');
-    assert.match(types, /^TAS(A)+ARARMN{7}XE$/);
+    assert.match(types, /^TAAS(A)+ARARMN{7}XE$/);
     const norm = m.records.filter((r) => r.type === 'N').map((r) => r.data);
     assert.equal(norm[0], 'Received: from client.example.org (localhost [127.0.0.1])');
     assert.equal(norm[1], `\tby mail.example.test (Postfix) with ESMTP id ${id};`);
@@ -79,6 +79,13 @@ test('greeting, EHLO keywords, basic transaction and Received header', async () 
       ['u@elsewhere.test', 'root@mail.example.test'],
     );
     assert.ok(m.records.some((r) => r.type === 'A' && r.data === 'dsn_orig_rcpt=rfc822;root@mail.example.test'));
+    const attrs = m.records.filter((r) => r.type === 'A').map((r) => r.data);
+    assert.deepEqual(attrs.slice(0, 2), [`log_ident=${id}`, 'rewrite_context=local']);
+    for (const want of ['log_client_name=localhost', 'log_client_address=127.0.0.1', 'log_message_origin=localhost[127.0.0.1]',
+      'log_helo_name=client.example.org', 'log_protocol_name=ESMTP', 'client_name=localhost', 'client_address=127.0.0.1',
+      'helo_name=client.example.org', 'protocol_name=ESMTP', 'client_address_type=2']) {
+      assert.ok(attrs.includes(want), want);
+    }
   } finally {
     await fx.close();
   }
