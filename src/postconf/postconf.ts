@@ -181,7 +181,7 @@ function writeOut(text: string): void {
 
 /** flushOut - write the buffered stdout text synchronously. */
 function flushOut(): void {
-  const buf = Buffer.from(outBuf.join(''));
+  const buf = Buffer.from(outBuf.join(''), 'latin1');
   outBuf = [];
   let off = 0;
   while (off < buf.length) {
@@ -267,7 +267,7 @@ class Postconf {
   readParameters(): void {
     let text: string;
     try {
-      text = readFileSync(this.mainCfPath, 'utf8');
+      text = readFileSync(this.mainCfPath, 'latin1');
     } catch (e) {
       fatal(`open ${this.mainCfPath}: ${errnoText(e as NodeJS.ErrnoException)}`);
     }
@@ -303,7 +303,7 @@ class Postconf {
   readMaster(failOnOpen: boolean): void {
     let text: string;
     try {
-      text = readFileSync(this.masterCfPath, 'utf8');
+      text = readFileSync(this.masterCfPath, 'latin1');
     } catch (e) {
       const t = `open ${this.masterCfPath}: ${errnoText(e as NodeJS.ErrnoException)}`;
       if (failOnOpen) fatal(t);
@@ -539,8 +539,7 @@ class Postconf {
   }
 
   /** editMain - Postfix pcf_edit_main(): -e name=value, -X name, -# name. */
-  editMain(argsUtf8: string[]): void {
-    const args = argsUtf8.map(bytesOf);
+  editMain(args: string[]): void {
     const table = new Map<string, { value?: string; found: number }>();
     for (const raw of args) {
       if (raw.includes('\n')) fatal('-e, -X, or -# accepts no multi-line input');
@@ -735,8 +734,7 @@ class Postconf {
   }
 
   /** editMaster - Postfix pcf_edit_master(): -Me/-MX/-M#, -Fe, -Pe/-PX. */
-  editMaster(argsUtf8: string[]): void {
-    const args = argsUtf8.map(bytesOf);
+  editMaster(args: string[]): void {
     const editOpts = '-Me, -Fe, -Pe, -X, or -#';
     const kind = this.mode & (M.MASTER_ENTRY | M.MASTER_FLD | M.MASTER_PARAM);
     const reqs = args.map((raw) => {
@@ -920,7 +918,11 @@ function editMasterParam(argv: string[], mode: number, name: string, value: stri
   return out;
 }
 
-/** bytesOf - a command-line string as one JS character per byte, like the file text in editFile(). */
+/**
+ * bytesOf - a string as one JS character per byte. postconf works on bytes
+ * like Postfix: files are read as latin1, arguments converted with this, and
+ * stdout/stderr written back as latin1, so any encoding passes unchanged.
+ */
 function bytesOf(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
 }
@@ -1052,7 +1054,8 @@ function runBounce(extArgs: string[], template: string | undefined, pc: Postconf
 
 export async function main(argv: string[]): Promise<void> {
   const prog = process.argv[1] ? basename(process.argv[1]) : 'postconf';
-  msgAddOutput((_sev, text) => process.stderr.write(`${prog}: ${text}\n`));
+  // Postfix msg_output: non-printable bytes in diagnostics become "?".
+  msgAddOutput((_sev, text) => process.stderr.write(`${prog}: ${text.replace(/[^\x20-\x7e]/g, '?')}\n`));
   setFatalAction((text, status) => {
     throw new FatalError(text, status);
   });
@@ -1077,7 +1080,8 @@ function run(argv: string[], prog: string): 'maps' | undefined {
   let tlsArg: string | undefined;
   const g = getopt(argv, 'aAbc:C:deEfFhHlmMno:pPtT:vxX#', prog);
   if (!g) fatal(`usage: ${prog}${USAGE}`);
-  for (const [c, arg] of g.opts) {
+  for (const [c, optArg] of g.opts) {
+    const arg = c === 'c' ? optArg : bytesOf(optArg);
     switch (c) {
       case 'a':
         pc.mode |= M.SHOW_SASL_SERV;
@@ -1172,7 +1176,7 @@ function run(argv: string[], prog: string): 'maps' | undefined {
         break;
     }
   }
-  const names = g.rest;
+  const names = g.rest.map(bytesOf);
   if ((pc.mode & INCOMPAT[0]) === 0) pc.mode |= M.MAIN_PARAM;
   const mainOrMaster = M.MAIN_PARAM | M.MASTER_ENTRY | M.MASTER_FLD | M.MASTER_PARAM;
   if (pc.mode & mainOrMaster && names[0] !== undefined && names[0].includes('=')) pc.mode |= M.EDIT_CONF;
