@@ -478,7 +478,13 @@ export async function cleanupService(stream: VStream, g: CleanupGlobals): Promis
         clientGone = true;
         break;
       }
-      await cleanupRecord(c, type, rec.data);
+      try {
+        await cleanupRecord(c, type, rec.data);
+      } catch (e) {
+        // A resource problem (trivial-rewrite or a table unreachable): try again later.
+        msg.warn(`${state.queueId}: ${(e as Error).message} -- message not accepted, try again later`);
+        state.errs |= CLEANUP_STAT.WRITE;
+      }
       await state.flushIfNeeded();
       if (type === REC.END) break;
     }

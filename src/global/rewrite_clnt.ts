@@ -52,11 +52,12 @@ export class TrivialClient {
   }
 
   /**
-   * request - send one request and read one reply; one retry on a broken
-   * connection, then the error goes to the caller (Postfix sleeps and retries
-   * forever; callers here decide to defer).
+   * request - send one request and read one reply. A broken connection is
+   * re-opened; while the service is unreachable the request is retried once
+   * a second (Postfix waits forever; here the wait ends after
+   * maxWaitSeconds and the error goes to the caller, who defers).
    */
-  request(pairs: AttrPairs): Promise<AttrList> {
+  request(pairs: AttrPairs, maxWaitSeconds = 60): Promise<AttrList> {
     const run = async (): Promise<AttrList> => {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -68,8 +69,13 @@ export class TrivialClient {
           return reply;
         } catch (e) {
           this.disconnect();
-          if (attempt >= 1) throw e;
-          msg.warn(`problem talking to service ${this.service}: ${(e as Error).message}`);
+          // The first failure may just be a stale connection: retry at once.
+          if (attempt === 0) continue;
+          if (attempt > maxWaitSeconds) throw e;
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+            msg.warn(`problem talking to service ${this.service}: ${(e as Error).message}`);
+          }
+          await new Promise((r) => setTimeout(r, 1000));
         }
       }
     };
