@@ -42,7 +42,8 @@ function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (err && err.code === 'ENOENT') return 'No such file or directory';
   if (err && err.code === 'EACCES') return 'Permission denied';
-  return err instanceof Error ? err.message : String(e);
+  const text = err instanceof Error ? err.message : String(e);
+  return text.replace(/: Attempting to .*$/, '');
 }
 
 /**
@@ -63,6 +64,57 @@ function checkFormat(path: string): number {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The environments open in this process, one per file (path and inode):
+ * LMDB must not open the same file twice in one process, so every DictLmdb
+ * of that file shares one handle (reference counted). A rebuilt file (new
+ * inode) gets a new environment; handles on the old one keep working.
+ */
+const envs = new Map<string, { db: RootDatabase<Buffer, Buffer>; refs: number; key: string }>();
+
+function acquireEnv(file: string, writable: boolean): RootDatabase<Buffer, Buffer> {
+  let ino = 'new';
+  try {
+    const st = statSync(file);
+    ino = `${st.dev}:${st.ino}`;
+  } catch {
+    /* created below */
+  }
+  const key = `${file}\0${ino}`;
+  const hit = envs.get(key);
+  if (hit) {
+    hit.refs++;
+    return hit.db;
+  }
+  const options = { path: file, noSubdir: true, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false, cache: false } as const;
+  let db: RootDatabase<Buffer, Buffer>;
+  try {
+    // Writable when permitted, so that a later writer in this process can share it.
+    db = lmdbOpen<Buffer, Buffer>({ ...options, readOnly: false });
+  } catch (e) {
+    if (writable) throw e;
+    db = lmdbOpen<Buffer, Buffer>({ ...options, readOnly: true });
+  }
+  if (ino === 'new') {
+    const st = statSync(file);
+    ino = `${st.dev}:${st.ino}`;
+  }
+  const realKey = `${file}\0${ino}`;
+  envs.set(realKey, { db, refs: 1, key: realKey });
+  return db;
+}
+
+async function releaseEnv(db: RootDatabase<Buffer, Buffer>): Promise<void> {
+  for (const [key, e] of envs) {
+    if (e.db !== db) continue;
+    if (--e.refs > 0) return;
+    envs.delete(key);
+    await db.close();
+    return;
+  }
+  await db.close();
 }
 
 /** Temporary files of unfinished bulk builds, removed if the process exits before close(). */
@@ -136,15 +188,7 @@ export class DictLmdb extends DictBase {
       this.upgrade(file);
     }
     try {
-      this.db = lmdbOpen<Buffer, Buffer>({
-        path: file,
-        noSubdir: true,
-        encoding: 'binary',
-        keyEncoding: 'binary',
-        readOnly: !writable,
-        overlappingSync: false,
-        cache: false,
-      });
+      this.db = acquireEnv(file, writable);
     } catch (e) {
       throw new DictOpenError(`open database ${file}: ${errText(e)}`);
     }
@@ -340,7 +384,7 @@ export class DictLmdb extends DictBase {
     if (this.db) {
       const db = this.db;
       this.db = undefined;
-      await db.close();
+      await releaseEnv(db);
     }
   }
 
