@@ -11,7 +11,7 @@
  * cannot be opened becomes a surrogate whose every lookup is an error.
  */
 
-import { msg } from '../util/msg.js';
+import { msg, msgVerbose } from '../util/msg.js';
 import { DICT_FLAG, DICT_FLAG_DEFAULT_MAPS, DictError, O_RDONLY, setDictMainConfig, type Dict } from '../util/dict.js';
 import { dictOpenShared, dictSplit } from '../util/dict_open.js';
 import { splitList, type MailConfig } from './mail_conf.js';
@@ -87,11 +87,11 @@ export class Maps {
           msg.warn(`${this.title} should return NO RESULT in case of NOT FOUND`);
           throw new MapsError(`${this.title}: empty string result`, 'config', this.title);
         }
-        msg.debug(1, `maps_find: ${this.title}: ${dict.type}:${dict.name}: ${key} = ${value.slice(0, 100)}${value.length > 100 ? '...' : ''}`);
+        if (msgVerbose) msg.info(`maps_find: ${this.title}: ${dict.type}:${dict.name}: ${key} = ${value.slice(0, 100)}${value.length > 100 ? '...' : ''}`);
         return value;
       }
     }
-    msg.debug(1, `maps_find: ${this.title}: ${key}: not found`);
+    if (msgVerbose) msg.info(`maps_find: ${this.title}: ${key}: not found`);
     return null;
   }
 

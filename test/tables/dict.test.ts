@@ -461,3 +461,20 @@ test('lmdb: an open table sees updates made by another process (postmap -i)', as
   assert.equal(r.changed(), true, 'the file was modified');
   await r.close();
 });
+
+test('lmdb: the same table opened several times in one process (readers and a writer) shares one environment', async () => {
+  const name = join(dir, 'shared');
+  const b = dictOpen(`lmdb:${name}`, BUILD, 0);
+  await b.update('a', '1');
+  await b.close();
+  const r1 = dictOpen(`lmdb:${name}`, O_RDONLY, 0);
+  const r2 = dictOpen(`lmdb:${name}`, O_RDONLY, 0);
+  assert.equal(await r1.lookup('a'), '1');
+  await r1.close();
+  assert.equal(await r2.lookup('a'), '1');
+  const w = dictOpen(`lmdb:${name}`, O_RDWR, DICT_FLAG.DUP_REPLACE);
+  await w.update('b', '2');
+  await w.close();
+  assert.equal(await r2.lookup('b'), '2');
+  await r2.close();
+});
