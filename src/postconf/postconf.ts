@@ -342,7 +342,7 @@ class Postconf {
 
   /* -------------------------- user-defined parameters -------------------- */
 
-  private flagUser(name: string, scope: MasterScope | undefined, restClasses?: Set<string>): void {
+  private flagUser(name: string, scope: MasterScope | undefined): void {
     const source = scope ? 'master.cf' : 'main.cf';
     let supplied = false;
     if (scope && scope.params.has(name)) {
@@ -360,7 +360,6 @@ class Postconf {
         }
       }
     }
-    void restClasses;
     if (!supplied && !this.table.has(name)) msg.warn(`${this.configDir}/${source}: undefined parameter: ${name}`);
   }
 
@@ -384,13 +383,12 @@ class Postconf {
 
   private scanNamespace(scope: MasterScope | undefined): void {
     const dict = scope ? scope.params : this.main;
-    const classes = scope
-      ? (scope.params.get('smtpd_restriction_classes') ?? this.main.get('smtpd_restriction_classes'))
-      : this.main.get('smtpd_restriction_classes');
+    // Postfix evaluates smtpd_restriction_classes within the name space being scanned only.
+    const classes = dict.get('smtpd_restriction_classes');
     if (classes !== undefined) {
       let expanded = classes;
       try {
-        expanded = macExpandEx(classes, (n) => (scope?.params.get(n) ?? this.main.get(n))).value;
+        expanded = macExpandEx(classes, (n) => dict.get(n)).value;
       } catch {
         /* reported elsewhere */
       }

@@ -112,6 +112,11 @@ const CASES: Case[] = [
   { name: 'n-override', args: ['-n', '-o', 'mail_name=Other', '-o', 'relayhost='] },
   { name: 'o-bad', args: ['-n', '-o', 'foo'] },
   { name: 'x-names', args: ['-x', 'mydestination', 'smtputf8_enable', 'relay_domains', 'mynetworks_style', 'nonesuch'] },
+  {
+    name: 'restriction-classes',
+    args: ['-n'],
+    main: 'smtpd_restriction_classes = cls1, $other\nother = cls2\ncls1 = permit\ncls2 = reject\n',
+  },
   { name: 'non-ascii', args: ['-n'], main: 'mail_name = \u00e9t\u00e9\nf\u00f6o = 1\n' },
   { name: 'c-explicit', args: ['-n'], main: 'mail_name = x\n' },
   { name: 'no-master', args: ['-n'], main: 'mail_name = x\n', master: null },
