@@ -161,6 +161,8 @@ export function maillogClientInit(
       servicePath: opts.sink ? undefined : servicePath,
       logfile: maillogFile || undefined,
       fallback: daemon ? 'async' : 'sync',
+      // A daemon keeps its socket between records; a command closes it so that it can exit.
+      idleCloseMs: daemon ? 1000 : 0,
       sink: opts.sink,
       now: opts.now,
       pid: opts.pid,

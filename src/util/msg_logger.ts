@@ -79,6 +79,8 @@ export interface MsgLoggerOptions {
   fallback?: LoggerFallback;
   /** replaces the file fallback (postlogd logs about itself into its own writer) */
   sink?: (record: string) => void;
+  /** keep the socket open this long after a burst (daemons); default 0: close when the burst is over */
+  idleCloseMs?: number;
   /** records held while the service is congested (default 1000) */
   maxQueue?: number;
   /** injected clock and pid (tests) */
@@ -226,10 +228,12 @@ export class MsgLogger {
     for (const resolve of w) resolve();
     if (this.closeScheduled) return;
     this.closeScheduled = true;
-    setImmediate(() => {
+    const close = () => {
       this.closeScheduled = false;
       if (this.queue.length === 0 && !this.congested) this.sender?.close();
-    });
+    };
+    if (this.opts.idleCloseMs) setTimeout(close, this.opts.idleCloseMs);
+    else setImmediate(close);
   }
 
   /** unavailable - the service socket is not there: hand the queue to the fallback. */
