@@ -71,5 +71,6 @@ test('SMTP to hold/ through cleanup and trivial-rewrite under master', async () 
   assert.ok(recs.some((r) => new RegExp(`^N Message-Id: <\\d{14}\\.${id}@mail\\.example\\.test>$`).test(r)), text);
   assert.equal(recs[recs.length - 1], 'E ');
   await inst.waitForLog(new RegExp(`${id}: hold: header Subject: park me from localhost\\[127\\.0\\.0\\.1\\]; from=<sender@example\\.org> to=<rcpt@example\\.org> proto=ESMTP helo=<client\\.example>`));
+
   await inst.stop();
 });
