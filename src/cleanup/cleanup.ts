@@ -535,6 +535,8 @@ async function init(config: MailConfig): Promise<CleanupGlobals> {
 
 export function main(argv: string[]): Promise<void> {
   return singleServerMain(argv, {
+    // Per-message state is private to each call, so one process can serve a few clients at once.
+    concurrency: 8,
     async postInit(ctx: ServerContext) {
       await init(ctx.config);
     },

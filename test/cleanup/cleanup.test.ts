@@ -405,3 +405,21 @@ test('local submission (CLEANUP_FLAG_BOUNCE): a rejected message is returned to 
     await h.close();
   }
 });
+
+test('concurrent sessions get their own queue files', async () => {
+  const h = await startHarness(BASE, { virtual: VIRTUAL, header_checks: CHECKS });
+  try {
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => submitWithId(h, CLEANUP_FLAG_MASK_EXTERNAL, smtpInput(`n${i}`, `r${i}@example.org`))),
+    );
+    assert.ok(results.every((r) => r.status === 0));
+    const ids = results.map((r) => r.queueId);
+    assert.equal(new Set(ids).size, 12);
+    assert.deepEqual([...h.files('incoming')].sort(), [...ids].sort());
+    results.forEach((r, i) => {
+      assert.deepEqual(h.records('incoming', r.queueId).filter(([t]) => t === 'R'), [['R', `r${i}@example.org`]]);
+    });
+  } finally {
+    await h.close();
+  }
+});
