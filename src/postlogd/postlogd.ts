@@ -92,11 +92,11 @@ export class Postlogd {
     let lastComplaint = 0;
     const writer = new LogWriter(file, {
       // Nowhere else to complain to but the file itself; at most every 10 seconds.
-      onError: (text) => {
+      onError: (text, lost) => {
         const now = Date.now();
         if (now - lastComplaint < 10_000) return;
         lastComplaint = now;
-        writer.write(this.ownRecord(`warning: ${text}`));
+        writer.write(this.ownRecord(`warning: ${text}: ${lost} log record${lost === 1 ? '' : 's'} lost`));
       },
     });
     try {
@@ -164,8 +164,10 @@ export class Postlogd {
     try {
       this.writer.reopen();
     } catch (e) {
-      // Keep writing to the old file rather than losing records.
-      msg.warn((e as Error).message);
+      // Keep writing to the old file rather than losing records. A postlogd
+      // that dropped privileges may not create the file; the process that
+      // master starts after the reload will.
+      if (!(e instanceof LogfileError && /Permission denied/.test(e.reason))) msg.warn((e as Error).message);
     }
   }
 

@@ -125,7 +125,7 @@ export class MsgLogger {
     if (opts.fallback === 'async' && opts.logfile && !opts.sink) {
       this.asyncWriter = new LogWriter(opts.logfile, {
         oneShot: true,
-        onError: (text) => this.noteDropped(1, text),
+        onError: (text, lost) => this.noteDropped(lost, text),
       });
     }
   }

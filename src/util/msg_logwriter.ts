@@ -140,7 +140,7 @@ export interface LogWriterOptions {
   /** most bytes queued before records are dropped (default 4 MB) */
   maxQueued?: number;
   /** told about write errors and dropped records (must not log through this writer) */
-  onError?: (text: string) => void;
+  onError?: (text: string, lost: number) => void;
 }
 
 /**
@@ -210,18 +210,19 @@ export class LogWriter {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private takeBatch(): Buffer {
+  private takeBatch(): { buf: Buffer; count: number } {
     const text = this.queue.join('\n') + '\n';
+    const count = this.queue.length;
     this.queue = [];
     this.queuedBytes = 0;
-    return Buffer.from(text);
+    return { buf: Buffer.from(text), count };
   }
 
   private reportDropped(): void {
     if (this.dropped > 0) {
       const n = this.dropped;
       this.dropped = 0;
-      this.opts.onError?.(`logfile '${this.path}': ${n} log record${n === 1 ? '' : 's'} dropped (write queue full)`);
+      this.opts.onError?.(`logfile '${this.path}': write queue full`, n);
     }
   }
 
@@ -234,37 +235,37 @@ export class LogWriter {
       for (const resolve of w) resolve();
       return;
     }
-    const buf = this.takeBatch();
+    const { buf, count } = this.takeBatch();
     const oneShot = this.opts.oneShot && this.path !== STDOUT_PATH;
     let fd = this.fd;
     if (fd < 0 || oneShot) {
       try {
         fd = openLogfile(this.path);
       } catch (e) {
-        this.opts.onError?.((e as Error).message);
+        this.opts.onError?.((e as Error).message, count);
         setImmediate(() => this.drain());
         return;
       }
       if (!oneShot) this.fd = fd;
     }
-    this.writeAsync(fd, buf, 0, 0, () => {
+    this.writeAsync(fd, buf, count, 0, 0, () => {
       if (oneShot && fd > 1) fs.close(fd, () => undefined);
       this.drain();
     });
   }
 
-  private writeAsync(fd: number, buf: Buffer, off: number, retries: number, done: () => void): void {
+  private writeAsync(fd: number, buf: Buffer, count: number, off: number, retries: number, done: () => void): void {
     fs.write(fd, buf, off, buf.length - off, null, (err, n) => {
       if (err) {
         if (err.code === 'EAGAIN' && retries < 2000) {
-          setTimeout(() => this.writeAsync(fd, buf, off, retries + 1, done), 5);
+          setTimeout(() => this.writeAsync(fd, buf, count, off, retries + 1, done), 5);
           return;
         }
-        this.opts.onError?.(`logfile '${this.path}' write error: ${why(err)}`);
+        this.opts.onError?.(`logfile '${this.path}' write error: ${why(err)}`, count);
         done();
         return;
       }
-      if (off + n < buf.length) this.writeAsync(fd, buf, off + n, retries, done);
+      if (off + n < buf.length) this.writeAsync(fd, buf, count, off + n, retries, done);
       else done();
     });
   }
@@ -272,13 +273,13 @@ export class LogWriter {
   /** flushSync - write what is queued now, synchronously (exit and fatal paths). */
   flushSync(): void {
     if (this.queue.length === 0) return;
-    const buf = this.takeBatch();
+    const { buf, count } = this.takeBatch();
     let fd = this.fd;
     try {
       if (fd < 0) fd = openLogfile(this.path);
       writeAllSync(fd, buf);
     } catch (e) {
-      this.opts.onError?.((e as Error).message);
+      this.opts.onError?.((e as Error).message, count);
     } finally {
       if (fd > 1 && fd !== this.fd) fs.closeSync(fd);
     }
