@@ -10,6 +10,7 @@
  * diagnostics follow Postfix. See docs/postmap.md.
  */
 
+import { strerror } from '../util/msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import { msg } from '../util/msg.js';
 import { DICT_FLAG, O_CREAT, O_RDONLY, O_RDWR, DictError, type Dict } from '../util/dict.js';
@@ -142,7 +143,7 @@ function fileToBase64(path: string): string | { error: string } {
     return readFileSync(path).toString('base64');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    return { error: `open ${path}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.message}` };
+    return { error: `open ${path}: ${strerror(err)}` };
   }
 }
 

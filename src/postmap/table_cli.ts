@@ -6,6 +6,7 @@
  * driver (owner/mode of the result, atomic replace).
  */
 
+import { strerror } from '../util/msg_logwriter.js';
 import { statSync, readFileSync, type Stats } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -176,7 +177,7 @@ export class TableCli {
       st = statSync(name);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      return msg.fatal(`open ${name}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message}`);
+      return msg.fatal(`open ${name}: ${strerror(err)}`);
     }
     const dict = this.open(type, name, 0o2 | 0o100 | 0o1000, dictFlags | DICT_FLAG.BULK_UPDATE);
     if (dict instanceof DictLmdb) {

@@ -5,6 +5,7 @@
  * (mynetworks) use. The file is read once at open time.
  */
 
+import { strerror } from './msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { msg } from './msg.js';
@@ -142,7 +143,7 @@ export class DictCidr extends DictBase {
       data = readFileSync(name);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const text = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;
+      const text = strerror(err);
       throw new DictOpenError(`open ${name}: ${text}`);
     }
     const stack: number[] = [];

@@ -17,6 +17,7 @@
  * readers see either the old or the new table, never a half-built one.
  */
 
+import { strerror } from './msg_logwriter.js';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open as lmdbOpen, type RootDatabase } from 'lmdb';
 import { msg } from './msg.js';
@@ -40,8 +41,7 @@ export function lmdbSuffix(type: string): string {
 
 function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
-  if (err && err.code === 'ENOENT') return 'No such file or directory';
-  if (err && err.code === 'EACCES') return 'Permission denied';
+  if (err && err.code) return strerror(err);
   const text = err instanceof Error ? err.message : String(e);
   return text.replace(/: Attempting to .*$/, '');
 }

@@ -10,6 +10,7 @@
  * rule that does not compile in Postfix. The file is read once at open time.
  */
 
+import { strerror } from './msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import { msg } from './msg.js';
 import { DICT_FLAG, DictBase, DictOpenError } from './dict.js';
@@ -80,7 +81,7 @@ export class DictRegexp extends DictBase {
       data = readFileSync(name);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const text = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;
+      const text = strerror(err);
       throw new DictOpenError(`open ${name}: ${text}`);
     }
     const ifStack: number[] = [];

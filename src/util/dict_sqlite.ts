@@ -11,6 +11,7 @@
  * Several rows are joined with commas. The database is opened read-only.
  */
 
+import { strerror } from './msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseMainCf, splitList, ConfigFileError } from '../global/mail_conf.js';
@@ -144,7 +145,7 @@ export class DictSqlite extends DictBase {
         text = readFileSync(name, 'utf8');
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        throw new DictOpenError(`open ${name}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message}`);
+        throw new DictOpenError(`open ${name}: ${strerror(err)}`);
       }
       try {
         for (const e of parseMainCf(text, name)) cf.set(e.name, e.value);

@@ -4,6 +4,7 @@
  * warnings as postmap; read-only; cannot be built in bulk mode.
  */
 
+import { strerror } from './msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import { msg } from './msg.js';
 import { DICT_FLAG, DictOpenError, DictUnsupportedError, dupAction, type UpdateResult } from './dict.js';
@@ -18,7 +19,7 @@ export class DictThash extends DictMem {
       data = readFileSync(name);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const text = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;
+      const text = strerror(err);
       throw new DictOpenError(`open database ${name}: ${text}`);
     }
     const utf8 = (dictFlags & DICT_FLAG.UTF8_REQUEST) !== 0;
