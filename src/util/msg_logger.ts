@@ -151,7 +151,7 @@ export class MsgLogger {
       return;
     }
     if (this.queue.length >= this.maxQueue) {
-      this.noteDropped(1, 'postlog service congested');
+      this.noteDropped(1, `${this.sender.path}: queue full`);
       return;
     }
     this.queue.push(record);
