@@ -13,7 +13,7 @@
  * temporary file that is renamed over the original).
  */
 
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, statSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { msg, msgAddOutput, setFatalAction, FatalError, setMsgVerbose, msgVerbose } from '../util/msg.js';
@@ -33,6 +33,7 @@ import { installDefaults, packageRoot } from '../global/install_defaults.js';
 import {
   MASTER_FIELD_NAMES,
   checkPcfEntry,
+  extpar,
   formatPcfEntry,
   normalizeArgs,
   parsePcfEntry,
@@ -151,6 +152,30 @@ const maskNames = (mask: number): string =>
 
 /** Parameter classes (postconf -C). */
 const CLASS = { builtin: 1, service: 2, user: 4, legacy: 8 } as const;
+
+/** Settings that each database client reads from its configuration file (Postfix postconf_dbms.c). */
+const SQL_LEGACY = ['table', 'select_field', 'where_field', 'additional_conditions'];
+const DBMS_SUFFIXES: Record<string, string[]> = {
+  ldap: [
+    'domain', 'server_host', 'server_port', 'version', 'scope', 'search_base', 'timeout', 'query_filter',
+    'result_format', 'result_filter', 'terminal_result_attribute', 'leaf_result_attribute', 'result_attribute',
+    'special_result_attribute', 'bind', 'bind_dn', 'bind_pw', 'cache', 'cache_expiry', 'cache_size', 'size_limit',
+    'dereference', 'sasl_mechs', 'sasl_realm', 'sasl_authz_id', 'sasl_minssf', 'start_tls', 'tls_require_cert',
+    'tls_cert', 'tls_key', 'debuglevel', 'chase_referrals', 'expansion_limit', 'recursion_limit', 'tls_ca_cert_dir',
+    'tls_ca_cert_file', 'tls_cipher_suite', 'tls_random_file',
+  ],
+  mysql: [
+    'domain', 'user', 'password', 'dbname', 'result_format', 'option_file', 'option_group', 'tls_key_file',
+    'tls_cert_file', 'tls_CAfile', 'tls_CApath', 'tls_ciphers', 'tls_verify_cert', 'require_result_set', 'query',
+    'hosts', 'expansion_limit', ...SQL_LEGACY,
+  ],
+  pgsql: ['domain', 'user', 'password', 'dbname', 'result_format', 'query', 'select_function', 'hosts', 'expansion_limit', ...SQL_LEGACY],
+  sqlite: ['domain', 'dbpath', 'query', 'result_format', 'expansion_limit', ...SQL_LEGACY],
+  memcache: [
+    'domain', 'key_format', 'timeout', 'ttl', 'flags', 'retry_pause', 'max_try', 'line_size_limit', 'data_size_limit',
+    'memcache', 'backup',
+  ],
+};
 
 /** Lock methods of this build, in Postfix order (postconf -l). */
 export const LOCK_METHODS = ['flock', 'fcntl', 'dotlock'];
@@ -342,7 +367,7 @@ class Postconf {
 
   /* -------------------------- user-defined parameters -------------------- */
 
-  private flagUser(name: string, scope: MasterScope | undefined): void {
+  private flagUser(name: string, scope: MasterScope | undefined, dbms = false): void {
     const source = scope ? 'master.cf' : 'main.cf';
     let supplied = false;
     if (scope && scope.params.has(name)) {
@@ -360,7 +385,7 @@ class Postconf {
         }
       }
     }
-    if (!supplied && !this.table.has(name)) msg.warn(`${this.configDir}/${source}: undefined parameter: ${name}`);
+    if (!supplied && !dbms && !this.table.has(name)) msg.warn(`${this.configDir}/${source}: undefined parameter: ${name}`);
   }
 
   private scanValue(value: string, scope: MasterScope | undefined): void {
@@ -410,7 +435,90 @@ class Postconf {
         if (node.def?.type === 'raw') continue;
       }
       this.scanValue(value, scope);
+      if (node && (node.cls === CLASS.builtin || node.cls === CLASS.service)) this.registerDbms(value, scope);
     }
+  }
+
+  /* ------------------- database client configurations ------------------ */
+
+  private dbmsSeen = new Set<string>();
+
+  /**
+   * registerDbms - Postfix pcf_register_dbms_parameters(): in the expanded
+   * value, "type:/path" of an ldap/mysql/pgsql/sqlite/memcache client gets
+   * its file checked for unused settings; legacy "type:name" validates the
+   * "name_suffix" parameters of that client.
+   */
+  private registerDbms(value: string, scope: MasterScope | undefined): void {
+    this.dbmsHelper(this.expand(M.SHOW_EVAL, value, scope), scope);
+  }
+
+  private dbmsHelper(text: string, scope: MasterScope | undefined): void {
+    const where = scope ? `master.cf:${scope.argv[0]}/${scope.argv[1]}` : 'main.cf';
+    for (let tok of splitQuoted(text, ', \t\r\n')) {
+      if (tok.startsWith('{')) {
+        const r = extpar(tok);
+        if (r.err) msg.warn(`${where}: ${r.err}`);
+        this.dbmsHelper(r.text, scope);
+        continue;
+      }
+      let type = tok;
+      let prefix: string | undefined;
+      for (;;) {
+        const colon = tok.indexOf(':');
+        if (colon < 0) {
+          prefix = undefined;
+          break;
+        }
+        type = tok.slice(0, colon);
+        prefix = tok.slice(colon + 1);
+        if (type !== 'proxy') break;
+        tok = prefix;
+      }
+      if (prefix === undefined) continue;
+      const suffixes = DBMS_SUFFIXES[type];
+      if (prefix.startsWith('/')) {
+        if (suffixes) this.checkDbmsClient(type, prefix, suffixes);
+        continue;
+      }
+      if (prefix.startsWith('.')) continue;
+      if (prefix.startsWith('{')) {
+        const r = extpar(prefix);
+        if (r.err) msg.warn(`${where}: ${r.err}`);
+        this.dbmsHelper(r.text, scope);
+        continue;
+      }
+      if (suffixes) for (const sfx of suffixes) this.flagUser(`${prefix}_${sfx}`, scope, true);
+    }
+  }
+
+  private checkDbmsClient(type: string, file: string, suffixes: string[]): void {
+    const spec = `${type}:${file}`;
+    if (this.dbmsSeen.has(spec)) return;
+    this.dbmsSeen.add(spec);
+    let text: string;
+    try {
+      if (!statSync(file).isFile()) {
+        msg.warn(`open "${type}" configuration "${file}": not a regular file`);
+        return;
+      }
+      text = readFileSync(file, 'latin1');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code !== 'EACCES') msg.warn(`open "${type}" configuration "${file}": ${errnoText(err)}`);
+      return;
+    }
+    let entries: MainCfEntry[];
+    try {
+      entries = parseMainCf(text, file);
+    } catch (e) {
+      if (e instanceof ConfigFileError) fatal(e.message);
+      throw e;
+    }
+    const settings = new Map<string, string>();
+    for (const e of entries) settings.set(e.name, e.value);
+    for (const sfx of suffixes) settings.delete(sfx);
+    for (const [name, value] of settings) msg.warn(`${spec}: unused parameter: ${name}=${value}`);
   }
 
   /** registerUser - Postfix pcf_register_user_parameters(). */

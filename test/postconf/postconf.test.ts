@@ -65,6 +65,8 @@ interface Case {
   master?: string | null;
   /** also record main.cf / master.cf after the run */
   files?: boolean;
+  /** more files in the configuration directory */
+  extra?: Record<string, string>;
   /** drop stdout lines that start with one of these names (machine- or build-dependent values) */
   drop?: string[];
 }
@@ -116,6 +118,14 @@ const CASES: Case[] = [
     name: 'restriction-classes',
     args: ['-n'],
     main: 'smtpd_restriction_classes = cls1, $other\nother = cls2\ncls1 = permit\ncls2 = reject\n',
+  },
+  {
+    name: 'dbms',
+    args: ['-n'],
+    main:
+      'virtual_alias_maps = sqlite:$config_directory/s.cf, proxy:sqlite:$config_directory/s.cf, mysql:$config_directory/none.cf ldap:foo\n' +
+      'foo_server_host = h\nfoo_bogus = 1\n',
+    extra: { 's.cf': 'dbpath = /tmp/x.db\nquery = select 1\nbogus = 2\n' },
   },
   { name: 'non-ascii', args: ['-n'], main: 'mail_name = \u00e9t\u00e9\nf\u00f6o = 1\n' },
   { name: 'c-explicit', args: ['-n'], main: 'mail_name = x\n' },
@@ -194,6 +204,7 @@ function run(c: Case, idx: number): string {
   if (main !== undefined) writeFileSync(join(dir, 'main.cf'), main);
   const master = c.master === undefined ? MASTER : c.master;
   if (master !== null) writeFileSync(join(dir, 'master.cf'), master);
+  for (const [f, text] of Object.entries(c.extra ?? {})) writeFileSync(join(dir, f), text);
   // Postfix re-reads a main.cf changed within the last second (and repeats its
   // warnings); files from the past make both programs read it once.
   const past = new Date(Date.now() - 60_000);
