@@ -162,6 +162,8 @@ const CASES: Case[] = [
   { name: 'opt-C-bad', args: ['-C', 'foo'] },
   { name: 'C-user', args: ['-C', 'user'], main: 'mail_name = $b\nb = 1\n' },
   { name: 'l', args: ['-l'] },
+  { name: 'T-pkey', args: ['-T', 'public-key-algorithms'] },
+  { name: 'T-bad', args: ['-T', 'foo'] },
   { name: 'M', args: ['-M'] },
   { name: 'Mf', args: ['-Mf'] },
   { name: 'M-pattern', args: ['-M', 'relay/unix', 'smtp', 'nosuch/unix'] },
