@@ -423,3 +423,43 @@ test('concurrent sessions get their own queue files', async () => {
     await h.close();
   }
 });
+
+test('a client that goes away mid-message leaves no queue file behind', async () => {
+  const h = await startHarness(BASE, { virtual: VIRTUAL, header_checks: CHECKS });
+  try {
+    const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
+    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 });
+    assert.deepEqual(h.files('incoming'), [c.queueId]);
+    await c.record('T'.charCodeAt(0), T[1]);
+    await c.record('S'.charCodeAt(0), 'a@example.org');
+    c.abort();
+    for (let i = 0; i < 50 && h.files('incoming').length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(h.files('incoming'), []);
+  } finally {
+    await h.close();
+  }
+});
+
+test('long lines are split into L records at line_length_limit', async () => {
+  const h = await startHarness(BASE + 'line_length_limit = 600\n', { virtual: VIRTUAL, header_checks: CHECKS });
+  try {
+    const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
+    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 });
+    for (const [t, d] of withId(smtpInput('x', 'r@example.org'), c.queueId)) {
+      if (t === 'X') await c.text('y'.repeat(1500), 600);
+      if (t !== 'E') await c.record(t.charCodeAt(0), Buffer.from(d, 'latin1'));
+    }
+    const r = await c.finish();
+    assert.equal(r.status, 0);
+    const recs = h.records('incoming', r.queueId);
+    const x = recs.findIndex(([t]) => t === 'X');
+    assert.deepEqual(recs.slice(x - 3, x), [
+      ['L', 'y'.repeat(600)],
+      ['L', 'y'.repeat(600)],
+      ['N', 'y'.repeat(300)],
+    ]);
+    checkSize(h.raw('incoming', r.queueId));
+  } finally {
+    await h.close();
+  }
+});

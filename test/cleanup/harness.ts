@@ -16,7 +16,12 @@ import { cleanupService } from '../../src/cleanup/cleanup.js';
 import { readRecords } from '../../src/global/record.js';
 import { CleanupClient, type CleanupResult } from '../../src/global/cleanup_clnt.js';
 import { REC } from '../../src/global/rec_type.js';
-import { msgAddOutput } from '../../src/util/msg.js';
+import { FatalError, msgAddOutput, setFatalAction } from '../../src/util/msg.js';
+
+// A fatal error must fail the test, not end the test process.
+setFatalAction((text, status) => {
+  throw new FatalError(text, status);
+});
 
 export interface Harness {
   dir: string;
