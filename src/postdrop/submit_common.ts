@@ -1,6 +1,6 @@
 /**
  * submit_common - pieces shared by sendmail, postdrop and pickup (Postfix
- * global/user_acl.c, login_sender_match.c, mail_date.c,
+ * global/user_acl.c, login_sender_match.c,
  * util/username.c, fullname.c, sys_exits.h).
  *
  * - passwd lookups (getpwuid/getpwnam) read /etc/passwd, bounded;
@@ -190,30 +190,8 @@ export function loginSenderAllowed(config: MailConfig, uid: number, sender: stri
   return false;
 }
 
-/** mailDate - RFC 5322 date as Postfix writes it (mail_date.c): "Tue,  4 Nov 2026 22:05:35 +0000 (UTC)" (day space-padded, %e). */
-export function mailDate(when: Date): string {
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const off = -when.getTimezoneOffset();
-  const sign = off < 0 ? '-' : '+';
-  const abs = Math.abs(off);
-  let zone = '';
-  try {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(when);
-    zone = parts.find((x) => x.type === 'timeZoneName')?.value ?? '';
-  } catch {
-    zone = '';
-  }
-  if (zone === 'GMT' && off === 0) zone = 'UTC';
-  if (!/^[A-Za-z]+$/.test(zone)) zone = '';
-  return (
-    `${days[when.getDay()]}, ${String(when.getDate()).padStart(2, ' ')} ${months[when.getMonth()]} ${when.getFullYear()} ` +
-    `${p2(when.getHours())}:${p2(when.getMinutes())}:${p2(when.getSeconds())} ` +
-    `${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}` +
-    (zone ? ` (${zone})` : '')
-  );
-}
+/** mailDate - RFC 5322 date as Postfix writes it (shared with the rest of the system). */
+export { mailDate } from '../global/mail_date.js';
 
 /** The name stderr lines carry; sendmail switches it to "postdrop" around in-process postdrop work. */
 export const stderrName = { value: '' };
