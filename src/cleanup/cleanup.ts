@@ -44,7 +44,7 @@ import {
   QMGR_READ_FLAG_MIXED_RCPT_OTHER,
 } from './cleanup_state.js';
 import { addrBcc, addrRecipient, addrSender } from './cleanup_addr.js';
-import { MessageParser } from './cleanup_message.js';
+import { MessageParser, cleanupAct } from './cleanup_message.js';
 import { cleanupBounce } from './cleanup_bounce.js';
 
 export const MAIL_ATTR_PROTO_CLEANUP = 'cleanup_protocol';
@@ -356,6 +356,19 @@ async function message(c: Ctx, type: number, data: Buffer): Promise<void> {
   const state = c.state;
   const parser = c.parser!;
   if (type === REC.NORM || type === REC.CONT) {
+    const g = state.g;
+    if (state.flags & CLEANUP_FLAG.FILTER && g.rejectChars) {
+      for (const b of data) {
+        if (g.rejectChars.has(b)) {
+          cleanupAct(state, 'content', data.toString('latin1'), 'REJECT disallowed character', 'character reject');
+          return;
+        }
+      }
+    }
+    if (state.flags & CLEANUP_FLAG.FILTER && g.stripChars) {
+      const strip = g.stripChars;
+      data = Buffer.from(data.filter((b) => !strip.has(b)));
+    }
     await parser.update(type, data);
     return;
   }

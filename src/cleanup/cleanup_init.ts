@@ -33,6 +33,34 @@ function classMask(config: MailConfig, param: string): number {
   return mask;
 }
 
+/** unescape - Postfix unescape(): \\a \\b \\f \\n \\r \\t \\v \\ooo and \\any; result as byte values. */
+export function unescape(data: string): number[] {
+  const out: number[] = [];
+  const bytes = Buffer.from(data, 'utf8');
+  for (let i = 0; i < bytes.length; i++) {
+    let ch = bytes[i];
+    if (ch === 0x5c) {
+      if (++i >= bytes.length) break;
+      ch = bytes[i];
+      const map: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11 };
+      const c = String.fromCharCode(ch);
+      if (c in map) ch = map[c];
+      else if (ch >= 0x30 && ch <= 0x37) {
+        let oval = ch - 0x30;
+        for (let k = 0; k < 2 && i + 1 < bytes.length && bytes[i + 1] >= 0x30 && bytes[i + 1] <= 0x37; k++) oval = (oval << 3) | (bytes[++i] - 0x30);
+        ch = oval & 0xff;
+      }
+    }
+    out.push(ch);
+  }
+  return out;
+}
+
+function charSet(value: string): Set<number> | null {
+  const chars = unescape(value);
+  return chars.length > 0 ? new Set(chars) : null;
+}
+
 export interface CleanupGlobals {
   config: MailConfig;
   rewrite: RewriteClient;
@@ -79,6 +107,9 @@ export interface CleanupGlobals {
   bodyChecks: MapsLike | null;
   autoEightBitEncHdr: boolean;
   smtputf8Enable: boolean;
+  /** message_reject_characters / message_strip_characters, unescaped (byte values) */
+  rejectChars: Set<number> | null;
+  stripChars: Set<number> | null;
   /** is a domain local for address lookups ($myorigin, $mydestination) */
   isLocalDomain(domain: string): boolean;
   /** trigger qmgr after a message is queued (tests may replace it) */
@@ -136,6 +167,8 @@ export async function cleanupInit(config: MailConfig): Promise<CleanupGlobals> {
     bodyChecks: await openMaps('body_checks', config.str('body_checks')),
     autoEightBitEncHdr: config.bool('detect_8bit_encoding_header'),
     smtputf8Enable: config.bool('smtputf8_enable'),
+    rejectChars: charSet(config.str('message_reject_characters')),
+    stripChars: charSet(config.str('message_strip_characters')),
     isLocalDomain: (d: string) => d.toLowerCase() === myorigin.toLowerCase() || mydest.has(d.toLowerCase()),
     triggerQmgr: true,
   };

@@ -144,7 +144,7 @@ function dsnPrepend(def: string, text: string): string {
   return /^[245]\.\d{1,3}\.\d{1,3}(\s|$)/.test(text) ? text : `${def} ${text}`;
 }
 
-const DROP = Symbol('drop');
+export const DROP = Symbol('drop');
 
 /** cleanupAct - apply a header/body check action; returns the (maybe replaced) text or DROP. */
 export function cleanupAct(state: CleanupState, context: string, buf: string, value: string, mapClass: string): string | typeof DROP {

@@ -29,6 +29,8 @@ const MAIN = [
   'header_checks = regexp:$ETC/header_checks',
   'body_checks = regexp:$ETC/body_checks',
   'message_size_limit = 100000',
+  'message_reject_characters = \\001',
+  'message_strip_characters = \\002\\177',
 ].join('\n');
 
 const FILES = {

@@ -38,5 +38,7 @@ export const cases = {
   'empty-attr': [T, ['A', 'log_ident='], ['S', 's@example.org'], ['R', 'r@example.org'], ['M', ''], ...rcvd, ['X', ''], ['E', '']],
   'utf8': msg(smtpEnv(['r\xc3\xa9@example.org'], 'local', 'j\xc3\xb6rg@example.org'), ['Subject: gr\xc3\xbc\xc3\x9fe', 'To: r\xc3\xa9@example.org'], ['b']),
   'utf8-auto': msg(smtpEnv(['r\xc3\xa9@example.org'], 'local', 's@example.org'), ['Subject: plain'], ['b']),
+  'reject-char': msg(smtpEnv(['r@example.org']), ['Subject: ctl'], ['bad \x01 byte']),
+  'strip-char': msg(smtpEnv(['r@example.org']), ['Subject: str\x02ip'], ['a\x02b\x7fc']),
   'bare-rcpt': msg(smtpEnv(['bareuser', 'host!user', 'user%other@mail.example.test']), ['To: bareuser'], ['b']),
 };
