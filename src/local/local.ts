@@ -191,7 +191,9 @@ export class LocalAgent {
       if (pw.uid === 0) return this.asDefaultPrivs(async (dp) => deliverCommand(this.config, this.config.expand(mailboxCommand), ref, dp, env));
       return deliverCommand(this.config, this.config.expand(mailboxCommand), ref, id, env);
     }
-    const owner = pw.uid === 0 ? await this.defaultPrivs() : id;
+    // Mailboxes belong to their user, root included (only commands and files of
+    // root-owned aliases fall back to default_privs).
+    const owner = id;
     const home = this.config.str('home_mailbox');
     if (home) {
       const path = join(pw.dir, home);
