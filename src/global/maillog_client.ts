@@ -144,10 +144,7 @@ export function maillogClientInit(
   // Retire the previous set-up.
   for (const remove of removeOutputs) remove();
   removeOutputs = [];
-  for (const l of loggers) {
-    l.flushSync();
-    l.disable();
-  }
+  const previous = loggers;
   loggers = [];
   installExitHooks();
 
@@ -177,6 +174,13 @@ export function maillogClientInit(
     if (syslogAvailable(path)) {
       logger = createSyslogLogger({ tag, facility, path, now: opts.now, pid: opts.pid });
     }
+  }
+  // Records the previous set-up still holds (postlogd congested) move over
+  // to the new one, in order, without waiting; else they are written now.
+  for (const old of previous) {
+    old.disable();
+    if (logger && logger.canAdopt && old.pending > 0) logger.adopt(old.takePending());
+    old.flushSync();
   }
   if (logger) {
     loggers.push(logger);

@@ -158,6 +158,28 @@ export class MsgLogger {
     this.pump();
   }
 
+  /** canAdopt - this logger sends to a socket, so it can take over another's queue. */
+  get canAdopt(): boolean {
+    return this.sender !== undefined;
+  }
+
+  /** takePending - remove and return the queued records (re-initialisation). */
+  takePending(): string[] {
+    const records = this.queue;
+    this.queue = [];
+    return records;
+  }
+
+  /** adopt - queue records of a retired logger ahead of our own, and send them. */
+  adopt(records: string[]): void {
+    this.queue = records.concat(this.queue);
+    if (this.queue.length > this.maxQueue) {
+      this.noteDropped(this.queue.length - this.maxQueue, `${this.sender!.path}: queue full`);
+      this.queue.length = this.maxQueue;
+    }
+    this.pump();
+  }
+
   /** disable - stop logging (the logger was replaced by a new configuration). */
   disable(): void {
     this.enabled = false;

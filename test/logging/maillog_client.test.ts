@@ -321,3 +321,53 @@ test('beyond the queue bound records are dropped and counted', async () => {
     inst.cleanup();
   }
 });
+
+test('re-initialising while postlogd is stalled neither waits nor reorders', async () => {
+  const inst = makeInstance();
+  const recvScript = `
+    import { listenUnixDgram } from '${mod('util/msg_dgram.js')}';
+    let n = 0;
+    const want = Number(process.argv[3]);
+    const l = listenUnixDgram(process.argv[2], (buf) => {
+      process.stdout.write(buf.toString() + '\\n');
+      if (++n === want) l.close();
+    });
+    process.stdout.write('ready\\n');
+  `;
+  const file = join(inst.dir, 'recv-child3.mjs');
+  writeFileSync(file, recvScript);
+  const child = spawn(process.execPath, [file, inst.socket, '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const ready = new Promise<void>((resolve) =>
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.startsWith('ready\n')) resolve();
+    }),
+  );
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  try {
+    await ready;
+    child.kill('SIGSTOP');
+    const config = MailConfig.load(inst.etc);
+    maillogClientInit(config, 'early', { now: NOW, pid: 1, daemon: false });
+    for (let i = 0; i < 50; i++) msg.info(`a${i}`);
+    // (Flushing synchronously here would have waited, then written the a-records to the file.)
+    maillogClientInit(config, 'late', { now: NOW, pid: 1, daemon: false });
+    for (let i = 0; i < 50; i++) msg.info(`b${i}`);
+    child.kill('SIGCONT');
+    await maillogClientFlush();
+    await closed;
+    const got = out.split('\n').slice(1, -1).map((l) => l.replace(/^.{15} mail /, ''));
+    const want = [
+      ...Array.from({ length: 50 }, (_, i) => `postfix/early[1]: a${i}`),
+      ...Array.from({ length: 50 }, (_, i) => `postfix/late[1]: b${i}`),
+    ];
+    assert.deepEqual(got, want);
+    assert.equal(existsSync(inst.maillog), false);
+  } finally {
+    maillogClientReset();
+    child.kill('SIGCONT');
+    child.kill();
+    inst.cleanup();
+  }
+});
