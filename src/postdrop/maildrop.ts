@@ -97,6 +97,8 @@ export class MaildropWriter {
   private written = 0;
   private readonly sizeLimit: number;
   private denied: string | undefined;
+  /** the first write error; later output is dropped and finish() reports it (postdrop slurps the input) */
+  private writeError: NodeJS.ErrnoException | undefined;
   private readonly login: string | undefined;
 
   constructor(
@@ -149,6 +151,15 @@ export class MaildropWriter {
   }
 
   private writeAll(data: Buffer): void {
+    if (this.writeError) return;
+    try {
+      this.writeAllOrThrow(data);
+    } catch (e) {
+      this.writeError = e as NodeJS.ErrnoException;
+    }
+  }
+
+  private writeAllOrThrow(data: Buffer): void {
     if (this.sizeLimit > 0 && this.written + data.length > this.sizeLimit) {
       const err = new Error('File too large') as NodeJS.ErrnoException;
       err.code = 'EFBIG';
@@ -223,8 +234,14 @@ export class MaildropWriter {
       this.abort();
       return { status: CLEANUP_STAT.BAD, reason: '' };
     }
+    this.flushBuf();
+    if (this.writeError) {
+      const err = this.writeError;
+      msg.warn(`uid=${this.uid}: ${err.code === 'EFBIG' ? 'File too large' : err.code === 'ENOSPC' ? 'No space left on device' : err.message}`);
+      this.abort();
+      return { status: err.code === 'EFBIG' ? CLEANUP_STAT.SIZE : CLEANUP_STAT.WRITE, reason: '' };
+    }
     try {
-      this.flushBuf();
       await mailQueueComplete(this.fh!, MAILDROP_READY_MODE);
       await this.fh!.close();
       this.fh = undefined;

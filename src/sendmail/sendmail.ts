@@ -375,7 +375,9 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
   }
   put(REC.END, '');
 
+  stderrName.value = 'postdrop';
   const { status, reason } = await dst.finish();
+  stderrName.value = basename(process.argv[1] ?? 'sendmail');
   if (status !== 0) {
     msg.fatal(
       `${who}: ${reason || cleanupStrerror(status)}`,

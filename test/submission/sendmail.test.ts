@@ -128,6 +128,18 @@ test('sendmail: local_login_sender_maps and authorized_submit_users are enforced
   }
 });
 
+test('sendmail: message_size_limit refuses the message and leaves nothing behind', () => {
+  const inst = makeInstance('message_size_limit = 1000\n');
+  try {
+    const r = run('sendmail', ['-C', inst.etc, '-f', 'a@example.test', 'u@example.test'], 'x'.repeat(300000) + '\n');
+    assert.equal(r.status, 75);
+    assert.equal(r.stderr, 'postdrop: warning: uid=' + process.getuid!() + ': File too large\nsendmail: fatal: a@example.test(' + process.getuid!() + '): message file too big\n');
+    assert.deepEqual(maildropFiles(inst), []);
+  } finally {
+    inst.cleanup();
+  }
+});
+
 test('mailq and newaliases run postqueue and postalias from command_directory', () => {
   const inst = makeInstance(`alias_database =\n`);
   try {
