@@ -9,7 +9,7 @@
  * path). See docs/smtpd.md.
  */
 
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
@@ -19,7 +19,7 @@ import { singleServerMain } from '../master/single_server.js';
 import './smtpd_params.js';
 import { smtpdCheckInit } from './smtpd_check.js';
 import { setDestOpener } from './smtpd_cmds.js';
-import { cleanupOpener, type DestOpener } from './smtpd_dest.js';
+import { cleanupOpener, maildropOpener, type DestOpener } from './smtpd_dest.js';
 import { peerInfo } from './smtpd_glue.js';
 import { formatCmdStats, smtpdProto } from './smtpd_proto.js';
 import { PEER_CODE, newState, type PeerInfo } from './smtpd_state.js';
@@ -34,6 +34,10 @@ export function smtpdInit(config: MailConfig): void {
 /** smtpdService - one SMTP session on a connected socket. */
 export async function smtpdService(stream: VStream, ctx: ServerContext, opener?: DestOpener): Promise<void> {
   const config = ctx.config;
+  if (ctx.transport === 'stdin' || !(stream.sock instanceof Socket)) {
+    // "smtpd -S" as run by "sendmail -bs": SMTP on stdin/stdout, submission through maildrop
+    return standAloneSession(config, stream, opener ?? maildropOpener(config));
+  }
   const sock = stream.sock as Socket;
   const peer = await peerInfo(config, sock);
   const state = newState(config, stream, peer, ctx.serviceName, false);
@@ -48,7 +52,7 @@ export interface StandAloneOptions {
   config: MailConfig;
   /** client input (stdin) and output (stdout) as one duplex stream */
   io: Duplex;
-  /** opens the submission for each message (sendmail's postdrop path); flags are 0 */
+  /** opens the submission for each message; maildropOpener(config) is the postdrop path */
   openDest: DestOpener;
 }
 
@@ -58,6 +62,10 @@ export interface StandAloneOptions {
  * localhost[127.0.0.1] as in Postfix.
  */
 export async function smtpdStandAlone(opts: StandAloneOptions): Promise<void> {
+  return standAloneSession(opts.config, new VStream(opts.io, { timeout: 0 }), opts.openDest);
+}
+
+async function standAloneSession(config: MailConfig, stream: VStream, openDest: DestOpener): Promise<void> {
   const peer: PeerInfo = {
     name: 'localhost',
     reverseName: 'localhost',
@@ -69,9 +77,8 @@ export async function smtpdStandAlone(opts: StandAloneOptions): Promise<void> {
     destAddr: '127.0.0.1',
     destPort: 'unknown',
   };
-  const stream = new VStream(opts.io, { timeout: 0 });
-  const state = newState(opts.config, stream, peer, 'sendmail', true);
-  setDestOpener(state, opts.openDest);
+  const state = newState(config, stream, peer, 'sendmail', true);
+  setDestOpener(state, openDest);
   msg.info(`connect from ${state.namaddr}`);
   await smtpdProto(state);
   msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);

@@ -19,6 +19,9 @@ import { encodeRecord } from '../global/record.js';
 import { readAttrs, sendAttrs } from '../util/attr.js';
 import type { VStream } from '../util/vstream.js';
 import { CLEANUP_STAT } from './smtpd_state.js';
+import { msg } from '../util/msg.js';
+import { MaildropWriter, kickPickup } from '../postdrop/maildrop.js';
+import { currentUid } from '../postdrop/submit_common.js';
 
 export interface DestResult {
   status: number;
@@ -140,4 +143,43 @@ export function cleanupStatDetail(status: number): { smtp: number; dsn: string; 
   if (status === 0) return { smtp: 250, dsn: '2.0.0', text: 'Success' };
   for (const [bit, smtp, dsn, text] of table) if (status & bit) return { smtp, dsn, text };
   return { smtp: 451, dsn: '4.3.0', text: 'internal protocol error' };
+}
+
+/**
+ * maildropOpener - the "sendmail -bs" destination: each message becomes a
+ * maildrop file through the postdrop whitelist (as Postfix smtpd runs
+ * postdrop in stand-alone mode), and pickup is woken when it is complete.
+ */
+export function maildropOpener(config: MailConfig): DestOpener {
+  return async () => {
+    const writer = new MaildropWriter(config, currentUid());
+    await writer.open();
+    let failure: Error | null = null;
+    return {
+      get queueId() {
+        return writer.id;
+      },
+      record(type: number, data: Buffer | string) {
+        if (failure) return;
+        try {
+          writer.put(type, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+        } catch (e) {
+          failure = e as Error;
+        }
+      },
+      async finish(): Promise<DestResult> {
+        if (failure) {
+          msg.warn(`uid=${writer.uid}: ${failure.message}`);
+          writer.abort();
+          return { status: CLEANUP_STAT.WRITE, why: '' };
+        }
+        const r = await writer.finish();
+        if (r.status === 0) await kickPickup(config).catch(() => undefined);
+        return { status: r.status, why: r.reason };
+      },
+      abort() {
+        writer.abort();
+      },
+    };
+  };
 }

@@ -222,3 +222,43 @@ test('reject_unknown_sender_domain: a DNS failure takes the tempfail action (def
     setDnsResolver(new dns.Resolver());
   }
 });
+
+test('"smtpd -S" (what sendmail -bs runs): SMTP on stdin/stdout, message lands in maildrop', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, chmodSync, readdirSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const { spawn } = await import('node:child_process');
+  const { readRecords } = await import('../../src/global/record.js');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const dir = mkdtempSync(join(tmpdir(), 'smtpd-bs-'));
+  try {
+    mkdirSync(join(dir, 'etc'));
+    mkdirSync(join(dir, 'spool', 'maildrop'), { recursive: true });
+    mkdirSync(join(dir, 'spool', 'public'));
+    chmodSync(join(dir, 'spool', 'maildrop'), 0o1733);
+    writeFileSync(join(dir, 'etc', 'main.cf'), `compatibility_level = 3.6\nqueue_directory = ${dir}/spool\nmyhostname = mx.example.test\nalias_maps =\n`);
+    const child = spawn(process.execPath, [join(root, 'libexec', 'smtpd'), '-S'], { env: { ...process.env, MAIL_CONFIG: join(dir, 'etc') }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d.toString()));
+    child.stdin.end('HELO me\r\nMAIL FROM:<u@mx.example.test>\r\nRCPT TO:<far@away.example>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nETRN x.example\r\nQUIT\r\n');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    assert.equal(code, 0);
+    const files = readdirSync(join(dir, 'spool', 'maildrop'));
+    assert.equal(files.length, 1);
+    assert.equal(
+      out,
+      '220 mx.example.test ESMTP Postfix\r\n250 mx.example.test\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n' +
+        `250 2.0.0 Ok: queued as ${files[0]}\r\n458 Unable to queue messages\r\n221 2.0.0 Bye\r\n`,
+    );
+    const recs = readRecords(readFileSync(join(dir, 'spool', 'maildrop', files[0])));
+    const text = recs.map((r) => String.fromCharCode(r.type)).join('');
+    assert.equal(text, 'TSARMNNNNNNXE');
+    const norm = recs.filter((r) => r.type === 0x4e).map((r) => r.data.toString());
+    assert.equal(norm[0], 'Received: from me (localhost [127.0.0.1])');
+    assert.equal(norm[1], `\tby mx.example.test (Postfix) with SMTP id ${files[0]}`);
+    assert.match(norm[2], /^\tfor <far@away\.example>; /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
