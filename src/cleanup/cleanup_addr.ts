@@ -106,7 +106,7 @@ export function masquerade(state: CleanupState, addr: string): string {
   if (at < 0) return addr;
   const local = addr.slice(0, at);
   if (state.g.masqExceptions.has(local.toLowerCase())) return addr;
-  let domain = addr.slice(at + 1).toLowerCase();
+  const domain = addr.slice(at + 1).toLowerCase();
   for (let item of state.g.masqDomains) {
     let negate = false;
     if (item.startsWith('!')) {
@@ -114,14 +114,13 @@ export function masquerade(state: CleanupState, addr: string): string {
       item = item.slice(1);
     }
     const masq = item.toLowerCase();
+    if (masq.length === 0) continue;
     if (domain === masq) break; // exact match: nothing to strip
     if (domain.endsWith('.' + masq)) {
       if (negate) break;
-      domain = masq;
       return local + '@' + addr.slice(addr.length - masq.length);
     }
   }
-  void domain;
   return addr;
 }
 

@@ -438,10 +438,9 @@ export async function bodyCallback(state: CleanupState, type: number, buf: Buffe
 export class MessageParser {
   private inHeaders = true;
   private header: string | null = null;
-  private headerTruncated = false;
-  private prevType = REC.NORM;
   private bodyOffset = 0;
   private pendingCont: Buffer[] = [];
+  private truncated = false;
 
   constructor(private readonly state: CleanupState) {}
 
@@ -449,7 +448,7 @@ export class MessageParser {
     if (this.header !== null) {
       const h = this.header;
       this.header = null;
-      this.headerTruncated = false;
+      this.truncated = false;
       await headerCallback(this.state, h);
     }
   }
@@ -466,7 +465,6 @@ export class MessageParser {
       // Join L pieces into one logical line before deciding what it is.
       if (type === REC.CONT) {
         this.pendingCont.push(data);
-        this.prevType = type;
         const total = this.pendingCont.reduce((n, b) => n + b.length, 0);
         if (total <= this.state.g.headerLimit) return;
         // An overlong piece: treat what we have as a line of its own.
@@ -479,8 +477,9 @@ export class MessageParser {
       }
       const line = data.toString('latin1');
       if (this.header !== null && (line.startsWith(' ') || line.startsWith('\t'))) {
-        if (this.header.length + 1 + line.length <= this.state.g.headerLimit) this.header += '\n' + line;
-        else this.headerTruncated = true;
+        // Past header_size_limit the rest of the header is dropped (MIME_ERR_TRUNC_HEADER, not an error).
+        if (!this.truncated && this.header.length + 1 + line.length <= this.state.g.headerLimit) this.header += '\n' + line;
+        else this.truncated = true;
         return;
       }
       if (isHeaderLen(line) > 0) {
@@ -501,7 +500,6 @@ export class MessageParser {
       await bodyCallback(this.state, REC.NORM, data, this.bodyOffset);
       this.bodyOffset += data.length + 1;
     }
-    this.prevType = type;
   }
 
   private async bodyLine(data: Buffer): Promise<void> {
@@ -517,7 +515,5 @@ export class MessageParser {
       await this.update(REC.NORM, data);
     }
     if (this.inHeaders) await this.endHeaders();
-    void this.prevType;
-    void this.headerTruncated;
   }
 }
