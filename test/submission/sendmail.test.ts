@@ -140,6 +140,23 @@ test('sendmail: message_size_limit refuses the message and leaves nothing behind
   }
 });
 
+test('sendmail -bs runs smtpd -S, which submits through maildrop', () => {
+  const inst = makeInstance('compatibility_level = 3.6\n');
+  try {
+    const r = run('sendmail', ['-C', inst.etc, '-bs'], 'HELO client\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\nSubject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^220 mail\.example\.test ESMTP Postfix\r\n/);
+    const m = /250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n221 2\.0\.0 Bye\r\n$/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.deepEqual(maildropFiles(inst), [m[1]]);
+    const text = readFileSync(join(inst.maildrop, m[1])).toString('latin1');
+    assert.ok(text.includes('S\x0ea@example.test'));
+    assert.ok(text.includes('R\x0eb@example.test'));
+  } finally {
+    inst.cleanup();
+  }
+});
+
 test('mailq and newaliases run postqueue and postalias from command_directory', () => {
   const inst = makeInstance(`alias_database =\n`);
   try {
