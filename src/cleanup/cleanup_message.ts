@@ -293,17 +293,28 @@ async function rewriteHeaderAddrs(state: CleanupState, opts: HeaderOpts, header:
   return foldHeader(`${opts.name}: ${tok822Externalize(tree, true)}`);
 }
 
-const MIME_HDR_PRIMARY = 1;
-const MIME_HDR_MULTIPART = 2;
+/** Header classes (mime_state.h). */
+export const MIME_HDR_PRIMARY = 1;
+export const MIME_HDR_MULTIPART = 2;
+export const MIME_HDR_NESTED = 3;
 
-/** headerCallback - one complete primary header (cleanup_header_callback). */
-export async function headerCallback(state: CleanupState, headerIn: string): Promise<void> {
+/**
+ * headerCallback - one complete header (cleanup_header_callback): primary
+ * headers, MIME part headers (MULTIPART) or headers of an attached message
+ * (NESTED). MIME headers anywhere are checked with mime_header_checks.
+ */
+export async function headerCallback(state: CleanupState, headerIn: string, headerClass = MIME_HDR_PRIMARY): Promise<void> {
   let header = headerIn;
   const g = state.g;
   let opts = headerOptsFind(header, g.dropHeaders);
-  const cls = opts && opts.flags & HDR_OPT.MIME ? MIME_HDR_MULTIPART : MIME_HDR_PRIMARY;
+  const cls = opts && opts.flags & HDR_OPT.MIME ? MIME_HDR_MULTIPART : headerClass;
   if (opts && opts.type === HDR.RECEIVED) state.hopCount += 1;
-  const checks: [MapsLike | null, string] = cls === MIME_HDR_PRIMARY ? [g.headerChecks, 'header_checks'] : [g.mimeHdrChecks, 'mime_header_checks'];
+  const checks: [MapsLike | null, string] =
+    cls === MIME_HDR_PRIMARY
+      ? [g.headerChecks, 'header_checks']
+      : cls === MIME_HDR_MULTIPART
+        ? [g.mimeHdrChecks, 'mime_header_checks']
+        : [g.nestHdrChecks, 'nested_header_checks'];
   if (state.flags & CLEANUP_FLAG.FILTER && checks[0]) {
     let value: string | null = null;
     try {
@@ -431,43 +442,84 @@ export async function bodyCallback(state: CleanupState, type: number, buf: Buffe
   state.out(type, buf);
 }
 
+/** contentType - "multipart" with its boundary, "message/rfc822", or other, from a Content-Type header. */
+export function contentType(header: string): { kind: 'multipart'; boundary: string } | { kind: 'rfc822' } | { kind: 'other' } {
+  const value = header.slice(header.indexOf(':') + 1).replace(/\(([^()\\]|\\.)*\)/g, ' ');
+  const m = /^\s*([!#$%&'*+.^_`{|}~0-9A-Za-z-]+)\s*\/\s*([!#$%&'*+.^_`{|}~0-9A-Za-z-]+)/.exec(value);
+  if (!m) return { kind: 'other' };
+  const type = m[1].toLowerCase();
+  const sub = m[2].toLowerCase();
+  if (type === 'multipart') {
+    const b = /;\s*boundary\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;]+))/i.exec(value.slice(m[0].length));
+    if (b) return { kind: 'multipart', boundary: (b[1] ?? b[2]).replace(/\\(.)/g, '$1') };
+    return { kind: 'other' };
+  }
+  if (type === 'message' && (sub === 'rfc822' || sub === 'global')) return { kind: 'rfc822' };
+  return { kind: 'other' };
+}
+
+type ParseState = 'primary' | 'multipart' | 'nested' | 'body';
+
+/** Nesting bound for multipart boundaries and attached messages (mime_nesting_limit). */
+const MIME_NESTING_LIMIT = 100;
+
 /**
- * MessageParser - the header/body state machine over N/L records
- * (the parts of mime_state.c that cleanup relies on for the top level).
+ * MessageParser - the header/body state machine over N/L records (the
+ * parts of mime_state.c that cleanup relies on): primary headers, then the
+ * body; multipart boundaries start part headers, message/rfc822 content
+ * starts nested headers. Headers go to headerCallback with their class,
+ * everything else to bodyCallback.
  */
 export class MessageParser {
-  private inHeaders = true;
+  private mode: ParseState = 'primary';
   private header: string | null = null;
   private bodyOffset = 0;
   private pendingCont: Buffer[] = [];
   private truncated = false;
+  /** boundaries of the enclosing multiparts, innermost last */
+  private boundaries: string[] = [];
+  /** what the headers being read announce (Content-Type) */
+  private announced: ReturnType<typeof contentType> = { kind: 'other' };
+  private atLineStart = true;
 
   constructor(private readonly state: CleanupState) {}
+
+  private headerClass(): number {
+    return this.mode === 'primary' ? MIME_HDR_PRIMARY : this.mode === 'multipart' ? MIME_HDR_MULTIPART : MIME_HDR_NESTED;
+  }
 
   private async flushHeader(): Promise<void> {
     if (this.header !== null) {
       const h = this.header;
       this.header = null;
       this.truncated = false;
-      await headerCallback(this.state, h);
+      if (/^content-type\s*:/i.test(h)) this.announced = contentType(h);
+      await headerCallback(this.state, h, this.headerClass());
     }
   }
 
+  /** endHeaders - the headers of the current entity are complete; what follows? */
   private async endHeaders(): Promise<void> {
     await this.flushHeader();
-    this.inHeaders = false;
-    await headerDone(this.state);
+    if (this.mode === 'primary') await headerDone(this.state);
+    const a = this.announced;
+    this.announced = { kind: 'other' };
+    this.mode = 'body';
+    if (a.kind === 'multipart' && this.boundaries.length < MIME_NESTING_LIMIT) this.boundaries.push(a.boundary);
+    else if (a.kind === 'rfc822' && this.boundaries.length < MIME_NESTING_LIMIT) this.nestedNext = true;
   }
+
+  /** after the blank line that ends a header block: attached message headers follow */
+  private nestedNext = false;
 
   /** update - one content record (N or L). */
   async update(type: number, data: Buffer): Promise<void> {
-    if (this.inHeaders) {
+    if (this.mode !== 'body') {
       // Join L pieces into one logical line before deciding what it is.
       if (type === REC.CONT) {
         this.pendingCont.push(data);
         const total = this.pendingCont.reduce((n, b) => n + b.length, 0);
         if (total <= this.state.g.headerLimit) return;
-        // An overlong piece: treat what we have as a line of its own.
         type = REC.NORM;
         data = Buffer.concat(this.pendingCont);
         this.pendingCont = [];
@@ -487,24 +539,41 @@ export class MessageParser {
         this.header = line.length <= this.state.g.headerLimit ? line : line.slice(0, this.state.g.headerLimit);
         return;
       }
+      const wasPrimary = this.mode === 'primary';
       await this.endHeaders();
       // Garbage in the primary header: supply the missing blank line, then the line is body text.
-      if (data.length > 0) await this.bodyLine(Buffer.alloc(0));
-      await this.bodyLine(data);
+      if (wasPrimary && data.length > 0) await this.bodyLine(REC.NORM, Buffer.alloc(0));
+      if (data.length === 0 && this.nestedNext) {
+        this.nestedNext = false;
+        await this.bodyLine(REC.NORM, data);
+        this.mode = 'nested';
+        return;
+      }
+      this.nestedNext = false;
+      await this.bodyLine(REC.NORM, data);
       return;
     }
-    if (type === REC.CONT) {
-      await bodyCallback(this.state, REC.CONT, data, this.bodyOffset);
-      this.bodyOffset += data.length;
-    } else {
-      await bodyCallback(this.state, REC.NORM, data, this.bodyOffset);
-      this.bodyOffset += data.length + 1;
+    // Body: a boundary line of an enclosing multipart starts a new part (or ends the multipart).
+    if (this.atLineStart && type === REC.NORM && this.boundaries.length > 0 && data[0] === 0x2d && data[1] === 0x2d) {
+      const line = data.toString('latin1');
+      for (let i = this.boundaries.length - 1; i >= 0; i--) {
+        const b = this.boundaries[i];
+        if (!line.startsWith('--' + b)) continue;
+        const rest = line.slice(2 + b.length);
+        this.boundaries.length = i + 1;
+        await this.bodyLine(type, data);
+        if (rest.startsWith('--')) this.boundaries.length = i;
+        else this.mode = 'multipart';
+        return;
+      }
     }
+    await this.bodyLine(type, data);
   }
 
-  private async bodyLine(data: Buffer): Promise<void> {
-    await bodyCallback(this.state, REC.NORM, data, this.bodyOffset);
-    this.bodyOffset += data.length + 1;
+  private async bodyLine(type: number, data: Buffer): Promise<void> {
+    await bodyCallback(this.state, type, data, this.bodyOffset);
+    this.bodyOffset += data.length + (type === REC.NORM ? 1 : 0);
+    this.atLineStart = type === REC.NORM;
   }
 
   /** finish - end of content (the X record). */
@@ -514,6 +583,7 @@ export class MessageParser {
       this.pendingCont = [];
       await this.update(REC.NORM, data);
     }
-    if (this.inHeaders) await this.endHeaders();
+    if (this.mode === 'primary') await this.endHeaders();
+    else if (this.mode !== 'body') await this.flushHeader();
   }
 }

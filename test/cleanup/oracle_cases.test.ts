@@ -48,6 +48,7 @@ const FILES = {
     '/^Subject: reject plain/ REJECT',
     '/^Subject: defer me/ REJECT 4.7.0 later',
     '/^Subject: discard/ DISCARD',
+    '/^Content-Disposition:.*\\.exe/ REJECT attachment not allowed',
     '',
   ].join('\n'),
   body_checks: '/^replace body (.*)/ REPLACE new body $1\n/^ignore body/ IGNORE\n',

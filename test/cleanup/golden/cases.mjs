@@ -40,5 +40,12 @@ export const cases = {
   'utf8-auto': msg(smtpEnv(['r\xc3\xa9@example.org'], 'local', 's@example.org'), ['Subject: plain'], ['b']),
   'reject-char': msg(smtpEnv(['r@example.org']), ['Subject: ctl'], ['bad \x01 byte']),
   'strip-char': msg(smtpEnv(['r@example.org']), ['Subject: str\x02ip'], ['a\x02b\x7fc']),
+  'mime-parts': msg(smtpEnv(['r@example.org']), ['Subject: mime', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed;', ' boundary="==b1=="'], [
+    'preamble', '--==b1==', 'Content-Type: text/plain', 'X-Drop: dropped in part', '', 'replace body one', '--==b1==',
+    'Content-Type: message/rfc822', '', 'Received: nested', 'Subject: replace nested', 'X-Prepend: n', '', 'replace body two',
+    '--==b1==', 'Content-Type: multipart/alternative; boundary=inner', '', '--inner', 'X-Drop: inner', '', 'inner text', '--inner--',
+    '--==b1==--', 'epilogue', 'ignore body three']),
+  'mime-garbage': msg(smtpEnv(['r@example.org']), ['Subject: g', 'Content-Type: multipart/mixed; boundary=zz'], ['--zz', 'not a header', 'X-Drop: now body', '--zz--']),
+  'mime-exe': msg(smtpEnv(['r@example.org']), ['Subject: exe', 'Content-Type: multipart/mixed; boundary=zz'], ['--zz', 'Content-Disposition: attachment; filename="evil.exe"', '', 'MZ', '--zz--']),
   'bare-rcpt': msg(smtpEnv(['bareuser', 'host!user', 'user%other@mail.example.test']), ['To: bareuser'], ['b']),
 };
