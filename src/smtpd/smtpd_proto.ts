@@ -68,7 +68,10 @@ async function stringListMatch(list: string[], word: string): Promise<boolean> {
       item = item.slice(1);
     }
     let hit: boolean;
-    if (/^[a-z]+:/i.test(item)) {
+    const inline = /^(regexp|pcre):\{(.*)\}$/is.exec(item);
+    if (inline) {
+      hit = inlineRegexpMatch(inline[2], word);
+    } else if (/^[a-z]+:/i.test(item)) {
       try {
         hit = (await openTable(item).lookup(word)) !== undefined;
       } catch {
@@ -76,6 +79,26 @@ async function stringListMatch(list: string[], word: string): Promise<boolean> {
       }
     } else hit = item.toLowerCase() === word.toLowerCase();
     if (hit) return !negate;
+  }
+  return false;
+}
+
+/**
+ * inlineRegexpMatch - an inline regexp table "{/pattern/flags result}, ..."
+ * (Postfix 3.7 regexp:{...}); Postfix regexps are case-insensitive unless
+ * the "i" flag turns that off.
+ */
+function inlineRegexpMatch(body: string, word: string): boolean {
+  for (const rule of splitList(body)) {
+    const m = /^\{?\s*(!?)\/((?:[^/\\]|\\.)*)\/([imx]*)\s*(.*?)\s*\}?$/s.exec(rule);
+    if (!m) continue;
+    let re: RegExp;
+    try {
+      re = new RegExp(m[2], m[3].includes('i') ? '' : 'i');
+    } catch {
+      continue;
+    }
+    if (re.test(word) !== (m[1] === '!')) return true;
   }
   return false;
 }

@@ -138,3 +138,24 @@ test('golden: XCLIENT and XFORWARD for authorized hosts', async () => {
     await fx.close();
   }
 });
+
+test('golden: client/helo access maps, WARN, data restrictions, ETRN restrictions, forbidden "."', async () => {
+  const fx = await startFixture(
+    [
+      'smtpd_client_restrictions = check_client_access texthash:${config_directory}/client_access',
+      'smtpd_helo_restrictions = check_helo_access texthash:${config_directory}/helo_access, reject_non_fqdn_helo_hostname',
+      'smtpd_data_restrictions = reject_unauth_pipelining, reject_multi_recipient_bounce',
+      'smtpd_etrn_restrictions = reject',
+      'fast_flush_domains = example.test',
+    ].join('\n'),
+    { tables: { client_access: readFileSync(join(goldenDir, 'client_access'), 'utf8'), helo_access: readFileSync(join(goldenDir, 'helo_access'), 'utf8') } },
+  );
+  try {
+    await replay(fx, 'client_helo_data');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    const logs = fx.logs.map((l) => l.replace(/^[0-9A-F]{6,}:/, 'QUEUEID:'));
+    assert.deepEqual(logs, readFileSync(join(goldenDir, 'client_helo_data.log'), 'utf8').trimEnd().split('\n'));
+  } finally {
+    await fx.close();
+  }
+});
