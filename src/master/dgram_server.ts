@@ -118,6 +118,6 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
   process.on('SIGINT', rt.args.listen !== undefined ? stop : () => undefined);
   if (rt.args.listen !== undefined) return;
   rt.watchMaster();
-  rt.send({ t: 'ready', cap: 0 });
+  rt.send({ t: 'ready', cap: 0, uses: rt.maxUse });
   rt.startIdleTimer();
 }

@@ -80,6 +80,9 @@ export interface ServerArgs {
   args: string[];
 }
 
+/** How long a retiring process waits for master's "stop" before it leaves anyway. */
+const RETIRE_WAIT_MS = 10_000;
+
 /** The union of the option letters the Postfix skeletons take, plus -L. */
 const SERVER_OPTS = 'cdDi:lm:n:o:s:St:uvVzL:';
 
@@ -200,9 +203,11 @@ export class ServerRuntime {
   /** clients served so far */
   useCount = 0;
   private retiring = false;
+  /** master will hand us no more clients (it said "stop", or it is gone) */
+  private masterDone = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly maxIdle: number;
-  private readonly maxUse: number;
+  readonly maxUse: number;
   private exiting = false;
   /** true when master runs us (IPC channel present) */
   readonly underMaster: boolean;
@@ -233,6 +238,7 @@ export class ServerRuntime {
     if (!this.underMaster) return;
     process.on('disconnect', () => {
       msg.debug(1, 'master disconnect -- exiting');
+      this.masterDone = true;
       this.retire('master disconnect');
     });
     process.on('message', (m: unknown, handle: unknown) => {
@@ -243,32 +249,27 @@ export class ServerRuntime {
           (handle as { destroy(): void }).destroy();
         }
       } else if (m.t === 'stop') {
+        // Master sends nothing after this: every client it handed us has arrived.
+        this.masterDone = true;
         this.retire('reload');
       }
     });
   }
 
-  /** begin - a client arrives (counted: master handed it over and expects a "done"). */
+  /** begin - a client arrives. */
   begin(): void {
     this.active++;
     this.useCount++;
     this.stopIdleTimer();
-    if (this.maxUse > 0 && this.useCount >= this.maxUse && !this.retiring) {
-      msg.debug(1, 'time to retire -- max_use');
-      this.retiring = true;
-      this.send({ t: 'retire' });
-    }
+    if (this.maxUse > 0 && this.useCount >= this.maxUse && !this.retiring) this.retire('max_use');
   }
 
   /** end - a client is done; tell master when it handed the client over. */
   end(counted = true): void {
     this.active--;
     if (counted) this.send({ t: 'done' });
-    if (this.retiring) {
-      if (this.active === 0) void this.exit(0);
-    } else if (this.active === 0) {
-      this.startIdleTimer();
-    }
+    if (this.retiring) this.maybeExit();
+    else if (this.active === 0) this.startIdleTimer();
   }
 
   startIdleTimer(): void {
@@ -286,14 +287,29 @@ export class ServerRuntime {
     this.idleTimer = undefined;
   }
 
-  /** retire - stop taking work; exit once the current clients are done. */
+  /**
+   * retire - stop taking work; exit once the current clients are done and
+   * master has confirmed (with "stop") that no more clients are on their way.
+   */
   retire(why: string): void {
     if (!this.retiring) {
       this.retiring = true;
+      this.stopIdleTimer();
       msg.debug(1, `time to retire -- ${why}`);
-      this.send({ t: 'retire' });
+      if (this.underMaster && !this.masterDone) {
+        this.send({ t: 'retire' });
+        // Should master never answer, leave anyway after a while.
+        setTimeout(() => {
+          this.masterDone = true;
+          this.maybeExit();
+        }, RETIRE_WAIT_MS).unref();
+      }
     }
-    if (this.active === 0) void this.exit(0);
+    this.maybeExit();
+  }
+
+  private maybeExit(): void {
+    if (this.active === 0 && (this.masterDone || !this.underMaster)) void this.exit(0);
   }
 
   get isRetiring(): boolean {

@@ -67,6 +67,10 @@ interface Child {
   useCount: number;
   /** resolves when the process has exited */
   exited: Promise<void>;
+  /** connections given to send() but not yet written to the channel */
+  unsent: Set<Socket>;
+  /** clients it serves before it exits (0 = no limit) */
+  maxUse: number;
 }
 
 /** Where a service listens (for wakeups and cleanup). */
@@ -523,6 +527,7 @@ export class Master {
     for (const c of svc.children) {
       if (!c.ready || c.retiring || !c.proc.connected) continue;
       if (c.cap > 0 && c.active >= c.cap) continue;
+      if (c.maxUse > 0 && c.useCount >= c.maxUse) continue; // it retires after those
       if (!best || c.active < best.active) best = c;
     }
     return best;
@@ -577,20 +582,30 @@ export class Master {
     msg.warn('see http://www.postfix.org/STRESS_README.html for examples of stress-adapting configuration settings');
   }
 
+  /**
+   * sendConn - pass a connection to a child. Master keeps its copy until the
+   * descriptor is written to the channel (the kernel then holds a reference
+   * of its own), so that a connection still queued when the child dies can
+   * go to another child instead of hanging.
+   */
   private sendConn(svc: Service, child: Child, sock: Socket): void {
     child.active++;
     child.useCount++;
+    child.unsent.add(sock);
+    const failed = () => {
+      child.active = Math.max(0, child.active - 1);
+      if (sock.destroyed) return;
+      svc.pending.unshift(sock);
+      setImmediate(() => this.pump(svc));
+    };
     try {
-      child.proc.send({ t: 'conn' }, sock, { keepOpen: false }, (err) => {
-        if (err) {
-          sock.destroy();
-          child.active = Math.max(0, child.active - 1);
-          this.pump(svc);
-        }
+      child.proc.send({ t: 'conn' }, sock, { keepOpen: true }, (err) => {
+        if (!child.unsent.delete(sock)) return;
+        if (err) failed();
+        else sock.destroy();
       });
     } catch {
-      sock.destroy();
-      child.active = Math.max(0, child.active - 1);
+      if (child.unsent.delete(sock)) failed();
     }
   }
 
@@ -636,6 +651,8 @@ export class Master {
     const exited = new Promise<void>((r) => (resolveExit = r));
     const child: Child = {
       exited,
+      unsent: new Set(),
+      maxUse: 0,
       pid: proc.pid,
       proc,
       gen: this.generation,
@@ -667,6 +684,7 @@ export class Master {
       case 'ready':
         child.ready = true;
         child.cap = Math.max(0, Math.floor(cm.cap));
+        child.maxUse = Math.max(0, Math.floor(cm.uses ?? 0));
         svc.lastCap = child.cap;
         svc.capKnown = true;
         break;
@@ -677,6 +695,8 @@ export class Master {
         child.useCount++;
         break;
       case 'retire':
+        // Confirm: nothing more will come; the child may leave when its clients are done.
+        if (!child.retiring && child.proc.connected) child.proc.send({ t: 'stop' });
         child.retiring = true;
         break;
     }
@@ -686,6 +706,11 @@ export class Master {
   /** reap - a child exited (Postfix master_reap_child). */
   private reap(svc: Service, child: Child, path: string, code: number | null, signal: NodeJS.Signals | null): void {
     svc.children.delete(child);
+    // Connections that never reached the child go to another one.
+    const unsent = [...child.unsent].filter((s) => !s.destroyed);
+    child.unsent.clear();
+    if (this.terminating || svc.removed) for (const s of unsent) s.destroy();
+    else svc.pending.unshift(...unsent);
     // Our own SIGTERM, or (while terminating) the terminal's ^C reaching the whole process group.
     const sentSignal =
       ((svc.removed || this.terminating) && signal === 'SIGTERM') ||
@@ -811,8 +836,8 @@ export class Master {
         svc.condWake = ent.condWakeup && svc.condWake;
         this.wakeupCleanup(svc);
         for (const c of svc.children) {
+          if (!c.retiring && c.proc.connected) c.proc.send({ t: 'stop' });
           c.retiring = true;
-          if (c.proc.connected) c.proc.send({ t: 'stop' });
         }
         if (privChanged) {
           this.closeListeners(svc);

@@ -19,8 +19,11 @@
 
 /** Child -> master. */
 export type ChildMessage =
-  /** initialised; cap = clients it serves at once (0 = no limit: multi/trigger servers) */
-  | { t: 'ready'; cap: number }
+  /**
+   * initialised; cap = clients it serves at once (0 = no limit: multi/trigger
+   * servers); uses = clients it serves before it exits (max_use; 0 = no limit)
+   */
+  | { t: 'ready'; cap: number; uses?: number }
   /** one client (connection, trigger or datagram batch) finished */
   | { t: 'done' }
   /** the child saw activity that master did not hand it (datagrams, fifo bytes) */

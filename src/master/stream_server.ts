@@ -69,7 +69,7 @@ export async function streamServerMain(
     sock.on('error', () => undefined);
     void serve(sock);
   });
-  rt.send({ t: 'ready', cap });
+  rt.send({ t: 'ready', cap, uses: rt.maxUse });
   rt.startIdleTimer();
 }
 

@@ -127,6 +127,6 @@ export async function triggerServerMain(argv: string[], opts: TriggerServerOptio
     fifo.on('error', (e) => msg.fatal(`read ${path}: ${errText(e)}`));
   }
   rt.watchMaster((handle) => void fromSocket(handle as Socket));
-  rt.send({ t: 'ready', cap: 0 });
+  rt.send({ t: 'ready', cap: 0, uses: rt.maxUse });
   rt.startIdleTimer();
 }

@@ -114,6 +114,7 @@ before(async () => {
       `echo      unix  -       -       n       -       -       ${ECHO} concurrency=2`,
       `idle      unix  -       -       n       -       -       ${ECHO}`,
       `  -o max_idle=1s`,
+      `busy      unix  -       -       n       -       6       ${ECHO} -o max_use=4 concurrency=3`,
       `use2      unix  -       -       n       -       -       ${ECHO}`,
       `  -o max_use=2`,
       `trig      unix  n       -       n       1       1       ${TRIG} ${trigLog}`,
@@ -208,6 +209,25 @@ test('max_idle: an idle process exits by itself', async () => {
   const d = await Client.open(inst.servicePath('private', 'idle'));
   assert.match(await d.line(), /^hello idle /);
   await d.quit();
+});
+
+test('many clients, few processes retiring all the time: every client is served', async () => {
+  let served = 0;
+  const pids = new Set<string>();
+  const worker = async () => {
+    for (let i = 0; i < 10; i++) {
+      const c = await Client.open(inst.servicePath('private', 'busy'));
+      pids.add((await c.line()).split(' ')[2]);
+      c.send('x');
+      assert.equal(await c.line(), 'echo x');
+      await c.quit();
+      served++;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  assert.equal(served, 80);
+  assert.ok(pids.size >= 20, `max_use=4 means at least 20 processes, saw ${pids.size}`);
+  assert.equal(inst.logLines(/warning: process .* (exit status|killed by)/).length, 0);
 });
 
 test('max_use: a process exits after serving max_use clients', async () => {
