@@ -444,6 +444,7 @@ export async function cleanupFlush(state: CleanupState): Promise<number> {
     await state.fh.close().catch(() => undefined);
   }
   if (!ok) {
+    await rm(mailQueuePath(g.config, 'trace', state.queueId), { force: true }).catch(() => undefined);
     await rm(state.path, { force: true }).catch((e: Error) => msg.warn(`remove ${state.path}: ${e.message}`));
   }
   return state.errs;

@@ -19,6 +19,7 @@ import { quote822Local, unquote822Local } from '../global/quote_822_local.js';
 import { tok822Externalize, tok822GrepAddr, tok822Parse } from '../global/tok822.js';
 import { msg } from '../util/msg.js';
 import { mailAddrFind as mailAddrFindCore } from '../global/mail_addr_find.js';
+import { bounceLogAppend } from '../global/bounce_log.js';
 import { CANON } from './cleanup_init.js';
 import { SMTPUTF8_FLAG, type CleanupState } from './cleanup_state.js';
 import type { MapsLike } from './maps_adapter.js';
@@ -249,6 +250,29 @@ export async function outRecipient(
   const orc = dsnOrcpt ?? '';
   const list =
     state.flags & CLEANUP_FLAG.MAP_OK && state.g.virtAliasMaps ? await map1n(state, recip, state.g.virtAliasMaps) : [recip];
+  // NOTIFY=SUCCESS: report the expansion now ("alias expanded"), and do not ask the new addresses for success reports.
+  if (dsnNotify & DSN_NOTIFY.SUCCESS && (list.length > 1 || list[0] !== recip)) {
+    try {
+      await bounceLogAppend(state.g.config, 'trace', state.queueId, {
+        recipient: recip,
+        original_recipient: orcpt.toLowerCase() === recip.toLowerCase() ? '' : orcpt,
+        offset: 0,
+        dsn_orig_rcpt: orc,
+        notify_flags: dsnNotify,
+        status: '2.0.0',
+        action: 'expanded',
+        diag_type: '',
+        diag_text: '',
+        mta_type: '',
+        mta_mname: '',
+        reason: 'alias expanded',
+      });
+    } catch {
+      msg.warn(`${state.queueId}: trace logfile update error`);
+      state.errs |= CLEANUP_STAT.WRITE;
+    }
+    dsnNotify = dsnNotify === DSN_NOTIFY.SUCCESS ? DSN_NOTIFY.NEVER : dsnNotify & ~DSN_NOTIFY.SUCCESS;
+  }
   for (const r of list) {
     const key = state.g.enableOrcpt ? `${orc}\n${dsnNotify}\n${orcpt}\n${r}` : r;
     if (state.dups.has(key)) continue;

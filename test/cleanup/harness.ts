@@ -38,7 +38,7 @@ export interface Harness {
 
 export async function startHarness(mainCf: string, files: Record<string, string> = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'cleanup-test-'));
-  for (const q of ['incoming', 'hold', 'active', 'deferred', 'private', 'public', 'etc']) mkdirSync(join(dir, q));
+  for (const q of ['incoming', 'hold', 'active', 'deferred', 'trace', 'private', 'public', 'etc']) mkdirSync(join(dir, q));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, 'etc', name), text);
   const config = MailConfig.fromText(
     [

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { CleanupClient } from '../../src/global/cleanup_clnt.js';
 import { CLEANUP_FLAG, CLEANUP_FLAG_MASK_EXTERNAL } from '../../src/global/cleanup_user.js';
 import { startHarness, type Rec } from './harness.js';
+import { parseBounceLog } from '../../src/global/bounce_log.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../../test/cleanup/golden');
 
@@ -90,6 +91,17 @@ test('cleanup writes the same queue files as Postfix for recorded inputs', async
           .filter((l) => l.includes(`${id}:`))
           .map((l) => l.split(id).join('{ID}').replace(/\d{14}\.\{ID\}/, '{STAMP}.{ID}'));
         assert.deepEqual(gotLog, wantLog);
+        if (name === 'dsn-success') {
+          // Postfix's trace/ID for this input had one "alias expanded" entry per expanded NOTIFY=SUCCESS recipient.
+          const trace = parseBounceLog(readFileSync(join(h.dir, 'trace', id), 'utf8'));
+          assert.deepEqual(
+            trace.map((e) => [e.recipient, e.dsn_orig_rcpt, e.notify_flags, e.status, e.action, e.reason]),
+            [
+              ['valias@example.test', 'rfc822;valias@example.test', 2, '2.0.0', 'expanded', 'alias expanded'],
+              ['valias@example.test', 'rfc822;valias@example.test', 6, '2.0.0', 'expanded', 'alias expanded'],
+            ],
+          );
+        }
         if (wantRecs.length === 0) {
           assert.ok(!h.files('hold').includes(id) && !h.files('incoming').includes(id), 'no queue file');
         } else {

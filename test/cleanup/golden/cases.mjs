@@ -47,5 +47,7 @@ export const cases = {
     '--==b1==--', 'epilogue', 'ignore body three']),
   'mime-garbage': msg(smtpEnv(['r@example.org']), ['Subject: g', 'Content-Type: multipart/mixed; boundary=zz'], ['--zz', 'not a header', 'X-Drop: now body', '--zz--']),
   'mime-exe': msg(smtpEnv(['r@example.org']), ['Subject: exe', 'Content-Type: multipart/mixed; boundary=zz'], ['--zz', 'Content-Disposition: attachment; filename="evil.exe"', '', 'MZ', '--zz--']),
+  'dsn-success': [T, ['A', 'rewrite_context=local'], ['S', 's@example.org'], ['A', 'notify_flags=2'], ['R', 'valias@example.test'], ['A', 'notify_flags=6'], ['R', 'valias@example.test'], ['A', 'notify_flags=2'], ['R', 'plain@example.org'],
+    ['M', ''], ...rcvd, ['N', 'Subject: dsn'], ['N', ''], ['N', 'b'], ['X', ''], ['E', '']],
   'bare-rcpt': msg(smtpEnv(['bareuser', 'host!user', 'user%other@mail.example.test']), ['To: bareuser'], ['b']),
 };
