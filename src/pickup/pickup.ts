@@ -45,7 +45,7 @@ import {
 } from '../global/rec_type.js';
 import { msg } from '../util/msg.js';
 import { postdropAttrAllowed, splitNameval } from '../postdrop/maildrop.js';
-import { checkUserAcl, confInt, confStr, getpwnam, loginSenderAllowed, mailDate } from '../postdrop/submit_common.js';
+import { checkUserAclAsync, confInt, confStr, getpwnam, loginSenderAllowed, mailDate } from '../postdrop/submit_common.js';
 import type { ServerContext } from '../master/mail_server.js';
 
 const REMOVE = 1;
@@ -272,7 +272,7 @@ async function pickupCopy(config: MailConfig, reader: FileRecordReader, cleanup:
     msg.warn(`${info.id}: uid=${info.uid}: no envelope sender`);
     return REMOVE;
   }
-  if (!info.requeued && !loginSenderAllowed(config, info.uid, info.sender)) {
+  if (!info.requeued && !(await loginSenderAllowed(config, info.uid, info.sender))) {
     msg.warn(`${info.id}: uid=${info.uid}: not authorized to use sender='${info.sender}'`);
     return REMOVE;
   }
@@ -365,7 +365,7 @@ async function pickupFile(config: MailConfig, dir: string, name: string, opts: P
     };
     info.mtimeUsec = Math.floor(info.mtimeUsec);
     if (!info.requeued) {
-      const denied = checkUserAcl(config, 'authorized_submit_users', uid);
+      const denied = await checkUserAclAsync(config, 'authorized_submit_users', uid);
       if (denied !== null) {
         msg.warn(`${rel}: uid=${uid}: User ${denied}(${uid}) is not allowed to submit mail`);
         return REMOVE;

@@ -96,7 +96,7 @@ export class MaildropWriter {
   private used = 0;
   private written = 0;
   private readonly sizeLimit: number;
-  private denied: string | undefined;
+  private firstSender: string | undefined;
   /** the first write error; later output is dropped and finish() reports it (postdrop slurps the input) */
   private writeError: NodeJS.ErrnoException | undefined;
   private readonly login: string | undefined;
@@ -192,11 +192,7 @@ export class MaildropWriter {
     if (type === REC.FROM) {
       this.fromCount++;
       if (data.includes(0)) throw new PostdropError('NUL in FROM record');
-      const sender = data.toString('utf8');
-      if (this.denied === undefined && !loginSenderAllowed(this.config, this.uid, sender)) {
-        this.denied = `not authorized to use sender='${sender}'`;
-        msg.warn(`uid=${this.uid}: ${this.login ?? 'unknown'}: ${this.denied}`);
-      }
+      if (this.firstSender === undefined) this.firstSender = data.toString('utf8');
     }
     if (type === REC.RCPT) this.rcptCount++;
     if (type === REC.ATTR) {
@@ -226,9 +222,11 @@ export class MaildropWriter {
       this.abort();
       return { status: CLEANUP_STAT.BAD, reason: '' };
     }
-    if (this.denied !== undefined) {
+    if (this.firstSender !== undefined && !(await loginSenderAllowed(this.config, this.uid, this.firstSender))) {
+      const denied = `not authorized to use sender='${this.firstSender}'`;
+      msg.warn(`uid=${this.uid}: ${this.login ?? 'unknown'}: ${denied}`);
       this.abort();
-      return { status: CLEANUP_STAT.NOPERM, reason: this.denied };
+      return { status: CLEANUP_STAT.NOPERM, reason: denied };
     }
     if (this.fromCount === 0 || this.rcptCount === 0) {
       this.abort();

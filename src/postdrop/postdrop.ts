@@ -22,7 +22,7 @@ import { encodeAttrs } from '../util/attr.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { Getopt } from '../sendmail/getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from './maildrop.js';
-import { checkUserAcl, confInt, currentUid, stderrOutput } from './submit_common.js';
+import { checkUserAclAsync, confInt, currentUid, stderrOutput } from './submit_common.js';
 
 /** SyncRecordReader - rec_get_raw() over a file descriptor, read synchronously and bounded. */
 export class SyncRecordReader {
@@ -130,7 +130,7 @@ export async function main(argv: string[]): Promise<void> {
   const config = MailConfig.load(defaultConfigDirectory());
   config.setRuntime('process_name', progname);
   const uid = currentUid();
-  const denied = checkUserAcl(config, 'authorized_submit_users', uid);
+  const denied = await checkUserAclAsync(config, 'authorized_submit_users', uid);
   if (denied !== null) msg.fatal(`User ${denied}(${uid}) is not allowed to submit mail`);
   const queueDir = config.str('queue_directory');
   try {

@@ -124,12 +124,33 @@ export function fullname(uid = currentUid()): string | undefined {
 }
 
 /**
- * userAclAllows - does the ACL list (authorized_submit_users syntax) allow
- * this login name? Items: a name, !name, static:anyone / static:<value>
- * (matches everyone). Table types other than static are not available here
- * yet and match nobody (with a warning), so a misread ACL denies.
+ * checkUserAcl - null when the uid may use the service, else the name to
+ * print in "User %s(%ld) is not allowed to ..." (check_user_acl_byuid()).
+ * The value is a string_list (names, !names, /file, type:table); the
+ * default static:anyone is decided without loading the table code.
  */
-export function userAclAllows(paramName: string, value: string, login: string): boolean {
+export async function checkUserAclAsync(config: MailConfig, paramName: string, uid: number): Promise<string | null> {
+  const value = confStr(config, paramName, 'static:anyone');
+  if (value.trim() === 'static:anyone') return null;
+  const login = username(uid) ?? String(uid);
+  const { stringList } = await import('../global/match_list.js');
+  try {
+    return (await stringList(paramName, value, config).match(login)) ? null : login;
+  } catch (e) {
+    msg.warn(`${paramName}: ${(e as Error).message}`);
+    return login;
+  }
+}
+
+/**
+ * checkUserAcl - synchronous variant for callers that cannot wait: names,
+ * !names and static: only; other table types deny (with a warning). Prefer
+ * checkUserAclAsync.
+ */
+export function checkUserAcl(config: MailConfig, paramName: string, uid: number): string | null {
+  const value = confStr(config, paramName, 'static:anyone');
+  if (value.trim() === 'static:anyone') return null;
+  const login = username(uid) ?? String(uid);
   for (let item of splitList(value)) {
     let negate = false;
     while (item.startsWith('!')) {
@@ -137,57 +158,47 @@ export function userAclAllows(paramName: string, value: string, login: string): 
       item = item.slice(1);
     }
     let match: boolean;
-    if (/^[a-z0-9]+:/.test(item)) {
-      if (item.startsWith('static:')) match = true;
-      else {
-        msg.warn(`${paramName}: table ${item} is not supported by this program; treating as no match`);
-        match = false;
-      }
-    } else {
-      match = item === login;
-    }
-    if (match) return !negate;
+    if (/^[a-z0-9_]+:/.test(item)) {
+      match = item.startsWith('static:');
+      if (!match) msg.warn(`${paramName}: table ${item} needs checkUserAclAsync; treating as no match`);
+    } else match = item === login;
+    if (match) return negate ? login : null;
   }
-  return false;
+  return login;
 }
 
-/**
- * checkUserAcl - null when the uid may use the service, else the name to
- * print in "User %s(%ld) is not allowed to ..." (check_user_acl_byuid()).
- */
-export function checkUserAcl(config: MailConfig, paramName: string, uid: number): string | null {
-  const value = confStr(config, paramName, 'static:anyone');
-  const login = username(uid);
-  if (login === undefined) return value.trim() === 'static:anyone' ? null : `unknown(${uid})`;
-  return userAclAllows(paramName, value, login) ? null : login;
+/** senderListAllows - one local_login_sender_maps result ("*", "<>", addresses, @domains) against a sender. */
+export function senderListAllows(result: string, sender: string, nullKey: string): boolean {
+  const s = sender.toLowerCase();
+  for (const allowed of splitList(result)) {
+    const a = allowed.toLowerCase();
+    if (a === '*') return true;
+    if (sender === '' ? a === nullKey.toLowerCase() : a === s) return true;
+    if (a.startsWith('@') && sender !== '' && s.endsWith(a)) return true;
+  }
+  return false;
 }
 
 /**
  * loginSenderAllowed - local_login_sender_maps (login_sender_match.c): may
  * this login use this envelope sender? The lookup key is the login name; the
- * result is a list of senders, "*" allows any, "<>" (or the
- * empty_address_local_login_sender_maps_lookup_key) stands for the null
- * sender. Only static: tables are supported here; other types deny.
+ * result lists the senders it may use ("*" = any, "<>" or
+ * $empty_address_local_login_sender_maps_lookup_key = the null sender,
+ * "@domain"). No result, or a table error, means no.
  */
-export function loginSenderAllowed(config: MailConfig, uid: number, sender: string): boolean {
+export async function loginSenderAllowed(config: MailConfig, uid: number, sender: string): Promise<boolean> {
   const maps = confStr(config, 'local_login_sender_maps', 'static:*');
+  if (maps.trim() === 'static:*') return true;
   const nullKey = confStr(config, 'empty_address_local_login_sender_maps_lookup_key', '<>');
-  const senderKey = sender === '' ? nullKey : sender.toLowerCase();
-  for (const map of splitList(maps)) {
-    if (!map.startsWith('static:')) {
-      msg.warn(`local_login_sender_maps: table ${map} is not supported by this program; treating as no match`);
-      continue;
-    }
-    let v = map.slice('static:'.length).trim();
-    if (v.startsWith('{') && v.endsWith('}')) v = v.slice(1, -1).trim();
-    for (const allowed of splitList(v)) {
-      if (allowed === '*') return true;
-      if (allowed.toLowerCase() === senderKey) return true;
-      if (allowed.startsWith('@') && sender !== '' && senderKey.endsWith(allowed.toLowerCase())) return true;
-    }
+  const login = username(uid) ?? String(uid);
+  const { Maps } = await import('../global/maps.js');
+  try {
+    const result = await Maps.create('local_login_sender_maps', maps).find(login);
+    return result !== null && senderListAllows(result, sender, nullKey);
+  } catch (e) {
+    msg.warn(`local_login_sender_maps: ${(e as Error).message}`);
     return false;
   }
-  return false;
 }
 
 /** mailDate - RFC 5322 date as Postfix writes it (shared with the rest of the system). */

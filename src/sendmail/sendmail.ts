@@ -29,7 +29,7 @@ import { cleanupStrerror, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { Getopt } from './getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from '../postdrop/maildrop.js';
-import { EX, checkUserAcl, confInt, confStr, currentUid, fullname, stderrName, stderrOutput, username } from '../postdrop/submit_common.js';
+import { EX, checkUserAclAsync, confInt, confStr, currentUid, fullname, stderrName, stderrOutput, username } from '../postdrop/submit_common.js';
 
 const GETOPT_LIST = 'A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx';
 
@@ -194,7 +194,7 @@ export class FdLines {
  */
 export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<void> {
   const uid = currentUid();
-  const denied = checkUserAcl(config, 'authorized_submit_users', uid);
+  const denied = await checkUserAclAsync(config, 'authorized_submit_users', uid);
   if (denied !== null) msg.fatal(`User ${denied}(${uid}) is not allowed to submit mail`, EX.NOPERM);
 
   let savedSender: string;
@@ -676,7 +676,7 @@ export async function main(argv: string[]): Promise<void> {
     case Mode.USER: {
       if (rest.length) msg.fatal('stand-alone mode requires no recipient', EX.USAGE);
       const uid = currentUid();
-      const denied = checkUserAcl(config, 'authorized_submit_users', uid);
+      const denied = await checkUserAclAsync(config, 'authorized_submit_users', uid);
       if (denied !== null) msg.fatal(`User ${denied}(${uid}) is not allowed to submit mail`, EX.NOPERM);
       return runReplace(config.str('daemon_directory'), ['smtpd', '-S', ...vflags]);
     }

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { makeInstance, run, maildropFiles, withoutTime, golden, GOLDEN } from './helpers.js';
 import { encodeRecord } from '../../src/global/record.js';
@@ -154,6 +155,29 @@ test('sendmail -bs runs smtpd -S, which submits through maildrop', () => {
     assert.ok(text.includes('R\x0eb@example.test'));
   } finally {
     inst.cleanup();
+  }
+});
+
+test('sendmail: ACL and login-sender tables (inline:) are consulted', () => {
+  const me = userInfo().username;
+  const inst = makeInstance(`local_login_sender_maps = inline:{${me}=@example.test}\n`);
+  try {
+    let r = run('sendmail', ['-C', inst.etc, '-f', 'a@example.test', 'u@x'], 'x\n');
+    assert.equal(r.status, 0, r.stderr);
+    r = run('sendmail', ['-C', inst.etc, '-f', 'a@other.test', 'u@x'], 'x\n');
+    assert.equal(r.status, 75);
+    assert.match(r.stderr, /fatal: a@other\.test\(\d+\): not authorized to use sender='a@other\.test'\n$/);
+    assert.equal(maildropFiles(inst).length, 1);
+  } finally {
+    inst.cleanup();
+  }
+  const inst2 = makeInstance(`authorized_submit_users = !${me}, static:anyone\n`);
+  try {
+    const r = run('sendmail', ['-C', inst2.etc, 'u@x'], 'x\n');
+    assert.equal(r.status, 75);
+    assert.equal(r.stderr, `sendmail: fatal: User ${me}(${process.getuid!()}) is not allowed to submit mail\n`);
+  } finally {
+    inst2.cleanup();
   }
 });
 
