@@ -19,7 +19,6 @@
  * handler that runs before the intended status is used.
  */
 
-import { spawn } from 'node:child_process';
 import { readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
@@ -391,10 +390,11 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
 }
 
 /** runCommand - run a Postfix program in the foreground and exit with its status (mail_run_replace()). */
-function runReplace(dir: string, argv: string[]): Promise<never> {
+async function runReplace(dir: string, argv: string[]): Promise<never> {
   const path = join(dir, argv[0]);
+  const { spawn } = await import('node:child_process');
   return new Promise<never>(() => {
-    const child = spawn(path, argv.slice(1), { stdio: 'inherit', argv0: argv[0] } as Parameters<typeof spawn>[2]);
+    const child = spawn(path, argv.slice(1), { stdio: 'inherit', argv0: argv[0] });
     child.on('error', (err: NodeJS.ErrnoException) => {
       msg.fatal(`mail_run_replace: execvp ${path}: ${err.code === 'ENOENT' ? 'No such file or directory' : err.message}`);
     });
@@ -406,8 +406,9 @@ function runReplace(dir: string, argv: string[]): Promise<never> {
 }
 
 /** runBackground - start a Postfix program and do not wait for it (mail_run_background()). */
-function runBackground(dir: string, argv: string[]): Promise<number> {
+async function runBackground(dir: string, argv: string[]): Promise<number> {
   const path = join(dir, argv[0]);
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn(path, argv.slice(1), { stdio: 'inherit', detached: true });
     child.on('error', (err) => {
