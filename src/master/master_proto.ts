@@ -7,11 +7,12 @@
  * A Node process cannot stop accepting on a shared listening socket without
  * closing it for good, so here master accepts and hands each connection to
  * the child of its choice over the Node IPC channel (descriptor 3), using
- * SCM_RIGHTS descriptor passing. The child reports its capacity once it is
- * initialised, one "done" per finished client, and "retire" when it is
- * about to exit on max_use/max_idle; master tracks the busy/available state
- * from that, exactly as Postfix tracks MASTER_STAT_TAKEN/AVAIL. See
- * docs/ARCHITECTURE.md.
+ * SCM_RIGHTS descriptor passing. The child reports its capacity and max_use
+ * once it is initialised, one "done" per finished client, and "retire" when
+ * it wants to exit (max_use/max_idle); master answers "stop" (nothing more
+ * is on its way) and the child exits once its clients are done. Master
+ * tracks the busy/available state from that, as Postfix tracks
+ * MASTER_STAT_TAKEN/AVAIL. See docs/ARCHITECTURE.md.
  *
  * All messages are small JSON objects produced by this code only; both
  * sides validate the "t" field and ignore anything else.
@@ -28,14 +29,14 @@ export type ChildMessage =
   | { t: 'done' }
   /** the child saw activity that master did not hand it (datagrams, fifo bytes) */
   | { t: 'used' }
-  /** the child will exit when its current clients are done: send it nothing more */
+  /** the child wants to exit: send it nothing more, and confirm with "stop" */
   | { t: 'retire' };
 
 /** Master -> child. */
 export type MasterMessage =
   /** a new client connection; the socket comes as the message's handle */
   | { t: 'conn' }
-  /** finish the current clients and exit (reload) */
+  /** nothing more will come: finish the current clients and exit (reload, or the answer to "retire") */
   | { t: 'stop' };
 
 /** Environment variable with the generation number of a child (Postfix MASTER_GEN_NAME). */
