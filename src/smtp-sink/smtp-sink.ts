@@ -46,7 +46,12 @@ export interface SinkOptions {
   maxMessages: number;
   dumpTemplate?: string;
   dumpAppend: boolean;
+  /** -S: text prepended to each dumped message (C escapes already expanded) */
   startString?: string;
+  /** -A: seconds after the DATA reply before aborting with 550 (undefined: never) */
+  abortDelay?: number;
+  /** -t: seconds a client may stay silent */
+  timeout: number;
   out: (text: string) => void;
 }
 
@@ -72,6 +77,7 @@ export function defaultSinkOptions(): SinkOptions {
     maxSessions: 0,
     maxMessages: 0,
     dumpAppend: false,
+    timeout: 100,
     out: (t) => process.stdout.write(t),
   };
 }
@@ -247,7 +253,13 @@ class SinkSession {
     });
     this.sock.on('data', (chunk: Buffer) => this.input(chunk));
     const greeting = o.pretendPix ? '220 ********' : o.disableEsmtp ? `220 ${o.hostname}` : `220 ${o.hostname} ESMTP`;
-    this.sock.write((o.startString ?? greeting) + '\r\n');
+    if (o.timeout > 0) {
+      this.sock.setTimeout(o.timeout * 1000, () => {
+        msg.warn('read timeout');
+        this.disconnect();
+      });
+    }
+    this.sock.write(greeting + '\r\n');
   }
 
   private reply(text: string): void {
@@ -464,6 +476,14 @@ class SinkSession {
     this.eodState = 2;
     this.reply('354 End data with <CR><LF>.<CR><LF>');
     if (this.o.dumpTemplate) this.dump = [];
+    if (this.o.abortDelay !== undefined) {
+      this.paused = true; // read no more input: the client is to be blocked before it sends "."
+      setTimeout(() => {
+        if (this.closed) return;
+        this.sock.write('550 This violates SMTP\r\n');
+        this.disconnect();
+      }, this.o.abortDelay * 1000);
+    }
   }
 
   private disconnect(): void {
@@ -480,7 +500,7 @@ class SinkSession {
     const now = new Date();
     const addr = this.sock.remoteAddress ?? '';
     const v6 = this.sock.remoteFamily === 'IPv6' ? 'IPv6:' : '';
-    let head = '';
+    let head = this.o.startString ?? '';
     if (addr) head += `X-Client-Addr: ${v6}${addr}\n`;
     head += `X-Client-Proto: ${this.proto}\n`;
     if (this.heloArgs) head += `X-Helo-Args: ${this.heloArgs}\n`;
@@ -505,6 +525,12 @@ class SinkSession {
       msg.warn(`${this.o.dumpAppend ? 'append file' : 'open'} ${path}: ${(e as Error).message}`);
     }
   }
+}
+
+/** cEscapes - the C escapes \a \b \f \n \r \t \v \ddd and a doubled backslash, as unescape() does. */
+export function cEscapes(text: string): string {
+  const map: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
+  return text.replace(/\\([0-7]{1,3}|.)/g, (_m, c: string) => (/^[0-7]+$/.test(c) ? String.fromCharCode(parseInt(c, 8)) : map[c] ?? c));
 }
 
 /** usage - Postfix's usage text. */
@@ -548,6 +574,8 @@ export async function main(argv: string[]): Promise<void> {
         o.disableSaslauth = true;
         break;
       case 'A':
+        if (!/^\d+$/.test(a)) msg.fatal(`bad abort delay: ${a}`);
+        o.abortDelay = Number(a);
         break;
       case 'b':
         if (!/^4\d\d /.test(a)) msg.fatal(`bad soft error reply: ${a}`);
@@ -618,10 +646,10 @@ export async function main(argv: string[]): Promise<void> {
         commandSet(a);
         break;
       case 'S':
-        o.startString = a;
+        o.startString = cEscapes(a);
         break;
       case 't':
-        posInt('timeout');
+        o.timeout = posInt('timeout');
         break;
       case 'T':
         posInt('TCP window size');
