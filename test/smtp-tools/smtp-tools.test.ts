@@ -170,3 +170,65 @@ test('the commands: smtp-sink -n 1 on a UNIX socket, smtp-source -c', async () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** captureServer - answers like a minimal SMTP server and records every line the client sends. */
+async function captureServer(): Promise<{ port: number; lines: () => string; close: () => Promise<void> }> {
+  const { createServer } = await import('node:net');
+  let text = '';
+  const srv = createServer((sock) => {
+    let inData = false;
+    let pending = '';
+    sock.write('220 cap ESMTP\r\n');
+    sock.on('data', (d: Buffer) => {
+      pending += d.toString('latin1');
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl + 1);
+        pending = pending.slice(nl + 1);
+        text += line;
+        if (inData) {
+          if (line === '.\r\n') {
+            inData = false;
+            sock.write('250 2.0.0 Ok: queued\r\n');
+          }
+          continue;
+        }
+        const u = line.toUpperCase();
+        if (u.startsWith('DATA')) {
+          inData = true;
+          sock.write('354 go\r\n');
+        } else if (u.startsWith('QUIT')) sock.end('221 bye\r\n');
+        else sock.write('250 ok\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (srv.address() as AddressInfo).port,
+    lines: () => text,
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
+}
+
+test('smtp-source sends byte for byte what Postfix smtp-source sends (golden transcripts)', async () => {
+  const golden = join(ROOT, 'test', 'smtp-tools', 'golden');
+  for (const [args, file] of [
+    [['-d', '-m', '2', '-r', '2', '-N', '-F', join(golden, 'payload.txt'), '-M', 'myhost.test', '-f', 's@x', '-t', 'r@y'], 'source-F.txt'],
+    [['-r', '3', '-l', '250', '-S', 'subj', '-M', 'myhost.test'], 'source-l.txt'],
+  ] as Array<[string[], string]>) {
+    const cap = await captureServer();
+    try {
+      const child = spawn(join(ROOT, 'bin', 'smtp-source'), [...args, `127.0.0.1:${cap.port}`]);
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      assert.equal(await new Promise<number | null>((r) => child.on('exit', (c) => r(c))), 0, err);
+      const got = cap
+        .lines()
+        .replace(/^Date: [^\r]*/m, 'Date: DATE')
+        .replace(/^Message-Id: <[0-9a-f]{4}\./m, 'Message-Id: <PID.');
+      assert.equal(got, readFileSync(join(golden, file), 'latin1'), file);
+    } finally {
+      await cap.close();
+    }
+  }
+});
