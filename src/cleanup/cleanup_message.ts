@@ -18,6 +18,7 @@ import { quote822Local } from '../global/quote_822_local.js';
 import { tok822Externalize, tok822Internalize, tok822Parse, tok822Scan, TOKEN_LIMIT, type Tok822 } from '../global/tok822.js';
 import { msg } from '../util/msg.js';
 import { CANON } from './cleanup_init.js';
+import { headerDate } from './tz_abbrev.js';
 import { mapHeaderAddress, rewriteInternal } from './cleanup_addr.js';
 import type { CleanupState } from './cleanup_state.js';
 import type { MapsLike } from './maps_adapter.js';
@@ -103,26 +104,7 @@ export function isHeaderLen(line: string): number {
 
 /** mailDate - RFC 2822 date as Postfix writes it: "Tue, 24 Nov 2026 22:04:55 +0000 (UTC)". */
 export function mailDate(when: number): string {
-  const d = new Date(when * 1000);
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const off = -d.getTimezoneOffset();
-  const sign = off < 0 ? '-' : '+';
-  const abs = Math.abs(off);
-  let zone = 'UTC';
-  try {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d);
-    zone = parts.find((x) => x.type === 'timeZoneName')?.value ?? 'UTC';
-  } catch {
-    zone = 'UTC';
-  }
-  if (off === 0 && /^(GMT|UTC)$/.test(zone)) zone = process.env.TZ && /^GMT/i.test(process.env.TZ) ? 'GMT' : 'UTC';
-  return (
-    `${days[d.getDay()]}, ${String(d.getDate()).padStart(2, ' ')} ${months[d.getMonth()]} ${d.getFullYear()} ` +
-    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ` +
-    `${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)} (${zone})`
-  );
+  return headerDate(when);
 }
 
 /** actLog - "ID: action: class content from origin; from=<> to=<> proto= helo=<>: text" (cleanup_act_log). */

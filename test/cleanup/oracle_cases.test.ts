@@ -62,7 +62,7 @@ function normalize(recs: Rec[], id: string): Rec[] {
       .join('{ID}')
       .replace(/^create_time=\d+$/, 'create_time={NOW}')
       .replace(/\d{14}\.\{ID\}/, '{STAMP}.{ID}')
-      .replace(/\w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)/, '{DATE}');
+      .replace(/\w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \([^)]*\)/, '{DATE}');
     if (t === 'T') x = '{T}';
     return [t, x];
   });

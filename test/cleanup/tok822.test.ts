@@ -86,3 +86,22 @@ test('cleanup status texts and SMTP replies (cleanup_strerror.c, smtpd.c)', () =
     '550 5.5.2 mx.example Error: bare <LF> received',
   );
 });
+
+test('time zone abbreviations come from the zone file, as strftime %Z', async () => {
+  const { headerDate, parseTzif } = await import('../../src/cleanup/tz_abbrev.js');
+  const { existsSync, readFileSync } = await import('node:fs');
+  const saved = process.env.TZ;
+  try {
+    process.env.TZ = 'UTC';
+    assert.equal(headerDate(Date.UTC(2026, 6, 5, 12) / 1000), 'Sun,  5 Jul 2026 12:00:00 +0000 (UTC)');
+    if (existsSync('/usr/share/zoneinfo/Europe/Berlin')) {
+      assert.ok(parseTzif(readFileSync('/usr/share/zoneinfo/Europe/Berlin')));
+      process.env.TZ = 'Europe/Berlin';
+      assert.equal(headerDate(Date.UTC(2026, 0, 15, 12) / 1000), 'Thu, 15 Jan 2026 13:00:00 +0100 (CET)');
+      assert.equal(headerDate(Date.UTC(2026, 6, 15, 12) / 1000), 'Wed, 15 Jul 2026 14:00:00 +0200 (CEST)');
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  }
+});
