@@ -44,7 +44,11 @@ export const MAILDROP_TEMP_MODE = 0o600;
 
 /** Thrown for input that postdrop refuses (postdrop exits through msg.fatal). */
 export class PostdropError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** a warning postdrop logs before the fatal error */
+    readonly warning?: string,
+  ) {
     super(message);
     this.name = 'PostdropError';
   }
@@ -96,6 +100,7 @@ export class MaildropWriter {
   private used = 0;
   private written = 0;
   private readonly sizeLimit: number;
+  private readonly recordLimit: number;
   private firstSender: string | undefined;
   /** the first write error; later output is dropped and finish() reports it (postdrop slurps the input) */
   private writeError: NodeJS.ErrnoException | undefined;
@@ -107,6 +112,7 @@ export class MaildropWriter {
   ) {
     this.uid = uid;
     this.sizeLimit = confInt(config, 'message_size_limit', 10240000);
+    this.recordLimit = confInt(config, 'line_length_limit', 2048);
     this.login = username(uid);
   }
 
@@ -184,6 +190,10 @@ export class MaildropWriter {
    */
   put(type: number, data: Buffer): void {
     if (this.ended) throw new PostdropError(`uid=${this.uid}: unexpected record type: ${type}`);
+    // postdrop reads records of at most $line_length_limit bytes (rec_get_raw); so does pickup
+    if (data.length > this.recordLimit) {
+      throw new PostdropError(`uid=${this.uid}: malformed input`, `stdin: illegal length ${data.length}, record type ${type}`);
+    }
     const expected = SEGMENTS[this.seg];
     const ch = String.fromCharCode(type);
     if (!expected.includes(ch)) throw new PostdropError(`uid=${this.uid}: unexpected record type: ${type}`);

@@ -181,7 +181,10 @@ export async function main(argv: string[]): Promise<void> {
     try {
       dst.put(rec.type, rec.data);
     } catch (e) {
-      if (e instanceof PostdropError) msg.fatal(e.message);
+      if (e instanceof PostdropError) {
+        if (e.warning) msg.warn(e.warning);
+        msg.fatal(e.message);
+      }
       writeError = e as Error;
       continue;
     }

@@ -229,7 +229,14 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
     try {
       dst.put(type, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     } catch (e) {
-      if (e instanceof PostdropError) msg.fatal(`${who}: ${e.message}`, EX.SOFTWARE);
+      if (e instanceof PostdropError) {
+        // what Postfix's postdrop would have said on its way out, then sendmail's view of it
+        stderrName.value = 'postdrop';
+        if (e.warning) msg.warn(e.warning);
+        process.stderr.write(`postdrop: fatal: ${e.message}\n`);
+        stderrName.value = basename(process.argv[1] ?? 'sendmail');
+        msg.fatal(`${who}: queue file write error`, EX.TEMPFAIL);
+      }
       msg.fatal(`${who}: error writing queue file: ${(e as Error).message}`, EX.TEMPFAIL);
     }
   };
