@@ -58,7 +58,9 @@ const ATTR_MAP: Record<string, number> = {
   create_time: REC.CTIME,
 };
 
-const REC_TYPE_ENV_RECIPIENT = [REC.RCPT, REC.DONE, REC.DRCP, REC.ORCP, REC.DSN_ORCPT, REC.DSN_NOTIFY];
+/** Record types that start the recipient part (rec_type.h REC_TYPE_ENV_RECIPIENT, REC_TYPE_EXT_RECIPIENT). */
+const REC_TYPE_ENV_RECIPIENT = 'MDRO/Kon';
+const REC_TYPE_EXT_RECIPIENT = 'EDRO/Kon';
 
 function splitNameval(text: string): { name: string; value: string } | string {
   const eq = text.indexOf('=');
@@ -108,7 +110,7 @@ async function envelope(c: Ctx, type: number, data: Buffer): Promise<void> {
     state.errs |= CLEANUP_STAT.BAD;
     return;
   }
-  if ((state.flags & CLEANUP_FLAG_INRCPT) === 0 && REC_TYPE_ENV_RECIPIENT.includes(m.type)) {
+  if ((state.flags & CLEANUP_FLAG_INRCPT) === 0 && REC_TYPE_ENV_RECIPIENT.includes(String.fromCharCode(type))) {
     if (state.sender === null) {
       msg.warn(`${state.queueId}: message rejected: missing sender envelope record`);
       state.errs |= CLEANUP_STAT.BAD;
@@ -240,9 +242,16 @@ async function envelope(c: Ctx, type: number, data: Buffer): Promise<void> {
     return;
   }
   if (type === REC.VERP) {
-    if (!state.sender) msg.warn(`${state.queueId}: ignoring VERP request for null sender`);
-    else if (!/^[^\s]{2}$/.test(text)) msg.warn(`${state.queueId}: ignoring bad VERP request: "${text.slice(0, 100)}"`);
-    else state.out(type, data);
+    // First instance wins.
+    if (state.verpDelims === null) {
+      if (!state.sender) msg.warn(`${state.queueId}: ignoring VERP request for null sender`);
+      else if (text.length !== 2 || ![...text].every((ch) => state.g.verpFilter.includes(ch))) {
+        msg.warn(`${state.queueId}: ignoring bad VERP request: "${text.slice(0, 100)}"`);
+      } else {
+        state.verpDelims = text;
+        state.out(type, data);
+      }
+    }
     return;
   }
   if (type === REC.ATTR && m.name !== undefined && m.value !== undefined) {
@@ -292,7 +301,7 @@ async function extracted(c: Ctx, type: number, data: Buffer): Promise<void> {
   }
   const m = mapAttr(state, type, text);
   if (m === null) return;
-  if ((state.flags & CLEANUP_FLAG_INRCPT) === 0 && [REC.RCPT, REC.DONE, REC.DRCP, REC.ORCP, REC.DSN_ORCPT, REC.DSN_NOTIFY, REC.END].includes(m.type)) {
+  if ((state.flags & CLEANUP_FLAG_INRCPT) === 0 && REC_TYPE_EXT_RECIPIENT.includes(String.fromCharCode(m.type))) {
     if (state.filter !== null) state.out(REC.FILT, state.filter);
     if (state.redirect !== null) state.out(REC.RDR, state.redirect);
     const enc = state.attr.get('encoding');

@@ -107,6 +107,7 @@ export interface CleanupGlobals {
   bodyChecks: MapsLike | null;
   autoEightBitEncHdr: boolean;
   smtputf8Enable: boolean;
+  verpFilter: string;
   /** message_reject_characters / message_strip_characters, unescaped (byte values) */
   rejectChars: Set<number> | null;
   stripChars: Set<number> | null;
@@ -167,6 +168,7 @@ export async function cleanupInit(config: MailConfig): Promise<CleanupGlobals> {
     bodyChecks: await openMaps('body_checks', config.str('body_checks')),
     autoEightBitEncHdr: config.bool('detect_8bit_encoding_header'),
     smtputf8Enable: config.bool('smtputf8_enable'),
+    verpFilter: config.str('verp_delimiter_filter'),
     rejectChars: charSet(config.str('message_reject_characters')),
     stripChars: charSet(config.str('message_strip_characters')),
     isLocalDomain: (d: string) => d.toLowerCase() === myorigin.toLowerCase() || mydest.has(d.toLowerCase()),

@@ -68,6 +68,7 @@ export class CleanupState {
   tflags = 0;
   dsnEnvid: string | null = null;
   dsnRet = 0;
+  verpDelims: string | null = null;
   dups = new Set<string>();
   /** bytes written to the file so far plus what is buffered */
   private offsetBase = 0;

@@ -49,5 +49,10 @@ export const cases = {
   'mime-exe': msg(smtpEnv(['r@example.org']), ['Subject: exe', 'Content-Type: multipart/mixed; boundary=zz'], ['--zz', 'Content-Disposition: attachment; filename="evil.exe"', '', 'MZ', '--zz--']),
   'dsn-success': [T, ['A', 'rewrite_context=local'], ['S', 's@example.org'], ['A', 'notify_flags=2'], ['R', 'valias@example.test'], ['A', 'notify_flags=6'], ['R', 'valias@example.test'], ['A', 'notify_flags=2'], ['R', 'plain@example.org'],
     ['M', ''], ...rcvd, ['N', 'Subject: dsn'], ['N', ''], ['N', 'b'], ['X', ''], ['E', '']],
+  'verp': [T, ['S', 's@example.org'], ['V', '+='], ['V', '-='], ['R', 'r@example.org'], ['M', ''], ...rcvd, ['X', ''], ['E', '']],
+  'verp-bad': [T, ['S', 's@example.org'], ['V', '..'], ['R', 'r@example.org'], ['M', ''], ...rcvd, ['X', ''], ['E', '']],
+  'verp-null': [T, ['S', ''], ['V', '+='], ['R', 'r@example.org'], ['M', ''], ...rcvd, ['X', ''], ['E', '']],
+  'only-time': [T, ['M', ''], ...rcvd, ['X', ''], ['E', '']],
+  'mixed': [T, ['S', 's@example.org'], ['R', 'r@example.org'], ['A', 'late=attr'], ['R', 'q@example.org'], ['M', ''], ...rcvd, ['X', ''], ['A', 'x=y'], ['R', 'z@example.org'], ['A', 'after=rcpt'], ['E', '']],
   'bare-rcpt': msg(smtpEnv(['bareuser', 'host!user', 'user%other@mail.example.test']), ['To: bareuser'], ['b']),
 };
