@@ -159,3 +159,18 @@ test('golden: client/helo access maps, WARN, data restrictions, ETRN restriction
     await fx.close();
   }
 });
+
+test('golden: smtpd_delay_reject=no rejects the client at connect; later commands get 503 5.7.0', async () => {
+  const fx = await startFixture('smtpd_delay_reject = no\nsmtpd_client_restrictions = reject');
+  try {
+    await replay(fx, 'client_reject_at_connect');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.deepEqual(fx.logs, [
+      'connect from localhost[127.0.0.1]',
+      'NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: 554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied; proto=SMTP',
+      'disconnect from localhost[127.0.0.1] ehlo=0/1 mail=0/1 noop=0/1 quit=1 commands=1/4',
+    ]);
+  } finally {
+    await fx.close();
+  }
+});
