@@ -186,7 +186,7 @@ test('sendmail: an envelope record longer than line_length_limit is refused like
   try {
     const r = run('sendmail', ['-C', inst.etc, '-f', 'a@example.test', 'x'.repeat(3000) + '@example.test'], 'hi\n');
     assert.equal(r.status, 75);
-    assert.match(r.stderr, /^postdrop: warning: stdin: illegal length 3012, record type 82\npostdrop: fatal: uid=\d+: malformed input\nsendmail: fatal: a@example\.test\(\d+\): queue file write error\n$/);
+    assert.match(r.stderr, /^postdrop: warning: stdin: illegal length 3013, record type 82\npostdrop: fatal: uid=\d+: malformed input\nsendmail: fatal: a@example\.test\(\d+\): queue file write error\n$/);
     assert.deepEqual(maildropFiles(inst), []);
   } finally {
     inst.cleanup();
