@@ -27,6 +27,8 @@ const MAIN = [
   'virtual_alias_maps = texthash:$ETC/virtual',
   'canonical_maps = texthash:$ETC/canonical',
   'masquerade_domains = masq.example',
+  'sender_canonical_maps = texthash:$ETC/sender_canonical',
+  'recipient_canonical_maps = texthash:$ETC/recipient_canonical',
   'header_checks = regexp:$ETC/header_checks',
   'body_checks = regexp:$ETC/body_checks',
   'message_size_limit = 100000',
@@ -35,7 +37,18 @@ const MAIN = [
 ].join('\n');
 
 const FILES = {
-  virtual: 'valias@example.test a1@example.org, a2@example.org\n',
+  virtual: [
+    'valias@example.test a1@example.org, a2@example.org',
+    'self@example.test self@example.test, copy@example.org',
+    'chain1@example.test chain2@example.test',
+    'chain2@example.test chain3@example.org',
+    '@catch.example catchall@example.org',
+    'bare@example.test localuser',
+    'ext@example.test extdest@example.org',
+    '',
+  ].join('\n'),
+  sender_canonical: 's-old@example.org s-new@example.org\n',
+  recipient_canonical: 'r-old@example.org r-new@example.org\n',
   canonical: 'old@example.org new@example.org\n@olddomain.example @newdomain.example\n',
   header_checks: [
     '/^Received:/ HOLD',
