@@ -51,7 +51,7 @@ interface Options {
 }
 
 const FULL = { w1: 20000, w2: 20000, w3: 500, w5: 100000 };
-const QUICK = { w1: 600, w2: 300, w3: 40, w5: 600 };
+const QUICK = { w1: 400, w2: 200, w3: 30, w5: 500 };
 
 function usage(text: string): never {
   process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--n1=N] [--n2=N] [--n3=N] [--n5=N]\n`);
@@ -292,20 +292,36 @@ async function startup(cmd: string, args: string[], env: NodeJS.ProcessEnv, coun
   return percentile(t, 50);
 }
 
-/** S - what a process start costs: the floor under W3. Uses one (stopped) instance's config. */
+/**
+ * buildSnapshot - a user-land V8 startup snapshot (node --build-snapshot) of a
+ * script that does nothing at run time: what Node's start costs when the
+ * application is deserialized instead of loaded. Undefined when unsupported.
+ */
+async function buildSnapshot(dir: string): Promise<string | undefined> {
+  const entry = join(dir, 'snap-entry.cjs');
+  const blob = join(dir, 'snap.blob');
+  writeFileSync(entry, "const v8 = require('node:v8');\nv8.startupSnapshot.setDeserializeMainFunction(() => {});\n");
+  const r = await run(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', entry], { timeoutMs: 60000 });
+  return r.status === 0 ? blob : undefined;
+}
+
+/** S - what a process start costs: the floor under W3 (both instances running). */
 async function startupCosts(): Promise<Record<string, { ours: number; postfix: number }>> {
   const count = opts.quick ? 10 : 30;
   const out: Record<string, { ours: number; postfix: number }> = {};
   await withSys('ours', {}, async (ours) => {
+    await ours.start();
     const envOurs = ours.env();
     out.s_true = { ours: NaN, postfix: await startup('/bin/true', [], process.env, count) };
     out.s_node = { ours: await startup(process.execPath, ['-e', '0'], process.env, count), postfix: NaN };
-    const noop = ['-bh'];
-    out.s_sendmail_noop = { ours: await startup(join(REPO, 'bin', 'sendmail'), noop, envOurs, count), postfix: NaN };
+    const blob = await buildSnapshot(ours.dir);
+    out.s_node_snapshot = { ours: blob ? await startup(process.execPath, ['--snapshot-blob', blob], process.env, count) : NaN, postfix: NaN };
+    out.s_sendmail_noop = { ours: await startup(join(REPO, 'bin', 'sendmail'), ['-bh'], envOurs, count), postfix: NaN };
     out.s_postqueue_p = { ours: await startup(join(REPO, 'bin', 'postqueue'), ['-c', ours.configDir, '-p'], envOurs, Math.min(count, 10)), postfix: NaN };
   });
   if (opts.withPostfix && realPostfixUsable()) {
     await withSys('postfix', {}, async (pfx) => {
+      await pfx.start();
       const env = pfx.env();
       out.s_sendmail_noop.postfix = await startup(REAL.sendmail, ['-bh'], env, count);
       out.s_postqueue_p.postfix = await startup(REAL.postqueue, ['-c', pfx.configDir, '-p'], env, Math.min(count, 10));
@@ -351,6 +367,7 @@ const FIGURES: Figure[] = [
   { key: 'w5_mailq', id: 'W5 queue', label: 'postqueue -p (mailq)', unit: 'ms' },
   { key: 's_true', id: 'S start-up', label: '/bin/true (spawn floor)', unit: 'ms' },
   { key: 's_node', id: 'S start-up', label: 'node -e 0', unit: 'ms' },
+  { key: 's_node_snapshot', id: 'S start-up', label: 'node, user V8 snapshot', unit: 'ms' },
   { key: 's_sendmail_noop', id: 'S start-up', label: 'sendmail -bh (no-op)', unit: 'ms' },
   { key: 's_postqueue_p', id: 'S start-up', label: 'postqueue -p, empty queue', unit: 'ms' },
 ];
