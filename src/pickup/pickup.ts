@@ -276,7 +276,8 @@ async function pickupCopy(config: MailConfig, reader: FileRecordReader, cleanup:
     msg.warn(`${info.id}: uid=${info.uid}: not authorized to use sender='${info.sender}'`);
     return REMOVE;
   }
-  const from = info.sender === '' ? '' : quote822Local(info.sender);
+  const external = confStr(config, 'info_log_address_format', 'external') !== 'internal';
+  const from = info.sender === '' || !external ? info.sender : quote822Local(info.sender);
   if (info.requeued) msg.info(`${info.id}: uid=${info.uid} from=<${from}> orig_id=${info.name}`);
   else msg.info(`${info.id}: uid=${info.uid} from=<${from}>`);
 
