@@ -5,23 +5,28 @@
  * `lmdb:/path` lives in `/path.lmdb`; `hash:/path` and `btree:/path` live in
  * `/path.db` but hold LMDB data (there is no maintained Berkeley DB binding
  * for Node): admins' scripts that test for `aliases.db` or compare its mtime
- * with `aliases` keep working. Files are written through the `lmdb` package
- * with raw binary keys and values, keys and values NUL-terminated by default
- * as Postfix does (TRY1NULL/TRY0NULL), so the contents are byte-compatible
- * with Postfix's; the page format, however, is LMDB data format 2, which the
- * liblmdb 0.9 in C Postfix cannot read (and format 1 files made by C
- * Postfix are refused here with a clear error instead of crashing).
+ * with `aliases` keep working. Keys and values are raw bytes, NUL-terminated
+ * by default as Postfix does (TRY1NULL/TRY0NULL).
  *
- * Bulk creation (postmap without -i) collects the entries, writes them into a
- * temporary file in one transaction and renames it over the old file, so
- * readers see either the old or the new table, never a half-built one.
+ * Two on-disk formats, chosen so that C Postfix and this system can share
+ * tables:
+ * - Tables built in bulk (postmap, postalias, newaliases) are written in LMDB
+ *   data format 1, the format of liblmdb 0.9 that C Postfix uses
+ *   (dict_lmdb1.ts), into a temporary file renamed over the old one, so
+ *   readers see the old or the new table, never a half-built one. They are
+ *   read with the TypeScript reader, without a lock file, like Postfix's
+ *   MDB_NOLOCK. Opened for writing (postmap -i/-d), a format-1 table is
+ *   loaded, edited in memory under an edit lock and rewritten at close.
+ * - Tables that processes create and update on the fly (caches such as
+ *   verify(8)'s) are LMDB data format 2 through the `lmdb` package, which
+ *   gives concurrent readers and writers; C Postfix cannot read those.
  */
 
 import { strerror } from './msg_logwriter.js';
-import { chmodSync, chownSync, closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open as lmdbOpen, type RootDatabase } from 'lmdb';
 import { msg } from './msg.js';
-import { Lmdb1Reader, lmdbFormatVersion } from './dict_lmdb1.js';
+import { Lmdb1Reader, buildLmdb1, lmdbFormatVersion } from './dict_lmdb1.js';
 import {
   DICT_FLAG,
   DictBase,
@@ -141,15 +146,39 @@ function dec(buf: Uint8Array): string {
   return (z >= 0 ? b.subarray(0, z) : b).toString('utf8');
 }
 
+/** The lock that serialises rewrites of one format-1 table (postmap -i/-d). */
+function editLock(file: string): () => void {
+  const lock = `${file}.editlock`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { force: true }); // stale
+      } catch {
+        /* gone meanwhile */
+      }
+      if (Date.now() > deadline) throw new Error(`cannot lock ${file}: ${lock} exists`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+}
+
+type Entry = { key: Buffer; value: Buffer };
+
 export class DictLmdb extends DictBase {
   private db?: RootDatabase<Buffer, Buffer>;
-  /** bulk mode: entries collected until close() */
-  private bulk?: Map<string, { key: Buffer; value: Buffer; text: string }>;
-  private readonly file: string;
-  private readonly tmp?: string;
-  private createMode?: { mode: number; uid?: number; gid?: number };
-  /** a format-1 file (C Postfix) opened read-only */
+  /** bulk build or format-1 rewrite: the entries by raw key bytes, written at close() */
+  private mem?: Map<string, Entry>;
+  /** a format-1 file opened read-only */
   private v1?: Lmdb1Reader;
+  private unlock?: () => void;
+  private readonly file: string;
+  private tmp?: string;
+  private createMode?: { mode: number; uid?: number; gid?: number };
 
   constructor(type: string, name: string, openFlags: number, dictFlags: number) {
     const file = name + lmdbSuffix(type);
@@ -159,16 +188,8 @@ export class DictLmdb extends DictBase {
       this.flags |= DICT_FLAG.TRY0NULL | DICT_FLAG.TRY1NULL;
     }
     if (openFlags & O_TRUNC) {
-      // Bulk create: build into a temporary file, rename at close.
-      this.tmp = `${file}.${process.pid}.tmp`;
-      this.bulk = new Map();
-      // Fail now, with Postfix's text, when the directory is not writable.
-      try {
-        closeSync(openSync(this.tmp, 'w', 0o600));
-        trackTemp(this.tmp);
-      } catch (e) {
-        throw new DictOpenError(`open database ${file}: ${errText(e)}`);
-      }
+      this.mem = new Map();
+      this.prepareTemp();
       return;
     }
     const writable = (openFlags & (O_RDWR | O_CREAT)) !== 0;
@@ -177,15 +198,28 @@ export class DictLmdb extends DictBase {
       const creates = (openFlags & O_CREAT) !== 0 || (type === 'lmdb' && writable);
       if (!creates) throw new DictOpenError(`open database ${file}: No such file or directory`);
     } else if (checkFormat(file) === 1) {
-      if (!writable) {
-        try {
+      try {
+        if (!writable) {
           this.v1 = new Lmdb1Reader(file);
-        } catch (e) {
-          throw new DictOpenError(`open database ${file}: ${errText(e)}`);
+          return;
         }
-        return;
+        this.unlock = editLock(file);
+        const reader = new Lmdb1Reader(file);
+        try {
+          this.mem = new Map();
+          for (const [key, value] of reader.entries()) this.mem.set(key.toString('latin1'), { key, value });
+        } finally {
+          reader.close();
+        }
+        const st = statSync(file);
+        this.createMode = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+        this.prepareTemp();
+      } catch (e) {
+        this.unlock?.();
+        if (e instanceof DictOpenError) throw e;
+        throw new DictOpenError(`open database ${file}: ${errText(e)}`);
       }
-      this.upgrade(file);
+      return;
     }
     try {
       this.db = acquireEnv(file, writable);
@@ -194,36 +228,15 @@ export class DictLmdb extends DictBase {
     }
   }
 
-  /**
-   * upgrade - a format-1 file opened for writing (postmap -i/-d on a table
-   * built by C Postfix) is rewritten in format 2, same bytes, same owner and
-   * mode, and renamed into place.
-   */
-  private upgrade(file: string): void {
-    msg.warn(`${this.type}:${this.name}: converting ${file} from LMDB data format 1 to format 2`);
-    const tmp = `${file}.${process.pid}.tmp`;
-    let reader: Lmdb1Reader | undefined;
-    let db: RootDatabase<Buffer, Buffer> | undefined;
+  /** prepareTemp - create the temporary file now, so that an unwritable directory fails with Postfix's text. */
+  private prepareTemp(): void {
+    this.tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      reader = new Lmdb1Reader(file);
-      const st = statSync(file);
-      rmSync(tmp, { force: true });
-      db = lmdbOpen<Buffer, Buffer>({ path: tmp, noSubdir: true, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false, cache: false });
-      const entries = [...reader.entries()];
-      db.transactionSync(() => {
-        for (const [k, v] of entries) db!.putSync(k, v);
-      });
-      void db.close();
-      db = undefined;
-      chmodSync(tmp, st.mode & 0o7777);
-      if (process.getuid?.() === 0) chownSync(tmp, st.uid, st.gid);
-      renameSync(tmp, file);
+      closeSync(openSync(this.tmp, 'w', 0o600));
+      trackTemp(this.tmp);
     } catch (e) {
-      rmSync(tmp, { force: true });
-      throw new DictOpenError(`open database ${file}: ${errText(e)}`);
-    } finally {
-      reader?.close();
-      rmSync(tmp + '-lock', { force: true });
+      this.unlock?.();
+      throw new DictOpenError(`open database ${this.file}: ${errText(e)}`);
     }
   }
 
@@ -234,23 +247,25 @@ export class DictLmdb extends DictBase {
     return (this.flags & DICT_FLAG.TRY1NULL) !== 0;
   }
 
+  /** get - raw lookup in whichever store this table uses. */
+  private get(key: Buffer): Uint8Array | undefined {
+    if (this.mem) return this.mem.get(key.toString('latin1'))?.value;
+    if (this.v1) return this.v1.get(key);
+    return this.db!.getBinary(key);
+  }
+
   async lookup(key: string): Promise<string | null> {
     const k = this.fold(key);
-    if (this.bulk) {
-      const hit = this.bulk.get(k);
-      return hit ? hit.text : null;
-    }
-    const get = (b: Buffer): Uint8Array | undefined => (this.v1 ? this.v1.get(b) : this.db!.getBinary(b));
     try {
       if (this.flags & DICT_FLAG.TRY1NULL) {
-        const v = get(enc(k, true));
+        const v = this.get(enc(k, true));
         if (v !== undefined) {
           this.flags &= ~DICT_FLAG.TRY0NULL;
           return dec(v);
         }
       }
       if (this.flags & DICT_FLAG.TRY0NULL) {
-        const v = get(enc(k, false));
+        const v = this.get(enc(k, false));
         if (v !== undefined) {
           this.flags &= ~DICT_FLAG.TRY1NULL;
           return dec(v);
@@ -268,15 +283,11 @@ export class DictLmdb extends DictBase {
     const kb = enc(k, nul);
     const vb = enc(value, nul);
     const action = dupAction(this.flags);
-    if (this.bulk) {
-      if (this.bulk.has(k) && action !== 'replace') return this.duplicate(key, action);
-      this.bulk.set(k, { key: kb, value: vb, text: value });
-      return 'stored';
-    }
-    const db = this.db!;
+    if (this.v1) throw new DictError(`error writing ${this.file}: table is open read-only`);
     try {
-      if (action !== 'replace' && db.getBinary(kb) !== undefined) return this.duplicate(key, action);
-      db.putSync(kb, vb);
+      if (action !== 'replace' && this.get(kb) !== undefined) return this.duplicate(key, action);
+      if (this.mem) this.mem.set(kb.toString('latin1'), { key: kb, value: vb });
+      else this.db!.putSync(kb, vb);
     } catch (e) {
       if (e instanceof DictError) throw e;
       throw new DictError(`error writing ${this.file}: ${errText(e)}`);
@@ -292,22 +303,21 @@ export class DictLmdb extends DictBase {
 
   override async delete(key: string): Promise<boolean> {
     const k = this.fold(key);
-    if (this.bulk) return this.bulk.delete(k);
-    const db = this.db!;
+    if (this.v1) throw new DictError(`error writing ${this.file}: table is open read-only`);
+    const remove = (b: Buffer): void => {
+      if (this.mem) this.mem.delete(b.toString('latin1'));
+      else this.db!.removeSync(b);
+    };
     try {
-      if (this.flags & DICT_FLAG.TRY1NULL) {
-        if (db.getBinary(enc(k, true)) !== undefined) {
-          db.removeSync(enc(k, true));
-          this.flags &= ~DICT_FLAG.TRY0NULL;
-          return true;
-        }
+      if (this.flags & DICT_FLAG.TRY1NULL && this.get(enc(k, true)) !== undefined) {
+        remove(enc(k, true));
+        this.flags &= ~DICT_FLAG.TRY0NULL;
+        return true;
       }
-      if (this.flags & DICT_FLAG.TRY0NULL) {
-        if (db.getBinary(enc(k, false)) !== undefined) {
-          db.removeSync(enc(k, false));
-          this.flags &= ~DICT_FLAG.TRY1NULL;
-          return true;
-        }
+      if (this.flags & DICT_FLAG.TRY0NULL && this.get(enc(k, false)) !== undefined) {
+        remove(enc(k, false));
+        this.flags &= ~DICT_FLAG.TRY1NULL;
+        return true;
       }
     } catch (e) {
       throw new DictError(`error writing ${this.file}: ${errText(e)}`);
@@ -316,24 +326,15 @@ export class DictLmdb extends DictBase {
   }
 
   override async *sequence(): AsyncIterable<[string, string]> {
-    if (this.bulk) {
-      for (const [k, e] of this.bulk) yield [k, e.text];
-      return;
-    }
     let entries: Array<[string, string]>;
-    if (this.v1) {
-      try {
-        entries = [...this.v1.entries()].map(([k, v]) => [dec(k), dec(v)]);
-      } catch (e) {
-        throw new DictError(`error reading ${this.file}: ${errText(e)}`);
-      }
-      yield* entries;
-      return;
-    }
     try {
-      entries = [];
-      for (const { key, value } of this.db!.getRange({ snapshot: true })) {
-        entries.push([dec(key as Buffer), dec(value as Buffer)]);
+      if (this.mem) {
+        entries = [...this.mem.values()].sort((a, b) => Buffer.compare(a.key, b.key)).map((e) => [dec(e.key), dec(e.value)]);
+      } else if (this.v1) {
+        entries = [...this.v1.entries()].map(([k, v]) => [dec(k), dec(v)]);
+      } else {
+        entries = [];
+        for (const { key, value } of this.db!.getRange({ snapshot: true })) entries.push([dec(key as Buffer), dec(value as Buffer)]);
       }
     } catch (e) {
       throw new DictError(`error reading ${this.file}: ${errText(e)}`);
@@ -342,40 +343,34 @@ export class DictLmdb extends DictBase {
   }
 
   override async close(): Promise<void> {
-    if (this.bulk) {
+    if (this.mem) {
       const tmp = this.tmp!;
-      rmSync(tmp + '-lock', { force: true });
-      let db: RootDatabase<Buffer, Buffer> | undefined;
+      const mem = this.mem;
+      this.mem = undefined;
       try {
-        db = lmdbOpen<Buffer, Buffer>({
-          path: tmp,
-          noSubdir: true,
-          encoding: 'binary',
-          keyEncoding: 'binary',
-          overlappingSync: false,
-          cache: false,
-        });
-        const entries = [...this.bulk.values()].sort((a, b) => Buffer.compare(a.key, b.key));
-        db.transactionSync(() => {
-          for (const e of entries) db!.putSync(e.key, e.value);
-        });
-        await db.close();
-        db = undefined;
-        this.bulk = undefined;
+        const data = buildLmdb1([...mem.values()].map((e) => [e.key, e.value]));
+        const fd = openSync(tmp, 'w', 0o600);
+        try {
+          writeSync(fd, data);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
         if (this.createMode) {
           chmodSync(tmp, this.createMode.mode);
-          if (this.createMode.uid !== undefined && this.createMode.gid !== undefined) {
+          if (this.createMode.uid !== undefined && this.createMode.gid !== undefined && process.getuid?.() === 0) {
             chownSync(tmp, this.createMode.uid, this.createMode.gid);
           }
         }
         renameSync(tmp, this.file);
         pendingTemp.delete(tmp);
       } catch (e) {
-        if (db) await db.close().catch(() => undefined);
         rmSync(tmp, { force: true });
+        pendingTemp.delete(tmp);
         throw new DictError(`error writing ${this.file}: ${errText(e)}`);
       } finally {
-        rmSync(tmp + '-lock', { force: true });
+        this.unlock?.();
+        this.unlock = undefined;
       }
       return;
     }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import Database from 'better-sqlite3';
-import { open as lmdbOpen } from 'lmdb';
+import { Lmdb1Reader } from '../../src/util/dict_lmdb1.js';
 import { msgAddOutput } from '../../src/util/msg.js';
 import { DICT_FLAG, DictError, DictOpenError, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC } from '../../src/util/dict.js';
 import { dictOpen, dictOpenShared, dictTypes, DictSurrogate } from '../../src/util/dict_open.js';
@@ -55,12 +55,15 @@ test('lmdb: bulk build is atomic, trailing NULs, folding, duplicates, update/del
   await d.close();
   assert.equal(existsSync(`${name}.lmdb`), true);
 
-  // Raw file content: keys and values carry a trailing NUL, keys are folded.
-  const raw = lmdbOpen<Buffer, Buffer>({ path: `${name}.lmdb`, noSubdir: true, encoding: 'binary', keyEncoding: 'binary', readOnly: true });
-  const keys = [...raw.getKeys()].map((k) => (k as Buffer).toString('latin1'));
-  assert.deepEqual(keys, ['a\0', 'foo@example.com\0']);
-  assert.equal(raw.getBinary(Buffer.from('a\0'))!.toString('latin1'), '1\0');
-  await raw.close();
+  // Raw file content (LMDB data format 1, as C Postfix writes): keys and values
+  // carry a trailing NUL, keys are folded.
+  const raw = new Lmdb1Reader(`${name}.lmdb`);
+  assert.deepEqual([...raw.entries()].map(([k, v]) => [k.toString('latin1'), v.toString('latin1')]), [
+    ['a\0', '1\0'],
+    ['foo@example.com\0', 'Value One\0'],
+  ]);
+  raw.close();
+  assert.equal(existsSync(`${name}.lmdb-lock`), false, 'format 1 needs no lock file');
 
   const r = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
   assert.equal(await r.lookup('FOO@example.com'), 'Value One');
@@ -416,7 +419,7 @@ function v1treeSource(): Array<[string, string]> {
   return out;
 }
 
-test('lmdb: tables built by C Postfix (LMDB format 1) are read, and converted when written', async () => {
+test('lmdb: tables built by C Postfix (LMDB format 1) are read, and edited in place in the same format', async () => {
   const fixture = new URL('../../../test/tables/golden/postfix-3.7.11-v1tree.lmdb', import.meta.url);
   const name = join(dir, 'v1tree');
   writeFileSync(`${name}.lmdb`, readFileSync(fixture));
@@ -429,10 +432,12 @@ test('lmdb: tables built by C Postfix (LMDB format 1) are read, and converted wh
   assert.equal(existsSync(`${name}.lmdb-lock`), false, 'no lock file for format 1 reads');
 
   const w = dictOpen(`lmdb:${name}`, O_RDWR, FOLD | DICT_FLAG.DUP_REPLACE);
-  assert.deepEqual(takeWarnings(), [`warning: lmdb:${name}: converting ${name}.lmdb from LMDB data format 1 to format 2`]);
   await w.update('added', 'yes');
   assert.equal(await w.delete('key0'), true);
   await w.close();
+  assert.equal(existsSync(`${name}.lmdb.editlock`), false);
+  const head = readFileSync(`${name}.lmdb`).subarray(0, 24);
+  assert.equal(head.readUInt32LE(20), 1, 'still LMDB data format 1');
   const r2 = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
   assert.equal(await r2.lookup('huge'), 'y'.repeat(6000));
   assert.equal(await r2.lookup('added'), 'yes');
@@ -441,30 +446,69 @@ test('lmdb: tables built by C Postfix (LMDB format 1) are read, and converted wh
   await r2.close();
 });
 
-test('lmdb: an open table sees updates made by another process (postmap -i)', async () => {
+test('lmdb: format 1 writer and reader agree on large trees, big values and empty tables', async () => {
+  const { buildLmdb1 } = await import('../../src/util/dict_lmdb1.js');
+  const entries: Array<[Buffer, Buffer]> = [];
+  for (let i = 0; i < 20000; i++) entries.push([Buffer.from(`k${i}\0`), Buffer.from(`${'v'.repeat(i % 300)}${i}\0`)]);
+  entries.push([Buffer.from('big\0'), Buffer.alloc(70000, 0x41)]);
+  entries.push([Buffer.from('x'.repeat(511)), Buffer.from('longest key')]);
+  const file = join(dir, 'w1.lmdb');
+  writeFileSync(file, buildLmdb1(entries));
+  const r = new Lmdb1Reader(file);
+  for (const [k, v] of entries) assert.deepEqual(r.get(k), v);
+  assert.equal(r.get(Buffer.from('nothere')), undefined);
+  assert.equal([...r.entries()].length, entries.length);
+  r.close();
+  writeFileSync(file, buildLmdb1([]));
+  const e = new Lmdb1Reader(file);
+  assert.equal(e.get(Buffer.from('a')), undefined);
+  assert.deepEqual([...e.entries()], []);
+  e.close();
+  assert.throws(() => buildLmdb1([[Buffer.alloc(512, 0x61), Buffer.from('v')]]), /MDB_BAD_VALSIZE/);
+});
+
+test('lmdb: updates by another process (postmap -i): format 1 is replaced (changed), format 2 is live', async () => {
   const { spawn } = await import('node:child_process');
-  const name = join(dir, 'live');
   mkdirSync(join(dir, 'liveetc'), { recursive: true });
   writeFileSync(join(dir, 'liveetc', 'main.cf'), 'default_database_type = lmdb\n');
-  const b = dictOpen(`lmdb:${name}`, BUILD, FOLD);
+  const bin = new URL('../../../bin/postmap', import.meta.url).pathname;
+  const postmapI = async (spec: string, input: string): Promise<void> => {
+    const child = spawn(bin, ['-c', join(dir, 'liveetc'), '-i', spec], { stdio: ['pipe', 'inherit', 'inherit'] });
+    child.stdin.end(input);
+    assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0);
+  };
+
+  // Built by postmap (format 1): -i rewrites and renames; open handles see "changed".
+  const built = join(dir, 'live1');
+  const b = dictOpen(`lmdb:${built}`, BUILD, FOLD);
   await b.update('old', '1');
   await b.close();
-  const r = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
-  assert.equal(await r.lookup('old'), '1');
-  assert.equal(await r.lookup('new'), null);
-  const bin = new URL('../../../bin/postmap', import.meta.url).pathname;
-  const child = spawn(bin, ['-c', join(dir, 'liveetc'), '-i', `lmdb:${name}`], { stdio: ['pipe', 'inherit', 'inherit'] });
-  child.stdin.end('new 2\n');
-  const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  assert.equal(status, 0);
-  assert.equal(await r.lookup('new'), '2');
-  assert.equal(r.changed(), true, 'the file was modified');
-  await r.close();
+  const r1 = dictOpen(`lmdb:${built}`, O_RDONLY, FOLD);
+  assert.equal(await r1.lookup('old'), '1');
+  await postmapI(`lmdb:${built}`, 'new 2\n');
+  assert.equal(r1.changed(), true);
+  await r1.close();
+  const r1b = dictOpen(`lmdb:${built}`, O_RDONLY, FOLD);
+  assert.equal(await r1b.lookup('new'), '2');
+  assert.equal(await r1b.lookup('old'), '1');
+  await r1b.close();
+
+  // Created by a process (format 2, like a cache): updates are seen without reopening.
+  const live = join(dir, 'live2');
+  const c = dictOpen(`lmdb:${live}`, O_RDWR | O_CREAT, FOLD);
+  await c.update('old', '1');
+  await c.close();
+  const r2 = dictOpen(`lmdb:${live}`, O_RDONLY, FOLD);
+  assert.equal(await r2.lookup('new'), null);
+  await postmapI(`lmdb:${live}`, 'new 2\n');
+  assert.equal(await r2.lookup('new'), '2');
+  assert.equal(r2.changed(), true, 'the file was modified');
+  await r2.close();
 });
 
 test('lmdb: the same table opened several times in one process (readers and a writer) shares one environment', async () => {
   const name = join(dir, 'shared');
-  const b = dictOpen(`lmdb:${name}`, BUILD, 0);
+  const b = dictOpen(`lmdb:${name}`, O_RDWR | O_CREAT, 0);
   await b.update('a', '1');
   await b.close();
   const r1 = dictOpen(`lmdb:${name}`, O_RDONLY, 0);
