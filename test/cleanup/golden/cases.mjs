@@ -55,5 +55,7 @@ export const cases = {
   'only-time': [T, ['M', ''], ...rcvd, ['X', ''], ['E', '']],
   'mixed': [T, ['S', 's@example.org'], ['R', 'r@example.org'], ['A', 'late=attr'], ['R', 'q@example.org'], ['M', ''], ...rcvd, ['X', ''], ['A', 'x=y'], ['R', 'z@example.org'], ['A', 'after=rcpt'], ['E', '']],
   'virtual-more': msg(smtpEnv(['self@example.test', 'chain1@example.test', 'any@catch.example', 'bare@example.test', 'ext+foo@example.test', 'r-old@example.org', 's-old@example.org'], 'local', 's-old@example.org'), ['From: s-old@example.org', 'To: r-old@example.org, s-old@example.org'], ['b']),
+  'virtual-loop': msg(smtpEnv(['loop1@example.test']), ['Subject: loop'], ['b']),
+  'virtual-big': msg(smtpEnv(['big@example.test']), ['Subject: big'], ['b']),
   'bare-rcpt': msg(smtpEnv(['bareuser', 'host!user', 'user%other@mail.example.test']), ['To: bareuser'], ['b']),
 };
