@@ -75,6 +75,8 @@ export interface EnqueueOptions {
   flags: number;
   encoding?: string;
   dsnEnvid?: string;
+  /** -R: DSN RET (1 = FULL, 2 = HDRS), 0 = not given */
+  dsnRet?: number;
   dsnNotify: number;
   rewriteContext: string;
   sender?: string;
@@ -243,6 +245,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
 
   // Envelope.
   if (o.dsnEnvid !== undefined) put(REC.ATTR, `envelope_id=${o.dsnEnvid}`);
+  if (o.dsnRet) put(REC.ATTR, `ret_flags=${o.dsnRet}`);
   put(REC.ATTR, `rewrite_context=${o.rewriteContext}`);
   const full = o.fullName ?? fullname(uid);
   if (full !== undefined) put(REC.FULL, full);
@@ -469,6 +472,7 @@ export async function main(argv: string[]): Promise<void> {
   let encoding: string | undefined;
   let dsnEnvid: string | undefined;
   let dsnNotify = 0;
+  let dsnRet = 0;
   let rewriteContext = 'local';
   let verpDelims: string | undefined;
   let siteToFlush: string | undefined;
@@ -529,6 +533,12 @@ export async function main(argv: string[]): Promise<void> {
         dsnNotify = dsnNotifyMask(optarg);
         if (dsnNotify === 0) msg.warn('bad -N option value -- ignored');
         break;
+      case 'R': {
+        const ret = ({ FULL: 1, HDRS: 2 } as Record<string, number>)[optarg.toUpperCase()];
+        if (ret === undefined) msg.warn('bad -R option value -- ignored');
+        else dsnRet = ret;
+        break;
+      }
       case 'V':
         if (optarg.length > 100) msg.warn('too long -V option value -- ignored');
         else if (!/^[\x20-\x7e]*$/.test(optarg)) msg.warn('bad syntax in -V option value -- ignored');
@@ -628,6 +638,7 @@ export async function main(argv: string[]): Promise<void> {
   if (flags & DEL_REQ_FLAG_USR_VRFY) {
     if (flags & SM_FLAG_XRCPT) msg.fatal('-t option cannot be used with -bv', EX.USAGE);
     if (dsnNotify) msg.fatal('-N option cannot be used with -bv', EX.USAGE);
+    if (dsnRet) msg.fatal('-R option cannot be used with -bv', EX.USAGE);
     if (verbose === 1) msg.fatal('-v option cannot be used with -bv', EX.USAGE);
   }
   // -v plays double duty: once requests a delivery report, more requests verbose logging.
@@ -654,6 +665,7 @@ export async function main(argv: string[]): Promise<void> {
         flags,
         encoding,
         dsnEnvid,
+        dsnRet,
         dsnNotify,
         rewriteContext,
         sender,
