@@ -14,6 +14,7 @@
 
 import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
 import type { MailConfig } from '../global/mail_conf.js';
 import { quote822Local } from '../global/quote_822_local.js';
 import { tok822Internalize, tok822Rfind, tok822Scan, tok822ScanAddr, type Tok822 } from '../global/tok822.js';
@@ -98,8 +99,8 @@ export class Resolver {
       parentList.includes('relay_domains'),
     );
     r.relocatedMaps = await openMaps('relocated_maps', config.str('relocated_maps'));
-    r.ownAddrs = interfaceAddrs(config.list('inet_interfaces'));
-    r.proxyAddrs = new Set(config.list('proxy_interfaces').filter((a) => isIP(a)).map(normIp));
+    r.ownAddrs = await interfaceAddrs(config.list('inet_interfaces'));
+    r.proxyAddrs = await interfaceAddrs(config.list('proxy_interfaces'), false);
     r.rewriteParams = rewriteParamsFrom(config);
     r.localContext = { origin: config.str('myorigin'), domain: config.str('mydomain') };
     r.regular = await contextFrom(config, '');
@@ -384,18 +385,28 @@ function normIp(a: string): string {
   return a.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
 }
 
-/** interfaceAddrs - the addresses behind $inet_interfaces ("all" = every local interface). */
-export function interfaceAddrs(list: string[]): Set<string> {
+/**
+ * interfaceAddrs - the addresses behind $inet_interfaces ("all" = every
+ * local interface, "loopback-only") or $proxy_interfaces; host names are
+ * looked up (a name that does not resolve is skipped with a warning).
+ */
+export async function interfaceAddrs(list: string[], allowAll = true): Promise<Set<string>> {
   const out = new Set<string>();
-  const lower = list.map((s) => s.toLowerCase());
-  if (lower.includes('all')) {
-    for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) out.add(normIp(a.address));
-  } else {
-    for (const item of lower) {
-      if (item === 'loopback-only') {
-        out.add('127.0.0.1');
-        out.add('::1');
-      } else if (isIP(item.replace(/^\[|\]$/g, ''))) out.add(normIp(item.replace(/^\[|\]$/g, '')));
+  for (const raw of list) {
+    const item = raw.toLowerCase().replace(/^\[|\]$/g, '');
+    if (allowAll && item === 'all') {
+      for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) out.add(normIp(a.address));
+    } else if (allowAll && item === 'loopback-only') {
+      out.add('127.0.0.1');
+      out.add('::1');
+    } else if (isIP(item)) {
+      out.add(normIp(item));
+    } else {
+      try {
+        for (const a of await lookup(item, { all: true })) out.add(normIp(a.address));
+      } catch (e) {
+        msg.warn(`${item}: host not found: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
     }
   }
   return out;

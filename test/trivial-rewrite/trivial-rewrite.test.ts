@@ -178,3 +178,25 @@ test('clients reconnect after the server drops the connection', async () => {
     tc.disconnect();
   });
 });
+
+test('own addresses: inet_interfaces by name, proxy_interfaces', async () => {
+  await withServer(
+    async (cfg) => {
+      const tc = new TrivialClient(cfg);
+      const rs = new ResolveClient(tc);
+      try {
+        for (const [addr, flags] of [
+          ['u@[127.0.0.1]', 256],
+          ['u@[192.0.2.7]', 256],
+          ['u@[192.0.2.8]', 4096],
+        ] as const) {
+          const r = await rs.resolve('', addr);
+          assert.equal(r.flags, flags, addr);
+        }
+      } finally {
+        tc.disconnect();
+      }
+    },
+    () => ['inet_interfaces = localhost', 'proxy_interfaces = 192.0.2.7'],
+  );
+});
