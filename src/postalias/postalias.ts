@@ -273,7 +273,7 @@ export async function buildAliases(
   let source: Buffer;
   let path: string;
   if (opt.incremental) {
-    dict = cli.open(type, name, O_RDWR | O_CREAT, dictFlags);
+    dict = cli.openIncremental(type, name, dictFlags);
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     source = Buffer.concat(chunks);

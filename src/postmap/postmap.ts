@@ -357,7 +357,7 @@ async function build(
   let source: Buffer;
   let path: string;
   if (opt.incremental) {
-    dict = cli.open(type, name, O_RDWR | O_CREAT, dictFlags);
+    dict = cli.openIncremental(type, name, dictFlags);
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     source = Buffer.concat(chunks);

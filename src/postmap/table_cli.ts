@@ -7,15 +7,15 @@
  */
 
 import { strerror } from '../util/msg_logwriter.js';
-import { statSync, readFileSync, type Stats } from 'node:fs';
+import { existsSync, statSync, readFileSync, type Stats } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { maillogClientInit, maillogClientFlush } from '../global/maillog_client.js';
 import { msg, setFatalAction, FatalError, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig } from '../global/mail_conf.js';
-import { DICT_FLAG, setDictMainConfig, DictError, DictOpenError, DictUnsupportedError, type Dict } from '../util/dict.js';
+import { DICT_FLAG, O_CREAT, O_RDWR, O_TRUNC, setDictMainConfig, DictError, DictOpenError, DictUnsupportedError, type Dict } from '../util/dict.js';
 import { dictIsBulkType, dictOpen3 } from '../util/dict_open.js';
-import { DictLmdb } from '../util/dict_lmdb.js';
+import { DictLmdb, lmdbSuffix } from '../util/dict_lmdb.js';
 
 /** getopt - POSIX getopt(3); returns options in order and the operands, or an error letter. */
 export function getopt(
@@ -124,6 +124,18 @@ export class TableCli {
       if (e instanceof DictOpenError) return msg.fatal(e.message);
       throw e;
     }
+  }
+
+  /**
+   * openIncremental - postmap/postalias -i: update the table in place; a
+   * missing indexed table is created the way a bulk build creates it (LMDB
+   * data format 1, readable by C Postfix).
+   */
+  openIncremental(type: string, name: string, dictFlags: number): Dict {
+    if (['lmdb', 'hash', 'btree'].includes(type) && !existsSync(name + lmdbSuffix(type))) {
+      return this.open(type, name, O_RDWR | O_CREAT | O_TRUNC, dictFlags);
+    }
+    return this.open(type, name, O_RDWR | O_CREAT, dictFlags);
   }
 
   /** tableError - turn a DictError into Postfix's fatal text for the given operation. */
