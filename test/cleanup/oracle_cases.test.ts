@@ -29,6 +29,9 @@ const MAIN = [
   'masquerade_domains = masq.example',
   'sender_canonical_maps = texthash:$ETC/sender_canonical',
   'recipient_canonical_maps = texthash:$ETC/recipient_canonical',
+  'always_bcc = archive@example.net',
+  'sender_bcc_maps = texthash:$ETC/sbcc',
+  'recipient_bcc_maps = texthash:$ETC/rbcc',
   'header_checks = regexp:$ETC/header_checks',
   'body_checks = regexp:$ETC/body_checks',
   'message_size_limit = 100000',
@@ -51,6 +54,8 @@ const FILES = {
     '',
   ].join('\n'),
   sender_canonical: 's-old@example.org s-new@example.org\n',
+  sbcc: 'joe@example.test sbcc@example.net\n',
+  rbcc: 'plain@example.org rbcc@example.net\n',
   recipient_canonical: 'r-old@example.org r-new@example.org\n',
   canonical: 'old@example.org new@example.org\n@olddomain.example @newdomain.example\n',
   header_checks: [
