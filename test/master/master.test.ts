@@ -39,12 +39,24 @@ class Client {
     this.waiters = [];
     for (const f of w) f();
   }
-  static open(target: number | string): Promise<Client> {
+  static openOnce(target: number | string): Promise<Client> {
     return new Promise((resolve, reject) => {
       const s = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target);
       s.once('connect', () => resolve(new Client(s)));
       s.once('error', reject);
     });
+  }
+  /** open - connect; a socket that master is still setting up (reload) gets a few more tries. */
+  static async open(target: number | string): Promise<Client> {
+    for (let i = 0; ; i++) {
+      try {
+        return await Client.openOnce(target);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (i >= 50 || (code !== 'ECONNREFUSED' && code !== 'ENOENT')) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
   async line(timeoutMs = 15000): Promise<string> {
     const end = Date.now() + timeoutMs;

@@ -50,3 +50,16 @@ test('bad command startup: exit status warning, then throttling', async () => {
   assert.equal(r.status, 0);
   assert.deepEqual(inst.processes(), []);
 });
+
+test('abort: master is told to stop at once; everything goes away', async () => {
+  assert.ok(inst);
+  await inst.start();
+  const pid = inst.masterPid();
+  assert.ok(pid);
+  const r = await inst.postfix('abort');
+  assert.equal(r.status, 0);
+  await inst.waitForLog(/postfix-script\[\d+\]: aborting the Postfix mail system/);
+  assert.deepEqual(await inst.waitNoProcesses(10000), []);
+  const again = await inst.postfix('abort');
+  assert.equal(again.status, 1);
+});
