@@ -15,6 +15,7 @@
  */
 
 import { MAPS_FULL, MAPS_PARTIAL, type Maps } from './maps.js';
+import { splitList, type MailConfig } from './mail_conf.js';
 
 export const MA_FIND_FULL = 1 << 0; // localpart+ext@domain
 export const MA_FIND_NOEXT = 1 << 1; // localpart@domain
@@ -225,4 +226,13 @@ export async function findAccess(
     if (v !== null) return { key, value: v };
   }
   return null;
+}
+
+/**
+ * parentStyle - how parent domains are written for a feature:
+ * 'plain' (example.com matches subdomains) when the name is listed in
+ * $parent_domain_matches_subdomains, otherwise 'dot' (.example.com).
+ */
+export function parentStyle(config: MailConfig, feature: string): 'plain' | 'dot' {
+  return splitList(config.str('parent_domain_matches_subdomains')).includes(feature) ? 'plain' : 'dot';
 }

@@ -522,3 +522,45 @@ test('lmdb: the same table opened several times in one process (readers and a wr
   assert.equal(await r2.lookup('b'), '2');
   await r2.close();
 });
+
+test('lmdb: damaged format 1 files give table errors, never a crash or a hang', async () => {
+  const fixture = readFileSync(new URL('../../../test/tables/golden/postfix-3.7.11-v1tree.lmdb', import.meta.url));
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const name = join(dir, 'fuzz');
+  let errors = 0;
+  for (let round = 0; round < 150; round++) {
+    const data = Buffer.from(fixture);
+    for (let n = 0; n < 1 + rand(8); n++) data[rand(data.length)] = rand(256);
+    if (round % 10 === 0) data.fill(0xff, 4096 * 2 + rand(4000), 4096 * 2 + 4096); // a smashed page
+    writeFileSync(`${name}.lmdb`, round % 7 === 0 ? data.subarray(0, rand(data.length)) : data);
+    let d;
+    try {
+      d = dictOpen(`lmdb:${name}`, O_RDONLY, FOLD);
+    } catch (e) {
+      assert.ok(e instanceof DictOpenError, String(e));
+      errors++;
+      continue;
+    }
+    for (const key of ['key1', 'key150', 'key299', 'huge', 'nothing']) {
+      try {
+        const v = await d.lookup(key);
+        assert.ok(v === null || typeof v === 'string');
+      } catch (e) {
+        assert.ok(e instanceof DictError, String(e));
+        errors++;
+      }
+    }
+    try {
+      await all(d.sequence());
+    } catch (e) {
+      assert.ok(e instanceof DictError, String(e));
+      errors++;
+    }
+    await d.close();
+  }
+  assert.ok(errors > 0, 'some damage was detected');
+});

@@ -21,6 +21,7 @@ import {
   splitAddrExtension,
   parentDomains,
   quote822Local,
+  parentStyle,
   MA_FIND_DOMAIN,
   MA_FIND_PDMS,
 } from '../../src/global/mail_addr_find.js';
@@ -117,6 +118,9 @@ test('mailAddrFind: virtual order user+ext@domain, user@domain, user (local only
 });
 
 test('access orders: mail address, host name, client address', async () => {
+  const config = MailConfig.fromText('parent_domain_matches_subdomains = debug_peer_list smtpd_access_maps\n');
+  assert.equal(parentStyle(config, 'smtpd_access_maps'), 'plain');
+  assert.equal(parentStyle(config, 'transport_maps'), 'dot');
   assert.deepEqual(
     mailAccessKeys('user+ext@sub.example.com', { delimiter: '+', parentStyle: 'plain' }).map((k) => k.key),
     ['user+ext@sub.example.com', 'user@sub.example.com', 'sub.example.com', 'example.com', 'com', 'user+ext@', 'user@'],
