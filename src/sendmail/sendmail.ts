@@ -290,6 +290,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
     let header: string | null = null;
     let headerLen = 0;
     let prevPhysCont = false;
+    let lastBodyType = 0;
 
     const outputHeader = (text: string): void => {
       const nameLen = headerNameLength(text);
@@ -336,6 +337,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
       if (o.flags & SM_FLAG_AEOF && prevType !== REC.CONT && data.length === 1 && data[0] === 0x2e) break;
       if (!inHeaders) {
         put(type, data);
+        lastBodyType = type;
         continue;
       }
       // -t: collect headers (mime_state with MIME disabled)
@@ -346,13 +348,17 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
         header += '\n' + text;
       } else if (headerNameLength(text) > 0) {
         if (header !== null) outputHeader(header);
-        header = text;
+        // "Name :" becomes "Name:", as Postfix's MIME processor writes it
+        header = text.replace(/^([^:\s]+)[ \t]+:/, '$1:');
         headerLen = 0;
       } else {
         if (header !== null) outputHeader(header);
         header = null;
         inHeaders = false;
+        // the header ends without an empty line: one is supplied, as Postfix's MIME processor does
+        if (data.length > 0) put(REC.NORM, '');
         put(type, data);
+        lastBodyType = type;
         continue;
       }
       headerLen += data.length + 1;
@@ -362,6 +368,8 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
       prevPhysCont = type === REC.CONT;
     }
     if (inHeaders && header !== null) outputHeader(header);
+    // with -t, an unterminated last line is terminated (the MIME processor flushes it)
+    if (xrcpt && lastBodyType === REC.CONT) put(REC.NORM, '');
     if (lines.error) msg.fatal(`${who}: error reading input: ${lines.error.message}`, EX.DATAERR);
   }
 

@@ -31,6 +31,18 @@ test('sendmail -t writes the same maildrop records as Postfix', () => {
   }
 });
 
+test('sendmail -t: a header without the empty line, "Name :", an unterminated last line (as Postfix)', () => {
+  const inst = makeInstance();
+  try {
+    const r = run('sendmail', ['-C', inst.etc, '-F', 'Test User', '-f', 'alice@example.test', '-t'], readFileSync(join(GOLDEN, 'input-t2.txt')));
+    assert.equal(r.status, 0, r.stderr);
+    const [f] = maildropFiles(inst);
+    assert.deepEqual(withoutTime(readFileSync(join(inst.maildrop, f))), golden('maildrop-t2.bin'));
+  } finally {
+    inst.cleanup();
+  }
+});
+
 test('sendmail with command-line recipients, -i, -N, -V, -B', () => {
   const inst = makeInstance();
   try {
