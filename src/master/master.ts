@@ -800,7 +800,11 @@ export class Master {
   // ---------------------------------------------------------------- signals
 
   private installSignals(): void {
-    process.on('SIGHUP', () => void this.reload());
+    // Reloads run one after the other: a HUP during a reload is handled after it.
+    let reloading: Promise<void> = Promise.resolve();
+    process.on('SIGHUP', () => {
+      reloading = reloading.then(() => this.reload());
+    });
     process.on('SIGTERM', () => void this.terminate(15));
     process.on('SIGINT', () => void this.terminate(2));
     process.on('SIGQUIT', () => void this.terminate(3));
