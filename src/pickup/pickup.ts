@@ -224,9 +224,14 @@ async function copySegment(
       if (timeSeen) continue;
       timeSeen = true;
       if (!info.requeued) {
-        // the submitter does not choose the arrival time
-        await cleanup.record(REC.TIME, `${info.mtime} ${info.mtimeUsec}`);
-        continue;
+        // the submitter does not choose the arrival time: postdrop's stamp is kept only when it
+        // is consistent with the file's modification time
+        const m = /^(\d+)(?: (\d+))?$/.exec(data.toString('latin1'));
+        const sec = m ? Number(m[1]) : -1;
+        if (sec > info.mtime || sec < info.mtime - HOUR) {
+          await cleanup.record(REC.TIME, `${info.mtime} ${info.mtimeUsec}`);
+          continue;
+        }
       }
     }
     if (segment !== 'content') {
