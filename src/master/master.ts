@@ -50,6 +50,8 @@ const USAGE =
 
 /** Connections master keeps waiting per service while no process can take them. */
 const MAX_PENDING = 1000;
+/** How long a new process may take to report that it is ready. */
+const CHILD_READY_TIMEOUT_MS = 60_000;
 /** How long master waits for children on termination before SIGKILL. */
 const CHILD_EXIT_GRACE_MS = 3000;
 /** Environment variable: descriptor on which a -w child reports its initialisation status. */
@@ -666,7 +668,13 @@ export class Master {
     svc.children.add(child);
     proc.on('error', (e) => msg.warn(`${path}: ${errText(e)}`));
     proc.on('message', (m: unknown) => this.onChildMessage(svc, child, m));
+    // A process that never reports "ready" would hold its clients forever; treat it as a failed start.
+    const readyTimer = setTimeout(() => {
+      if (!child.ready) proc.kill('SIGKILL');
+    }, CHILD_READY_TIMEOUT_MS);
+    readyTimer.unref();
     proc.on('exit', (code, signal) => {
+      clearTimeout(readyTimer);
       this.reap(svc, child, path, code, signal);
       resolveExit();
     });
