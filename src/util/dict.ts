@@ -94,7 +94,7 @@ export interface Dict {
   close(): Promise<void>;
   /** changed - the backing file was replaced or modified since open ("table X has changed -- restarting"). */
   changed(): boolean;
-  /** the file whose mtime is watched, if any */
+  /** the indexed file whose changes are watched, if any */
   readonly path?: string;
 }
 
@@ -176,9 +176,18 @@ export abstract class DictBase implements Dict {
 
   async close(): Promise<void> {}
 
+  /**
+   * changed - Postfix dict_changed_name(): only indexed files are watched.
+   * A multi-writer table (lmdb) counts as changed only when its file was
+   * replaced or removed (updates in place are seen live); others also when
+   * the file was modified.
+   */
   changed(): boolean {
-    if (!this.path) return false;
-    return fileStamp(this.path) !== this.stamp;
+    if (!this.path || !this.stamp) return false;
+    const now = fileStamp(this.path);
+    if (now === undefined) return true;
+    if (this.flags & DICT_FLAG.MULTI_WRITER) return now.split(':')[0] !== this.stamp.split(':')[0];
+    return now !== this.stamp;
   }
 }
 

@@ -137,7 +137,7 @@ export class DictCidr extends DictBase {
   private readonly rules: Rule[] = [];
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('cidr', name, dictFlags | DICT_FLAG.PATTERN, name);
+    super('cidr', name, dictFlags | DICT_FLAG.PATTERN);
     let data: Buffer;
     try {
       data = readFileSync(name);

@@ -182,7 +182,7 @@ export class DictLmdb extends DictBase {
 
   constructor(type: string, name: string, openFlags: number, dictFlags: number) {
     const file = name + lmdbSuffix(type);
-    super(type, name, dictFlags | DICT_FLAG.FIXED | DICT_FLAG.MULTI_WRITER, file);
+    super(type, name, dictFlags | DICT_FLAG.FIXED | (type === 'lmdb' ? DICT_FLAG.MULTI_WRITER : 0), file);
     this.file = file;
     if ((this.flags & (DICT_FLAG.TRY0NULL | DICT_FLAG.TRY1NULL)) === 0) {
       this.flags |= DICT_FLAG.TRY0NULL | DICT_FLAG.TRY1NULL;

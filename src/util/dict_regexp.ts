@@ -74,7 +74,7 @@ export class DictRegexp extends DictBase {
   private readonly kind: 'regexp' | 'pcre';
 
   constructor(type: 'regexp' | 'pcre', name: string, _openFlags: number, dictFlags: number) {
-    super(type, name, dictFlags | DICT_FLAG.PATTERN, name);
+    super(type, name, dictFlags | DICT_FLAG.PATTERN);
     this.kind = type;
     let data: Buffer;
     try {

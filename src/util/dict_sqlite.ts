@@ -136,7 +136,7 @@ export class DictSqlite extends DictBase {
   private readonly expansionLimit: number;
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('sqlite', name, dictFlags, name);
+    super('sqlite', name, dictFlags);
     const cf = new Map<string, string>();
     const fromFile = name.startsWith('/') || name.startsWith('.');
     if (fromFile) {

@@ -13,7 +13,7 @@ import { readLogicalLines, showInvalid, splitKeyValue } from './dict_text.js';
 
 export class DictThash extends DictMem {
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('texthash', name, dictFlags, name);
+    super('texthash', name, dictFlags);
     let data: Buffer;
     try {
       data = readFileSync(name);
