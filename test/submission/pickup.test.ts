@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { chmodSync, existsSync, linkSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeInstance, run, maildropFiles, type Instance } from './helpers.js';
+import { makeInstance, run, maildropFiles, type Instance, GOLDEN } from './helpers.js';
 import { MailConfig } from '../../src/global/mail_conf.js';
 import { encodeRecord, readRecord } from '../../src/global/record.js';
 import { REC } from '../../src/global/rec_type.js';
@@ -203,6 +203,36 @@ test('pickup leaves everything in place when cleanup is not running', async () =
     void readFileSync;
   } finally {
     log.stop();
+    inst.cleanup();
+  }
+});
+
+test('pickup sends cleanup the byte stream Postfix 3.7 pickup sends (golden)', async () => {
+  const inst = makeInstance('compatibility_level = 3.6\n');
+  const { server, sessions } = await fakeCleanup(inst, () => 0);
+  const log = logCapture();
+  try {
+    const r = run('sendmail', ['-C', inst.etc, '-N', 'success', '-F', 'Test User', '-f', 'alice@example.test', 'u@example.test'], ' leading space\nSubject: x\n\nbody\n');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(await pickupScan(MailConfig.load(inst.etc)), 1);
+    const s = sessions[0];
+    const bytes = Buffer.concat([
+      Buffer.from(`flags\0${s.flags}\0\0`, 'latin1'),
+      ...s.records.map(([t, d]) => encodeRecord(t.charCodeAt(0), Buffer.from(d, 'latin1'))),
+    ]);
+    const norm = (b: Buffer) =>
+      b
+        .toString('latin1')
+        .replace(/T[\x00-\x7f]\d+ \d+/, 'T<time>')
+        .replace(/T\x11TTTTTTTTTT UUUUUU/, 'T<time>')
+        .replace(/N.Received: by mail\.example\.test \(Postfix, from userid \d+\)/, 'N<received>')
+        .replace(/; \w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)/, '; <date>')
+        .replace(/; Ddd, dd Mmm yyyy hh:mm:ss \+zzzz \(UTC\)/, '; <date>')
+        .replace(/N[\s\S]\tid \w+; <date>/, 'N<id-and-date>');
+    assert.equal(norm(bytes), norm(readFileSync(join(GOLDEN, 'pickup-to-cleanup.bin'))));
+  } finally {
+    log.stop();
+    server.close();
     inst.cleanup();
   }
 });
