@@ -1,6 +1,7 @@
 /**
  * dict_environ - `environ:name`: look keys up in the process environment
- * (Postfix util/dict_env.c). Updates change this process's environment only.
+ * (Postfix util/dict_env.c). Updates change this process's environment only;
+ * delete and sequence are not supported, as in Postfix.
  */
 
 import { DictBase, type UpdateResult } from './dict.js';
@@ -17,16 +18,5 @@ export class DictEnviron extends DictBase {
   override async update(key: string, value: string): Promise<UpdateResult> {
     process.env[this.fold(key)] = value;
     return 'stored';
-  }
-
-  override async delete(key: string): Promise<boolean> {
-    const k = this.fold(key);
-    if (!(k in process.env)) return false;
-    delete process.env[k];
-    return true;
-  }
-
-  override async *sequence(): AsyncIterable<[string, string]> {
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) yield [k, v];
   }
 }
