@@ -194,6 +194,54 @@ export function cmdline(pid: number): string {
   }
 }
 
+/** program - the program a process runs: basename of argv[1] under node, else of argv[0]. */
+export function program(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
+    if (/^node$|\/node$/.test(argv[0]) && argv[1]) return base(argv[1]);
+    return base(argv[0]).split(' ')[0];
+  } catch {
+    return '?';
+  }
+}
+
+/** cpuTicks - user+system clock ticks a process has used so far (0 when gone). */
+export function cpuTicks(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** CpuTracker - CPU seconds used per program by a changing set of processes (last sample of each pid counts). */
+export class CpuTracker {
+  private readonly last = new Map<string, { prog: string; ticks: number; base: number }>();
+
+  /** track - sample these pids; `fresh` marks the first call (their CPU so far becomes the baseline). */
+  sample(pids: number[], fresh = false): void {
+    for (const p of pids) {
+      const st = procStat(p);
+      if (!st) continue;
+      const key = `${p}/${st.start}`;
+      const ticks = cpuTicks(p);
+      const prev = this.last.get(key);
+      if (prev) prev.ticks = ticks;
+      else this.last.set(key, { prog: program(p), ticks, base: fresh ? ticks : 0 });
+    }
+  }
+
+  /** seconds by program (100 ticks a second, Linux USER_HZ), largest first */
+  byProgram(): Array<[string, number]> {
+    const sum = new Map<string, number>();
+    for (const v of this.last.values()) sum.set(v.prog, (sum.get(v.prog) ?? 0) + (v.ticks - v.base) / 100);
+    return [...sum.entries()].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]);
+  }
+}
+
 /** Sampler - polls a footprint function and keeps the peak. */
 export class Sampler {
   peak: Mem = { rssKiB: 0, pssKiB: 0, procs: 0 };
