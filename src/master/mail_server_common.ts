@@ -19,7 +19,7 @@
 import { basename } from 'node:path';
 import { Duplex } from 'node:stream';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
-import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
+import { MailConfig, defaultConfigDirectory, errnoText } from '../global/mail_conf.js';
 import type { ServerContext, ServerHooks } from './mail_server.js';
 import { isMasterMessage, MASTER_CHILD_ENV, type ChildMessage } from './master_proto.js';
 import { dropPrivileges, checkMailOwner } from './mail_owner.js';
@@ -371,7 +371,7 @@ export async function serverStart(argv: string[], hooks: ServerHooks, kind: stri
   try {
     process.chdir(config.str('queue_directory'));
   } catch (e) {
-    msg.fatal(`chdir("${config.str('queue_directory')}"): ${(e as Error).message.replace(/^[A-Z]+: /, '')}`);
+    msg.fatal(`chdir("${config.str('queue_directory')}"): ${errText(e)}`);
   }
   if (process.getuid && process.getuid() === 0) {
     checkMailOwner(config);
@@ -395,8 +395,9 @@ export function stdinDuplex(): Duplex {
   return Duplex.from({ readable: process.stdin, writable: process.stdout });
 }
 
-/** errText - a Postfix-style "%m" text for an error. */
+/** errText - a Postfix-style "%m" text for an error (strerror text for system errors). */
 export function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && err.syscall) return errnoText(err);
   return err?.message ?? String(e);
 }
