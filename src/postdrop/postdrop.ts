@@ -129,6 +129,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   const config = MailConfig.load(defaultConfigDirectory());
   config.setRuntime('process_name', progname);
+  const { maillogClientInit } = await import('../global/maillog_client.js');
+  maillogClientInit(config, progname, { daemon: false });
   const uid = currentUid();
   const denied = await checkUserAclAsync(config, 'authorized_submit_users', uid);
   if (denied !== null) msg.fatal(`User ${denied}(${uid}) is not allowed to submit mail`);

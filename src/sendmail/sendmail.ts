@@ -466,6 +466,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const config = MailConfig.load(defaultConfigDirectory());
   config.setRuntime('process_name', progname);
+  // also to the mail log (postlogd or syslog), as Postfix's msg_syslog_init() does
+  const { maillogClientInit } = await import('../global/maillog_client.js');
+  maillogClientInit(config, progname, { daemon: false });
   const queueDir = config.str('queue_directory');
   try {
     process.chdir(queueDir);
