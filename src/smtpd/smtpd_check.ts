@@ -1059,30 +1059,34 @@ function matchByteCodes(addr: string, pattern: string): boolean {
   });
 }
 
-/** checkPolicyService - the policy delegation protocol (one connection per request). */
+/** checkPolicyService - the policy delegation protocol (check_policy_service). */
 async function checkPolicyService(state: SmtpdState, server: string, replyName: string, replyClass: string, defAcl: string | null): Promise<number> {
   const c = state.config;
-  const timeoutMs = c.time('smtpd_policy_service_timeout') * 1000;
+  const where = state.where === 'BDAT' ? 'DATA' : state.where;
+  const countsRcpts = ['DATA', 'BDAT', WHERE.AFTER_EOM].includes(state.where);
+  // attribute order of Postfix 3.7 check_policy_service() (SASL and TLS build)
   const attrs: Array<[string, string]> = [
     ['request', 'smtpd_access_policy'],
-    ['protocol_state', state.where],
+    ['protocol_state', where],
     ['protocol_name', state.protocol],
-    ['helo_name', state.heloName ?? ''],
-    ['queue_id', state.queueId ?? ''],
-    ['sender', state.sender ?? ''],
-    ['recipient', state.recipient ?? ''],
-    ['recipient_count', String(state.where === 'DATA' || state.where === WHERE.AFTER_EOM ? state.rcptCount : 0)],
     ['client_address', state.addr],
     ['client_name', state.name],
     ['client_port', state.port],
     ['reverse_client_name', state.reverseName],
     ['server_address', state.destAddr],
     ['server_port', state.destPort],
+    ['helo_name', state.heloName ?? ''],
+    ['sender', state.sender ?? ''],
+    ['recipient', state.recipient ?? ''],
+    ['recipient_count', String(countsRcpts ? state.rcptCount : 0)],
+    ['queue_id', state.queueId ?? ''],
     ['instance', state.instance],
+    ['size', String(state.actSize > 0 ? state.actSize : state.msgSize)],
+    ['etrn_domain', state.etrnName ?? ''],
+    ['stress', ''],
     ['sasl_method', ''],
     ['sasl_username', ''],
     ['sasl_sender', ''],
-    ['size', String(state.msgSize)],
     ['ccert_subject', ''],
     ['ccert_issuer', ''],
     ['ccert_fingerprint', ''],
@@ -1090,17 +1094,12 @@ async function checkPolicyService(state: SmtpdState, server: string, replyName: 
     ['encryption_protocol', ''],
     ['encryption_cipher', ''],
     ['encryption_keysize', '0'],
-    ['etrn_domain', state.etrnName ?? ''],
-    ['stress', ''],
-    ['compatibility_level', c.str('compatibility_level')],
-    ['mail_version', c.str('mail_version') || '3.7.11'],
+    ['policy_context', c.str('smtpd_policy_service_policy_context')],
   ];
-  const ctx = c.str('smtpd_policy_service_policy_context');
-  if (ctx) attrs.push(['policy_context', ctx]);
   const request = attrs.map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
   let action: string | null = null;
   try {
-    action = await policyQuery(state, server, request, timeoutMs);
+    action = await policyClient(state, server).query(request);
   } catch (e) {
     msg.warn(`problem talking to server ${server}: ${(e as Error).message}`);
   }
@@ -1110,55 +1109,133 @@ async function checkPolicyService(state: SmtpdState, server: string, replyName: 
   return checkTableResult(state, server, action, 'policy query', replyName, replyClass, defAcl);
 }
 
-function policyQuery(state: SmtpdState, server: string, request: string, timeoutMs: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    let sock: Socket;
-    const colon = server.indexOf(':');
-    const type = server.slice(0, colon);
-    const rest = server.slice(colon + 1);
-    if (type === 'inet') {
-      const i = rest.lastIndexOf(':');
-      sock = netConnect({ host: rest.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(rest.slice(i + 1)) });
-    } else if (type === 'unix') {
-      const path = rest.startsWith('/') ? rest : `${state.config.str('queue_directory')}/${rest}`;
-      sock = netConnect(path);
-    } else {
-      reject(new Error(`unsupported policy transport: ${type}`));
-      return;
-    }
-    let buf = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('timeout'));
-    }, timeoutMs);
-    sock.on('connect', () => sock.write(request));
-    sock.on('data', (d) => {
-      buf += d.toString('utf8');
-      if (buf.length > 65536) {
-        clearTimeout(timer);
-        sock.destroy();
-        reject(new Error('reply too long'));
+/**
+ * PolicyClient - one policy server endpoint: a kept-open connection that
+ * is closed after smtpd_policy_service_max_idle without use or
+ * smtpd_policy_service_max_ttl after it was made; a failed request is tried
+ * again on a new connection (smtpd_policy_service_try_limit, _retry_delay).
+ */
+class PolicyClient {
+  private sock: Socket | null = null;
+  private born = 0;
+  private idleTimer?: NodeJS.Timeout;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly config: MailConfig,
+    private readonly server: string,
+  ) {}
+
+  private connect(): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const colon = this.server.indexOf(':');
+      const type = this.server.slice(0, colon);
+      const rest = this.server.slice(colon + 1);
+      let sock: Socket;
+      if (type === 'inet') {
+        const i = rest.lastIndexOf(':');
+        sock = netConnect({ host: rest.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(rest.slice(i + 1)) });
+      } else if (type === 'unix') {
+        sock = netConnect(rest.startsWith('/') ? rest : `${this.config.str('queue_directory')}/${rest}`);
+      } else {
+        reject(new Error(`unsupported policy transport: ${type}`));
         return;
       }
-      const end = buf.indexOf('\n\n');
-      if (end >= 0) {
+      sock.once('connect', () => {
+        sock.removeAllListeners('error');
+        sock.on('error', () => undefined);
+        sock.unref();
+        resolve(sock);
+      });
+      sock.once('error', reject);
+    });
+  }
+
+  private drop(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.sock?.destroy();
+    this.sock = null;
+  }
+
+  private async once(request: string, timeoutMs: number): Promise<string> {
+    const maxTtl = this.config.time('smtpd_policy_service_max_ttl') * 1000;
+    if (this.sock && (this.sock.destroyed || Date.now() - this.born > maxTtl)) this.drop();
+    if (!this.sock) {
+      this.sock = await this.connect();
+      this.born = Date.now();
+    }
+    const sock = this.sock;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    return new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const done = (err: Error | null, value?: string) => {
         clearTimeout(timer);
-        sock.destroy();
-        const lines = buf.slice(0, end).split('\n');
-        const act = lines.find((l) => l.startsWith('action='));
-        if (act === undefined || !allPrint(act)) reject(new Error('malformed policy server reply'));
-        else resolve(act.slice('action='.length));
+        sock.off('data', onData);
+        sock.off('close', onClose);
+        if (err) reject(err);
+        else resolve(value!);
+      };
+      const timer = setTimeout(() => done(new Error('timeout')), timeoutMs);
+      const onData = (d: Buffer) => {
+        buf += d.toString('utf8');
+        if (buf.length > 65536) return done(new Error('reply too long'));
+        const end = buf.indexOf('\n\n');
+        if (end < 0) return;
+        const act = buf
+          .slice(0, end)
+          .split('\n')
+          .find((l) => l.startsWith('action='));
+        if (act === undefined) done(new Error('malformed policy server reply'));
+        else done(null, act.slice('action='.length));
+      };
+      const onClose = () => done(new Error('connection closed'));
+      sock.on('data', onData);
+      sock.once('close', onClose);
+      sock.write(request);
+    });
+  }
+
+  /** query - the action for one request, or throws after the try limit. */
+  query(request: string): Promise<string> {
+    const c = this.config;
+    const p = this.chain.then(async () => {
+      const tries = Math.max(1, c.int('smtpd_policy_service_try_limit'));
+      const timeoutMs = c.time('smtpd_policy_service_timeout') * 1000;
+      let last: Error = new Error('no attempt');
+      for (let n = 0; n < tries; n++) {
+        if (n > 0) await new Promise((r) => setTimeout(r, c.time('smtpd_policy_service_retry_delay') * 1000));
+        try {
+          const action = await this.once(request, timeoutMs);
+          if (!allPrint(action) && !/^[\x20-\x7e\u0080-\uffff]*$/.test(action)) throw new Error('malformed policy server reply');
+          this.idleTimer = setTimeout(() => this.drop(), c.time('smtpd_policy_service_max_idle') * 1000);
+          this.idleTimer.unref();
+          return action;
+        } catch (e) {
+          this.drop();
+          last = e as Error;
+        }
       }
+      throw last;
     });
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error('connection closed'));
-    });
-  });
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+}
+
+const policyClients = new WeakMap<MailConfig, Map<string, PolicyClient>>();
+
+function policyClient(state: SmtpdState, server: string): PolicyClient {
+  let m = policyClients.get(state.config);
+  if (!m) {
+    m = new Map();
+    policyClients.set(state.config, m);
+  }
+  let pc = m.get(server);
+  if (!pc) {
+    pc = new PolicyClient(state.config, server);
+    m.set(server, pc);
+  }
+  return pc;
 }
 
 function checkReset(state: SmtpdState): void {

@@ -75,6 +75,8 @@ export const SMTPD_PARAMS: ParamDef[] = [
   t('smtpd_policy_service_max_idle', '300s', 1),
   t('smtpd_policy_service_max_ttl', '1000s', 1),
   s('smtpd_policy_service_policy_context', ''),
+  i('smtpd_policy_service_try_limit', 2, 1),
+  t('smtpd_policy_service_retry_delay', '1s', 1),
   s('smtpd_sasl_auth_enable', 'no'),
   s('smtpd_tls_security_level', ''),
   i('smtpd_client_connection_count_limit', 50),

@@ -119,7 +119,11 @@ test('smtpd_delay_reject=no rejects at HELO; helo required; reject_unauth_destin
 
 test('check_policy_service: actions from a policy server, default action when it fails', async () => {
   const requests: string[] = [];
+  let connections = 0;
+  const policySockets = new Set<import('node:net').Socket>();
   const policy = createServer((sock) => {
+    connections++;
+    policySockets.add(sock);
     let buf = '';
     sock.on('data', (d) => {
       buf += d.toString();
@@ -141,11 +145,16 @@ test('check_policy_service: actions from a policy server, default action when it
     await c.cmd('MAIL FROM:<a@example.org>');
     assert.equal(await c.cmd('RCPT TO:<bad@mail.example.test>'), '554 5.7.1 <bad@mail.example.test>: Recipient address rejected: policy says no\r\n');
     assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '451 4.3.5 <root@mail.example.test>: Recipient address rejected: Server configuration problem\r\n');
-    assert.match(requests[0], /^request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nhelo_name=x\.example\.org\n/);
-    assert.match(requests[0], /\nclient_address=127\.0\.0\.1\n/);
+    assert.match(requests[0], /^request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=127\.0\.0\.1\nclient_name=localhost\n/);
+    assert.match(requests[0], /\nhelo_name=x\.example\.org\nsender=a@example\.org\nrecipient=bad@mail\.example\.test\nrecipient_count=0\n/);
+    assert.match(requests[0], /\npolicy_context=\n\n$/);
+    // the connection to the policy server is kept and reused
+    assert.equal(requests.length, 2);
+    assert.equal(connections, 1);
     c.close();
   } finally {
     await fx.close();
+    for (const s of policySockets) s.destroy();
     await new Promise<void>((r) => policy.close(() => r()));
   }
 });
