@@ -19,8 +19,19 @@ export interface Accounts {
 
 export const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
 
-function run(cmd: string, args: string[]): void {
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/** run - an account command; another test file may have created the account meanwhile, so check after a failure. */
+function run(cmd: string, args: string[], exists: () => boolean): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      return;
+    } catch (e) {
+      if (exists()) return;
+      // e.g. "cannot lock /etc/passwd; try again later" while another test file adds it
+      if (attempt >= 20) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
 }
 
 let cached: Accounts | undefined;
@@ -33,9 +44,9 @@ export function ensureAccounts(): Accounts {
     cached = { mailOwner: me.username, setgidGroup: getgrgid(me.gid)?.name ?? String(me.gid), privileged: false };
     return cached;
   }
-  if (!getgrnam('postdrop')) run('groupadd', ['--system', 'postdrop']);
+  if (!getgrnam('postdrop')) run('groupadd', ['--system', 'postdrop'], () => !!getgrnam('postdrop'));
   if (!getpwnam('postfix')) {
-    if (!getgrnam('postfix')) run('groupadd', ['--system', 'postfix']);
+    if (!getgrnam('postfix')) run('groupadd', ['--system', 'postfix'], () => !!getgrnam('postfix'));
     run('useradd', [
       '--system',
       '--gid',
@@ -46,7 +57,7 @@ export function ensureAccounts(): Accounts {
       '--shell',
       '/usr/sbin/nologin',
       'postfix',
-    ]);
+    ], () => !!getpwnam('postfix'));
   }
   cached = { mailOwner: 'postfix', setgidGroup: 'postdrop', privileged: true };
   return cached;
