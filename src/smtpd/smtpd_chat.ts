@@ -156,7 +156,15 @@ export async function smtpdChatQuery(state: SmtpdState): Promise<QueryResult> {
     throw new LostConnection();
   }
   let end = raw.length;
-  if (complete) end--;
+  state.gotBareLf = false;
+  if (complete) {
+    end--;
+    if (state.bareLfMask) {
+      // with bare-LF detection only one CR is part of the terminator
+      if (end > 0 && raw[end - 1] === 0x0d) end--;
+      else state.gotBareLf = true;
+    }
+  }
   raw = raw.subarray(0, end);
   // Postfix strips the LF and every CR before it.
   let text: string;
@@ -167,7 +175,7 @@ export async function smtpdChatQuery(state: SmtpdState): Promise<QueryResult> {
     text = raw.toString('latin1');
     badUtf8 = true;
   }
-  const line = text.replace(/\r+$/, '');
+  const line = state.bareLfMask ? text : text.replace(/\r+$/, '');
   if (!complete) {
     msg.warn(`${state.namaddr}: request longer than ${limit}: ${printable(line.slice(0, 30))}...`);
   }

@@ -16,7 +16,7 @@ import { readWithFlush, smtpdChatReply } from './smtpd_chat.js';
 import { smtpdCheckData, smtpdCheckEod, logWhatsup } from './smtpd_check.js';
 import { cleanupStatDetail } from './smtpd_dest.js';
 import {
-  BDAT_STAT, CLEANUP_STAT, MAIL_ERROR, WHERE, inMailTransaction, mailReset, processingBdat, rcptReset,
+  BARE_LF, BDAT_STAT, CLEANUP_STAT, MAIL_ERROR, WHERE, inMailTransaction, mailReset, processingBdat, rcptReset,
   type SmtpdState,
 } from './smtpd_state.js';
 import { LostConnection } from './smtpd_chat.js';
@@ -72,16 +72,26 @@ async function receiveDataMessage(state: SmtpdState): Promise<void> {
   const limit = messageLimit(state);
   let prevRecType = 0;
   let first = true;
+  let gotBareLf = false;
+  let prevGotBareLf = false;
   for (;;) {
     const raw = await readWithFlush(state, () => state.client.readUntil(0x0a, lineLimit));
     if (raw === null) throw new LostConnection();
     let line: Buffer;
     let recType: number;
+    prevGotBareLf = gotBareLf;
+    gotBareLf = false;
     if (raw[raw.length - 1] === 0x0a) {
       recType = REC.NORM;
       let end = raw.length - 1;
-      while (end > 0 && raw[end - 1] === 0x0d) end--;
+      if (state.bareLfMask) {
+        if (end > 0 && raw[end - 1] === 0x0d) end--;
+        else gotBareLf = true;
+      } else {
+        while (end > 0 && raw[end - 1] === 0x0d) end--;
+      }
       line = raw.subarray(0, end);
+      if (gotBareLf && state.bareLfMask & BARE_LF.REPLY_REJECT) state.err |= CLEANUP_STAT.BARE_LF;
     } else {
       if (state.client.eof) throw new LostConnection();
       recType = REC.CONT;
@@ -98,6 +108,11 @@ async function receiveDataMessage(state: SmtpdState): Promise<void> {
       if (line.length > 0 && (line[0] === 0x20 || line[0] === 0x09)) out(state, REC.NORM, '');
     }
     if (prevRecType !== REC.CONT && line.length > 0 && line[0] === 0x2e) {
+      // with bare-LF detection only <CR><LF>.<CR><LF> ends the message
+      if (line.length === 1 && recType === REC.NORM && state.bareLfMask & BARE_LF.WANT_STD_EOD && (gotBareLf || prevGotBareLf)) {
+        prevRecType = recType;
+        continue;
+      }
       if (line.length === 1 && recType === REC.NORM) break;
       line = line.subarray(1);
     }
@@ -155,7 +170,7 @@ async function commonPostMessageHandling(state: SmtpdState): Promise<number> {
   } else if (e & CLEANUP_STAT.BARE_LF) {
     state.errorMask |= MAIL_ERROR.PROTOCOL;
     logWhatsup(state, 'reject', 'bare <LF> received');
-    await smtpdChatReply(state, `${state.config.int('smtpd_forbid_bare_newline_reject_code') || 550} 5.5.2 ${state.config.str('myhostname')} Error: bare <LF> received`);
+    await smtpdChatReply(state, `${state.config.int('smtpd_forbid_bare_newline_reject_code')} 5.5.2 ${state.config.str('myhostname')} Error: bare <LF> received`);
   } else if (why && isSmtpReject(why)) {
     state.errorMask |= MAIL_ERROR.POLICY;
     await smtpdChatReply(state, why);

@@ -10,11 +10,11 @@ import { msg } from '../util/msg.js';
 import { TimeoutError } from '../util/vstream.js';
 import { isHeader } from './smtpd_addr.js';
 import { flushReplies, LostConnection, smtpdChatQuery, smtpdChatReply, printable } from './smtpd_chat.js';
-import { smtpdCheckClient, HangupRequest } from './smtpd_check.js';
+import { smtpdCheckClient, HangupRequest, logWhatsup } from './smtpd_check.js';
 import { SMTPD_CMD_TABLE, ehloMask, RestartSession } from './smtpd_cmds.js';
 import { openTable } from './smtpd_tables.js';
 import { smtpdToken } from './smtpd_token.js';
-import { FLAG, MAIL_ERROR, WHERE, mailReset, rcptReset, type SmtpdState } from './smtpd_state.js';
+import { BARE_LF, FLAG, MAIL_ERROR, WHERE, bareLfMaskOf, mailReset, rcptReset, type SmtpdState } from './smtpd_state.js';
 import { splitList } from '../global/mail_conf.js';
 import { NamadrList } from './smtpd_resolve.js';
 import { anvilClient } from './smtpd_anvil.js';
@@ -151,6 +151,10 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
   state.client.timeout = limits.timeoutMs;
   const myhostname = c.str('myhostname');
   const unknownCounter = state.counters[state.counters.length - 1];
+  const bareMask = bareLfMaskOf(c.str('smtpd_forbid_bare_newline'));
+  if (bareMask < 0) msg.fatal(`invalid smtpd_forbid_bare_newline value: "${c.str('smtpd_forbid_bare_newline')}"`);
+  state.bareLfMask =
+    !state.standAlone && bareMask && !(await new NamadrList(c.str('smtpd_forbid_bare_newline_exclusions'), true).match(state.name, state.addr)) ? bareMask : 0;
   // who may use XCLIENT/XFORWARD is decided by the real client (XCLIENT re-decides its own)
   const xclientHosts = new NamadrList(c.str('smtpd_authorized_xclient_hosts'), false);
   const xforwardHosts = new NamadrList(c.str('smtpd_authorized_xforward_hosts'), false);
@@ -214,6 +218,12 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
         break;
       }
       const q = await smtpdChatQuery(state);
+      if (state.gotBareLf && state.bareLfMask & BARE_LF.REPLY_REJECT) {
+        logWhatsup(state, 'reject', 'bare <LF> received');
+        state.errorMask |= MAIL_ERROR.PROTOCOL;
+        await smtpdChatReply(state, `${c.int('smtpd_forbid_bare_newline_reject_code')} 5.5.2 ${myhostname} Error: bare <LF> received`);
+        break;
+      }
       if (limits.smtputf8 && q.badUtf8) {
         state.errorMask |= MAIL_ERROR.PROTOCOL;
         await smtpdChatReply(state, '500 5.5.2 Error: bad UTF-8 syntax');

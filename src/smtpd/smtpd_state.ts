@@ -74,6 +74,24 @@ export const WHERE = {
 
 export const BDAT_STAT = { NONE: 0, OK: 1, ERROR: 2 } as const;
 
+/** smtpd_forbid_bare_newline bits (smtpd.c bare_lf_mask_table). */
+export const BARE_LF = { WANT_STD_EOD: 1, REPLY_REJECT: 2 } as const;
+
+/** bareLfMask - the smtpd_forbid_bare_newline value as mask bits; -1 for a bad value. */
+export function bareLfMaskOf(value: string): number {
+  switch (value.trim().toLowerCase()) {
+    case 'normalize':
+    case 'yes':
+      return BARE_LF.WANT_STD_EOD;
+    case 'reject':
+      return BARE_LF.WANT_STD_EOD | BARE_LF.REPLY_REJECT;
+    case 'no':
+      return 0;
+    default:
+      return -1;
+  }
+}
+
 /** Per-command counters for the "disconnect from" statistics. */
 export interface CmdCounter {
   name: string;
@@ -121,6 +139,10 @@ export interface SmtpdState {
   rewriteContext: string;
   /** an anvil connect event was sent and needs its disconnect */
   anvilConnected: boolean;
+  /** smtpd_forbid_bare_newline mask for this client (BARE_LF_*) */
+  bareLfMask: number;
+  /** the last line read ended in a bare LF */
+  gotBareLf: boolean;
 
   // Transaction.
   sender: string | null;
@@ -226,6 +248,8 @@ export function newState(config: MailConfig, client: VStream, peer: PeerInfo, se
     xforwardAllowed: false,
     xforward: new Map(),
     anvilConnected: false,
+    bareLfMask: 0,
+    gotBareLf: false,
     rewriteContext: 'remote',
     sender: null,
     recipient: null,

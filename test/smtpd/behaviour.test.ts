@@ -271,3 +271,34 @@ test('"smtpd -S" (what sendmail -bs runs): SMTP on stdin/stdout, message lands i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('smtpd_forbid_bare_newline = reject (replies and logs as Postfix 3.7.11)', async () => {
+  const fx = await startFixture('smtpd_forbid_bare_newline = reject\nsmtpd_forbid_bare_newline_exclusions =');
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    await c.cmd('EHLO x.example.org');
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<root@mail.example.test>');
+    assert.equal(await c.cmd('DATA'), '354 End data with <CR><LF>.<CR><LF>\r\n');
+    // a "." line ending in a bare LF does not end the message; what follows is content
+    c.send('Subject: x\r\n\r\nline with bare lf\nmore\r\n.\n.\r\n');
+    c.send('MAIL FROM:<a@example.org>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\nok\r\n.\r\n');
+    assert.equal(await c.replies(1), '550 5.5.2 mail.example.test Error: bare <LF> received\r\n');
+    c.send('NOOP\n');
+    assert.equal(await c.replies(1), '550 5.5.2 mail.example.test Error: bare <LF> received\r\n');
+    await c.waitClose();
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    const logs = fx.logs.map((l) => l.replace(/^[0-9A-F]{6,}:/, 'QUEUEID:'));
+    assert.deepEqual(logs, [
+      'connect from localhost[127.0.0.1]',
+      'QUEUEID: client=localhost[127.0.0.1]',
+      'QUEUEID: reject: END-OF-MESSAGE from localhost[127.0.0.1]: bare <LF> received; from=<a@example.org> to=<root@mail.example.test> proto=ESMTP helo=<x.example.org>',
+      'NOQUEUE: reject: END-OF-MESSAGE from localhost[127.0.0.1]: bare <LF> received; proto=ESMTP helo=<x.example.org>',
+      'disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4',
+    ]);
+    assert.equal(fx.messages.length, 0);
+  } finally {
+    await fx.close();
+  }
+});
