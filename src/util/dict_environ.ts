@@ -4,11 +4,11 @@
  * delete and sequence are not supported, as in Postfix.
  */
 
-import { DictBase, type UpdateResult } from './dict.js';
+import { DICT_FLAG, DictBase, type UpdateResult } from './dict.js';
 
 export class DictEnviron extends DictBase {
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('environ', name, dictFlags);
+    super('environ', name, dictFlags | DICT_FLAG.FIXED);
   }
 
   async lookup(key: string): Promise<string | null> {

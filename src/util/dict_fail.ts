@@ -3,11 +3,11 @@
  * (Postfix util/dict_fail.c). Used to test that callers defer on errors.
  */
 
-import { DictBase, DictError, type UpdateResult } from './dict.js';
+import { DICT_FLAG, DictBase, DictError, type UpdateResult } from './dict.js';
 
 export class DictFail extends DictBase {
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('fail', name, dictFlags);
+    super('fail', name, dictFlags | DICT_FLAG.PATTERN);
   }
 
   async lookup(_key: string): Promise<string | null> {

@@ -5,7 +5,7 @@
  */
 
 import { splitList, stripBraces } from '../global/mail_conf.js';
-import { DictBase, DictOpenError, type Dict } from './dict.js';
+import { DICT_FLAG, DictBase, DictOpenError, type Dict } from './dict.js';
 import { dictOpen } from './dict_open.js';
 
 /** openComponents - parse `{a:x, b:y}` and open each table with the caller's flags. */
@@ -23,6 +23,7 @@ export class DictPipemap extends DictBase {
   constructor(name: string, openFlags: number, dictFlags: number) {
     super('pipemap', name, dictFlags);
     this.maps = openComponents('pipemap', name, openFlags, dictFlags);
+    for (const m of this.maps) this.flags |= m.flags & (DICT_FLAG.FIXED | DICT_FLAG.PATTERN);
   }
 
   async lookup(key: string): Promise<string | null> {

@@ -9,7 +9,7 @@
  * the table for writing, as with proxywrite.
  */
 
-import { DictBase, type Dict, type UpdateResult } from './dict.js';
+import { DICT_FLAG, DictBase, type Dict, type UpdateResult } from './dict.js';
 import { dictOpen } from './dict_open.js';
 
 export class DictProxy extends DictBase {
@@ -18,6 +18,7 @@ export class DictProxy extends DictBase {
   constructor(name: string, openFlags: number, dictFlags: number) {
     super('proxy', name, dictFlags);
     this.inner = dictOpen(name, openFlags, dictFlags);
+    this.flags |= this.inner.flags & (DICT_FLAG.FIXED | DICT_FLAG.PATTERN);
   }
 
   lookup(key: string): Promise<string | null> {

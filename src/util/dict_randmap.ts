@@ -6,13 +6,13 @@
 
 import { randomInt } from 'node:crypto';
 import { splitList, stripBraces } from '../global/mail_conf.js';
-import { DictBase, DictOpenError } from './dict.js';
+import { DICT_FLAG, DictBase, DictOpenError } from './dict.js';
 
 export class DictRandmap extends DictBase {
   private readonly values: string[];
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('randmap', name, dictFlags);
+    super('randmap', name, dictFlags | DICT_FLAG.PATTERN);
     const need = `need "randmap:{value...}"`;
     if (!name.startsWith('{') || !name.endsWith('}')) throw new DictOpenError(`bad syntax: "randmap:${name}"; ${need}`);
     this.values = splitList(name.slice(1, -1)).map(stripBraces);

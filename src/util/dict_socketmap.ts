@@ -6,7 +6,7 @@
  * (errors). Replies are limited to 100000 bytes.
  */
 
-import { DictBase, DictError, DictOpenError } from './dict.js';
+import { DICT_FLAG, DictBase, DictError, DictOpenError } from './dict.js';
 import { LineClient } from './dict_tcp.js';
 
 const MAX_REPLY = 100_000;
@@ -34,7 +34,7 @@ export class DictSocketmap extends DictBase {
   private readonly mapName: string;
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('socketmap', name, dictFlags);
+    super('socketmap', name, dictFlags | DICT_FLAG.PATTERN);
     const last = name.lastIndexOf(':');
     const bad = (): never => {
       throw new DictOpenError(`open dictionary: expecting "socketmap:inet:host:port:name" or "socketmap:unix:path:name" instead of "socketmap:${name}"`);

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseMainCf, splitList, ConfigFileError } from '../global/mail_conf.js';
 import { msg } from './msg.js';
-import { DictBase, DictError, DictOpenError, dictMainConfig } from './dict.js';
+import { DICT_FLAG, DictBase, DictError, DictOpenError, dictMainConfig } from './dict.js';
 
 const KEY_DOMAIN = 1;
 const KEY_USER = 2;
@@ -174,6 +174,8 @@ export class DictSqlite extends DictBase {
     const domain = cf.get('domain');
     this.expansionLimit = Number(cf.get('expansion_limit') ?? '0') || 0;
     this.common = new DbCommon(name, query, cf.get('result_format') ?? '%s', domain ? splitList(domain) : undefined);
+    // Queries on parts of the key (%u, %d, %1..) take only full keys (Postfix db_common_dict_partial).
+    this.flags |= this.common.flags & (KEY_DOMAIN | KEY_USER | KEY_PARTS) ? DICT_FLAG.PATTERN : DICT_FLAG.FIXED;
     try {
       this.db = new Database(dbpath, { readonly: true, fileMustExist: true });
     } catch (e) {

@@ -3,13 +3,13 @@
  * returns the same value (Postfix util/dict_static.c).
  */
 
-import { DictBase, DictOpenError } from './dict.js';
+import { DICT_FLAG, DictBase, DictOpenError } from './dict.js';
 
 export class DictStatic extends DictBase {
   private readonly value: string;
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('static', name, dictFlags);
+    super('static', name, dictFlags | DICT_FLAG.FIXED);
     if (name.startsWith('{')) {
       if (!name.endsWith('}')) throw new DictOpenError(`bad static:name syntax: missing '}' in "${name}"`);
       this.value = name.slice(1, -1).trim();

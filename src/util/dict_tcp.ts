@@ -9,7 +9,7 @@
  */
 
 import { Socket, connect } from 'node:net';
-import { DictBase, DictError, DictOpenError } from './dict.js';
+import { DICT_FLAG, DictBase, DictError, DictOpenError } from './dict.js';
 
 const MAX_REPLY = 4096;
 const TIMEOUT_MS = 100_000;
@@ -119,7 +119,7 @@ export class DictTcp extends DictBase {
   private readonly client: LineClient;
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('tcp', name, dictFlags);
+    super('tcp', name, dictFlags | DICT_FLAG.PATTERN);
     const colon = name.lastIndexOf(':');
     const port = Number(name.slice(colon + 1));
     if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {

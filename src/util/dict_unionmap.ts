@@ -3,7 +3,7 @@
  * that has the key, joined with commas (Postfix util/dict_union.c).
  */
 
-import { DictBase, type Dict } from './dict.js';
+import { DICT_FLAG, DictBase, type Dict } from './dict.js';
 import { openComponents } from './dict_pipemap.js';
 
 export class DictUnionmap extends DictBase {
@@ -12,6 +12,7 @@ export class DictUnionmap extends DictBase {
   constructor(name: string, openFlags: number, dictFlags: number) {
     super('unionmap', name, dictFlags);
     this.maps = openComponents('unionmap', name, openFlags, dictFlags);
+    for (const m of this.maps) this.flags |= m.flags & (DICT_FLAG.FIXED | DICT_FLAG.PATTERN);
   }
 
   async lookup(key: string): Promise<string | null> {

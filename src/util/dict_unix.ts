@@ -7,7 +7,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { DictBase, DictError, DictOpenError } from './dict.js';
+import { DICT_FLAG, DictBase, DictError, DictOpenError } from './dict.js';
 
 /** Overridable for tests: where the passwd and group files are. */
 export const unixFiles = {
@@ -19,7 +19,7 @@ export class DictUnix extends DictBase {
   private readonly which: 'passwd' | 'group';
 
   constructor(name: string, _openFlags: number, dictFlags: number) {
-    super('unix', name, dictFlags);
+    super('unix', name, dictFlags | DICT_FLAG.FIXED);
     if (name === 'passwd.byname') this.which = 'passwd';
     else if (name === 'group.byname') this.which = 'group';
     else throw new DictOpenError(`unknown table: unix:${name}`);

@@ -58,18 +58,18 @@ function bracket(p: string, i: number, posix: boolean, newlineSensitive: boolean
   }
   let first = true;
   for (;;) {
-    if (j >= p.length) throw new RegexSyntaxError('unmatched [ or [^', i);
+    if (j >= p.length) throw new RegexSyntaxError(posix ? 'Unmatched [, [^, [:, [., or [=' : 'missing terminating ] for character class', i);
     const c = p[j];
     if (c === ']' && !first) break;
     first = false;
     if (c === '[' && (p[j + 1] === ':' || p[j + 1] === '=' || p[j + 1] === '.')) {
       const kind = p[j + 1];
       const close = p.indexOf(kind + ']', j + 2);
-      if (close < 0) throw new RegexSyntaxError('unmatched [ or [^', i);
+      if (close < 0) throw new RegexSyntaxError(posix ? 'Unmatched [, [^, [:, [., or [=' : 'missing terminating ] for character class', i);
       const name = p.slice(j + 2, close);
       if (kind === ':') {
         const cls = POSIX_CLASSES[name];
-        if (cls === undefined) throw new RegexSyntaxError('invalid character class', j);
+        if (cls === undefined) throw new RegexSyntaxError(posix ? 'Invalid character class name' : 'unknown POSIX class name', j);
         out += cls;
       } else {
         out += escapeClassChar(name);
@@ -92,7 +92,7 @@ function bracket(p: string, i: number, posix: boolean, newlineSensitive: boolean
       j += 2;
       continue;
     }
-    if (c === '[' || (c === '^' && out.length > 1)) out += '\\' + c;
+    if (c === '[' || c === ']' || (c === '^' && out.length > 1)) out += '\\' + c;
     else out += c;
     j++;
   }
@@ -133,7 +133,7 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
     }
     if (c === '\\') {
       const n = p[i + 1];
-      if (n === undefined) throw new RegexSyntaxError('trailing backslash (\\)', i);
+      if (n === undefined) throw new RegexSyntaxError('Trailing backslash', i);
       i += 2;
       if (!ere && (n === '(' || n === ')' || n === '{' || n === '}' || n === '|' || n === '+' || n === '?')) {
         // BRE: \( \) groups, \{ \} intervals, GNU \| \+ \?
@@ -145,7 +145,7 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
           continue;
         }
         if (n === ')') {
-          if (depth === 0) throw new RegexSyntaxError('unmatched ) or \\)', i - 2);
+          if (depth === 0) throw new RegexSyntaxError('Unmatched ) or \\)', i - 2);
           depth--;
           out += ')';
           atStart = false;
@@ -156,7 +156,7 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
         continue;
       }
       if (/[1-9]/.test(n)) {
-        if (Number(n) > groups) throw new RegexSyntaxError('invalid back reference', i - 2);
+        if (Number(n) > groups) throw new RegexSyntaxError('Invalid back reference', i - 2);
         out += '\\' + n;
       } else if ('wWsSbB'.includes(n)) out += '\\' + n;
       else if (n === '<') out += '\\b(?=\\w)';
@@ -177,7 +177,13 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
         continue;
       }
       if (c === ')') {
-        if (depth === 0) throw new RegexSyntaxError('unmatched ) or \\)', i);
+        if (depth === 0) {
+          // GNU ERE: an unmatched ) is an ordinary character
+          out += '\\)';
+          i++;
+          atStart = false;
+          continue;
+        }
         depth--;
         out += ')';
         i++;
@@ -200,9 +206,10 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
       }
       if (c === '{') {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i));
-        if (m && !atStart) {
+        if (m && atStart) throw new RegexSyntaxError('Invalid preceding regular expression', i);
+        if (m) {
           if (m[3] !== undefined && m[3] !== '' && Number(m[3]) < Number(m[1])) {
-            throw new RegexSyntaxError('invalid content of \\{\\}', i);
+            throw new RegexSyntaxError('Invalid content of \\{\\}', i);
           }
           out += m[0];
           i += m[0].length;
@@ -270,10 +277,16 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
     i++;
     atStart = false;
   }
-  if (depth !== 0) throw new RegexSyntaxError('unmatched ( or \\(', p.length);
+  if (depth !== 0) throw new RegexSyntaxError('Unmatched ( or \\(', p.length);
   let flags = '';
   if (opts.icase) flags += 'i';
   flags += opts.newline ? 'm' : 's';
+  try {
+    new RegExp(out, flags);
+  } catch (e) {
+    const text = (e as Error).message;
+    throw new RegexSyntaxError(/out of order/.test(text) ? 'Invalid range end' : text.replace(/^Invalid regular expression: /, ''), 0);
+  }
   return { source: out, flags, groups };
 }
 

@@ -61,6 +61,11 @@ test('maps: first hit wins across tables, PARTIAL skips pattern tables, errors s
   await assert.rejects(failing.find('y'), (e: unknown) => e instanceof MapsError && e.title === 'transport_maps');
   assert.deepEqual(warnings, ['warning: fail:broken lookup error for "y"']);
 
+  // Pattern-style tables (fail, tcp, socketmap, randmap, regexp, cidr) are skipped for partial keys
+  assert.equal(await failing.find('y', MAPS_PARTIAL), '2');
+  assert.equal(await Maps.create('x', 'static:s').find('k', MAPS_PARTIAL), 's');
+  assert.equal(await Maps.create('x', 'randmap:{r}').find('k', MAPS_PARTIAL), null);
+
   warnings.length = 0;
   const empty = Maps.create('canonical_maps', 'static:{}');
   await assert.rejects(empty.find('k'), MapsError);
