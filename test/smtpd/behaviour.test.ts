@@ -302,3 +302,23 @@ test('smtpd_forbid_bare_newline = reject (replies and logs as Postfix 3.7.11)', 
     await fx.close();
   }
 });
+
+test('relay restrictions run before recipient restrictions from compatibility level 3.6 on', async () => {
+  const common = 'mynetworks = 10.0.0.0/8\nsmtpd_recipient_restrictions = check_recipient_access inline:{{u@elsewhere.test=REJECT listed here}}';
+  for (const [level, reply] of [
+    ['3.6', '454 4.7.1 <u@elsewhere.test>: Relay access denied\r\n'],
+    ['2', '554 5.7.1 <u@elsewhere.test>: Recipient address rejected: listed here\r\n'],
+  ]) {
+    const fx = await startFixture(`${common}\ncompatibility_level = ${level}`);
+    try {
+      const c = await RawClient.connect(fx.port);
+      await c.replies(1);
+      await c.cmd('HELO x.example.org');
+      await c.cmd('MAIL FROM:<a@example.org>');
+      assert.equal(await c.cmd('RCPT TO:<u@elsewhere.test>'), reply, `compatibility_level ${level}`);
+      c.close();
+    } finally {
+      await fx.close();
+    }
+  }
+});
