@@ -3,7 +3,11 @@
  * installed Postfix 3.7 when there is one (and we are root).
  *
  * Usage: node dist/scripts/bench/bench.js [--quick] [--tools=ours|postfix]
- *          [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--n1=N] [--n2=N] [--n3=N] [--n5=N]
+ *          [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N]
+ *
+ *   --cpu-prof=/DIR  every Node process of our instances writes a V8 CPU profile
+ *              to /DIR (NODE_OPTIONS passed through import_environment); see
+ *              scripts/bench/profile.ts to sum them by function.
  *
  *   W1 relay   smtp-source -s 20 -l 4096 -m N into smtpd, relayhost = [127.0.0.1]:PORT
  *              (smtp-sink): end-to-end msgs/s, smtpd accept rate, p50/p99 of delay=
@@ -22,7 +26,7 @@
  * Prints one table and writes bench/results/<date>[-quick].json.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, REPO } from '../../test/helpers/instance.js';
@@ -48,6 +52,8 @@ interface Options {
   tools: 'ours' | 'postfix';
   only: Set<string>;
   withPostfix: boolean;
+  /** write V8 CPU profiles of every process of our instances here (NODE_OPTIONS=--cpu-prof) */
+  cpuProf?: string;
   n: { w1: number; w2: number; w3: number; w5: number };
 }
 
@@ -55,7 +61,7 @@ const FULL = { w1: 20000, w2: 20000, w3: 500, w5: 100000 };
 const QUICK = { w1: 400, w2: 200, w3: 30, w5: 500 };
 
 function usage(text: string): never {
-  process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--n1=N] [--n2=N] [--n3=N] [--n5=N]\n`);
+  process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N]\n`);
   process.exit(2);
 }
 
@@ -66,6 +72,7 @@ function parseArgs(argv: string[]): Options {
     let m: RegExpExecArray | null;
     if (a === '--quick') o.quick = true;
     else if (a === '--no-postfix') o.withPostfix = false;
+    else if ((m = /^--cpu-prof=(\/.+)$/.exec(a))) o.cpuProf = m[1];
     else if ((m = /^--tools=(ours|postfix)$/.exec(a))) o.tools = m[1] as Options['tools'];
     else if ((m = /^--only=([A-Za-z0-9,]+)$/.exec(a))) o.only = new Set(m[1].toUpperCase().split(',').filter(Boolean));
     else if ((m = /^--n([1235])=(\d{1,7})$/.exec(a)) && Number(m[2]) > 0) counts[`w${m[1]}` as keyof Options['n']] = Number(m[2]);
@@ -99,7 +106,16 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function withSys<T>(kind: Kind, main: Record<string, string>, fn: (s: Sys) => Promise<T>): Promise<T> {
-  const s = await Sys.create(kind, main);
+  const extra: Record<string, string> = {};
+  if (kind === 'ours' && opts.cpuProf) {
+    mkdirSync(opts.cpuProf, { recursive: true });
+    extra.import_environment = 'MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME NODE_OPTIONS BENCH_CPU_PROF';
+  }
+  const s = await Sys.create(kind, { ...main, ...extra });
+  if (kind === 'ours' && opts.cpuProf) {
+    chmodSync(opts.cpuProf, 0o1777);
+    s.startEnv = { NODE_OPTIONS: `--import=${join(REPO, 'dist', 'scripts', 'bench', 'cpuprof_preload.js')}`, BENCH_CPU_PROF: opts.cpuProf };
+  }
   active.add(s);
   try {
     return await fn(s);

@@ -173,6 +173,9 @@ export class Sys {
     writeFileSync(p, setMainCf(readFileSync(p, 'utf8'), Object.entries(settings)));
   }
 
+  /** extra environment for `postfix start` (the master passes what import_environment names) */
+  startEnv: NodeJS.ProcessEnv = {};
+
   env(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, MAIL_CONFIG: this.configDir };
     delete env.MAIL_VERBOSE;
@@ -208,7 +211,7 @@ export class Sys {
     // Postfix pauses at start when main.cf is younger than a second; let it age for both.
     await sleep(1100);
     const t0 = performance.now();
-    const r = await this.exec('postfix', ['-c', this.configDir, 'start'], undefined, 60000);
+    const r = await run(this.command('postfix'), ['-c', this.configDir, 'start'], { env: { ...this.env(), ...this.startEnv }, timeoutMs: 60000 });
     if (r.status !== 0) throw new Error(`${this.kind}: postfix start failed (${r.status}): ${r.stderr}\n${this.tailLog()}`);
     if (!(await waitPort(this.smtpPort, 30000))) throw new Error(`${this.kind}: nothing listens on port ${this.smtpPort}\n${this.tailLog()}`);
     return performance.now() - t0;
