@@ -19,7 +19,7 @@
  * handler that runs before the intended status is used.
  */
 
-import { readSync } from 'node:fs';
+import { read } from 'node:fs';
 import { basename, join } from 'node:path';
 import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
 import { REC } from '../global/rec_type.js';
@@ -132,60 +132,63 @@ export class FdLines {
     private readonly maxLen: number,
   ) {}
 
-  private fill(): void {
+  /**
+   * fill - read the next chunk. The read runs in the thread pool, so the
+   * event loop stays free for signals (an interrupted submission must
+   * remove its queue file, as postdrop does).
+   */
+  async fill(): Promise<void> {
     if (this.start > 0) {
       this.buf.copy(this.buf, 0, this.start, this.end);
       this.end -= this.start;
       this.start = 0;
     }
     for (;;) {
-      try {
-        const n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
-        if (n === 0) this.eof = true;
-        this.end += n;
-        return;
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        if (err.code === 'EAGAIN') {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-          continue;
-        }
-        if (err.code === 'EOF') {
-          this.eof = true;
-          return;
-        }
-        this.error = err;
-        this.eof = true;
+      const r = await new Promise<{ n: number; err: NodeJS.ErrnoException | null }>((resolve) =>
+        read(this.fd, this.buf, this.end, this.buf.length - this.end, null, (err, n) => resolve({ n, err })),
+      );
+      if (!r.err) {
+        if (r.n === 0) this.eof = true;
+        this.end += r.n;
         return;
       }
+      if (r.err.code === 'EAGAIN') {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+      if (r.err.code !== 'EOF') this.error = r.err;
+      this.eof = true;
+      return;
     }
   }
 
-  /** next - type NORM (line ended in LF, LF removed) or CONT (no LF within maxLen, or at EOF); null at EOF. */
-  next(): { type: number; data: Buffer } | null {
-    for (;;) {
-      const limit = Math.min(this.end, this.start + this.maxLen);
-      const nl = this.buf.indexOf(10, this.start);
-      if (nl >= 0 && nl < limit) {
-        const data = this.buf.subarray(this.start, nl);
-        this.start = nl + 1;
-        return { type: REC.NORM, data };
-      }
-      if (this.end - this.start >= this.maxLen) {
-        const data = this.buf.subarray(this.start, this.start + this.maxLen);
-        this.start += this.maxLen;
+  /**
+   * next - type NORM (line ended in LF, LF removed) or CONT (no LF within
+   * maxLen, or at EOF); null at EOF; 'more' when fill() must run first.
+   * The data is a view into the buffer, valid until the next fill().
+   */
+  next(): { type: number; data: Buffer } | null | 'more' {
+    const limit = Math.min(this.end, this.start + this.maxLen);
+    const nl = this.buf.subarray(this.start, limit).indexOf(10);
+    if (nl >= 0) {
+      const data = this.buf.subarray(this.start, this.start + nl);
+      this.start += nl + 1;
+      return { type: REC.NORM, data };
+    }
+    if (this.end - this.start >= this.maxLen) {
+      const data = this.buf.subarray(this.start, this.start + this.maxLen);
+      this.start += this.maxLen;
+      return { type: REC.CONT, data };
+    }
+    if (this.eof) {
+      if (this.end > this.start) {
+        const data = this.buf.subarray(this.start, this.end);
+        this.start = this.end;
         return { type: REC.CONT, data };
       }
-      if (this.eof) {
-        if (this.end > this.start) {
-          const data = this.buf.subarray(this.start, this.end);
-          this.start = this.end;
-          return { type: REC.CONT, data };
-        }
-        return null;
-      }
-      this.fill();
+      return null;
     }
+    return 'more';
   }
 }
 
@@ -226,6 +229,13 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
     await dst.open();
   } catch (e) {
     return msg.fatal(`${who}: unable to create queue file: ${(e as Error).message}`, EX.UNAVAILABLE);
+  }
+  // An interrupted submission leaves nothing behind (postdrop.c postdrop_sig()).
+  for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      dst.abort();
+      process.kill(process.pid, sig);
+    });
   }
   const put = (type: number, data: Buffer | string): void => {
     try {
@@ -316,7 +326,16 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
 
     let skipFrom = true;
     let prevType = 0;
-    for (let rec = lines.next(); rec !== null; prevType = rec.type, rec = lines.next()) {
+    for (;;) {
+      const rec = lines.next();
+      if (rec === null) break;
+      if (rec === 'more') {
+        await lines.fill();
+        continue;
+      }
+      const recType = rec.type;
+      const thisPrev = prevType;
+      prevType = recType;
       let { type, data } = rec;
       if (stripCr === 'dunno' && type === REC.NORM) {
         stripCr = data.length > 0 && data[data.length - 1] === 13 ? 'do' : 'dont';
@@ -334,7 +353,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
         while (end > 0 && data[end - 1] === 13) end--;
         if (end !== data.length) data = data.subarray(0, end);
       }
-      if (o.flags & SM_FLAG_AEOF && prevType !== REC.CONT && data.length === 1 && data[0] === 0x2e) break;
+      if (o.flags & SM_FLAG_AEOF && thisPrev !== REC.CONT && data.length === 1 && data[0] === 0x2e) break;
       if (!inHeaders) {
         put(type, data);
         lastBodyType = type;

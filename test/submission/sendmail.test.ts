@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { makeInstance, run, maildropFiles, withoutTime, golden, GOLDEN } from './helpers.js';
+import { makeInstance, run, maildropFiles, withoutTime, golden, GOLDEN, ROOT } from './helpers.js';
+import { spawn } from 'node:child_process';
 import { encodeRecord } from '../../src/global/record.js';
 import { REC } from '../../src/global/rec_type.js';
 
@@ -199,6 +200,22 @@ test('sendmail: an envelope record longer than line_length_limit is refused like
     const r = run('sendmail', ['-C', inst.etc, '-f', 'a@example.test', 'x'.repeat(3000) + '@example.test'], 'hi\n');
     assert.equal(r.status, 75);
     assert.match(r.stderr, /^postdrop: warning: stdin: illegal length 3013, record type 82\npostdrop: fatal: uid=\d+: malformed input\nsendmail: fatal: a@example\.test\(\d+\): queue file write error\n$/);
+    assert.deepEqual(maildropFiles(inst), []);
+  } finally {
+    inst.cleanup();
+  }
+});
+
+test('sendmail: an interrupted submission removes its queue file', async () => {
+  const inst = makeInstance();
+  try {
+    const child = spawn(join(ROOT, 'bin', 'sendmail'), ['-C', inst.etc, 'u@example.test']);
+    child.stdin.write('Subject: partial\n\nfirst line\n');
+    for (let i = 0; i < 200 && maildropFiles(inst).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(maildropFiles(inst).length, 1, 'the file exists while the message is being written');
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_c, sig) => r(sig)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 'SIGTERM');
     assert.deepEqual(maildropFiles(inst), []);
   } finally {
     inst.cleanup();
