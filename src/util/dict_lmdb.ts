@@ -153,7 +153,11 @@ function editLock(file: string): () => void {
   for (;;) {
     try {
       closeSync(openSync(lock, 'wx', 0o600));
-      return () => rmSync(lock, { force: true });
+      trackTemp(lock); // removed on exit if the process dies before close()
+      return () => {
+        rmSync(lock, { force: true });
+        pendingTemp.delete(lock);
+      };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       try {
