@@ -20,7 +20,7 @@ import { rm } from 'node:fs/promises';
 import { msg } from '../util/msg.js';
 import { sendAttrs, readAttrs } from '../util/attr.js';
 import type { VStream } from '../util/vstream.js';
-import type { MailConfig } from '../global/mail_conf.js';
+import { errnoText, type MailConfig } from '../global/mail_conf.js';
 import { REC, REC_TYPE_ENVELOPE, REC_TYPE_EXTRACT, REC_TYPE_EOF } from '../global/rec_type.js';
 import { readRecord, sizeRecordPayload, encodeRecord } from '../global/record.js';
 import { mailQueueEnter, mailQueueComplete, mailQueueRename, mailQueuePath } from '../global/mail_queue.js';
@@ -461,7 +461,15 @@ export async function cleanupFlush(state: CleanupState): Promise<number> {
 
 /** cleanupService - serve one client: one message (cleanup_service). */
 export async function cleanupService(stream: VStream, g: CleanupGlobals): Promise<void> {
-  const entered = await mailQueueEnter(g.config, 'incoming');
+  let entered: Awaited<ReturnType<typeof mailQueueEnter>>;
+  try {
+    entered = await mailQueueEnter(g.config, 'incoming');
+  } catch (e) {
+    // Postfix dies here (msg_fatal); the client sees the connection close and defers.
+    msg.warn(`mail_queue_enter: create file incoming: ${errnoText(e as NodeJS.ErrnoException)}`);
+    stream.close();
+    return;
+  }
   const state = new CleanupState(g, entered.id, entered.path, entered.fh, entered.time.sec);
   const c: Ctx = { state, parser: null };
   let finished = false;

@@ -463,3 +463,16 @@ test('long lines are split into L records at line_length_limit', async () => {
     await h.close();
   }
 });
+
+test('no incoming/ directory: the session ends without a greeting and the client sees an error', async () => {
+  const h = await startHarness(BASE, { virtual: VIRTUAL, header_checks: CHECKS });
+  const { rmSync } = await import('node:fs');
+  try {
+    rmSync(join(h.dir, 'incoming'), { recursive: true });
+    const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
+    await assert.rejects(CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 }));
+    assert.ok(h.logs.some((l) => l.startsWith('warning: mail_queue_enter: create file incoming: ')), h.logs.join('\n'));
+  } finally {
+    await h.close();
+  }
+});
