@@ -57,10 +57,33 @@ export function ehloMask(text: string): number {
   return mask;
 }
 
+/** strEhloMask - mask bits to names in Postfix's ehlo_mask_table order (str_ehlo_mask), quirks included. */
 function strEhloMask(mask: number): string {
+  const table: Array<[string, number]> = [
+    ['8BITMIME', EHLO_MASK['8BITMIME']],
+    ['AUTH', EHLO_MASK.AUTH],
+    ['ETRN', EHLO_MASK.ETRN],
+    ['PIPELINING', EHLO_MASK.PIPELINING],
+    ['SIZE', EHLO_MASK.SIZE],
+    ['VERP', EHLO_MASK.VERP],
+    ['VRFY', EHLO_MASK.VRFY],
+    ['XCLIENT', EHLO_MASK.XCLIENT],
+    ['XFORWARD', EHLO_MASK.XFORWARD],
+    ['STARTTLS', EHLO_MASK.STARTTLS],
+    ['ENHANCEDSTATUSCODES', EHLO_MASK.ENHANCEDSTATUSCODES],
+    ['DSN', EHLO_MASK.DSN],
+    ['EHLO_MASK_SMTPUTF8', EHLO_MASK.SMTPUTF8],
+    ['SMTPUTF8', EHLO_MASK.SMTPUTF8],
+    ['CHUNKING', EHLO_MASK.CHUNKING],
+    ['SILENT-DISCARD', EHLO_MASK.SILENT],
+  ];
   const names: string[] = [];
-  for (const [name, bit] of Object.entries(EHLO_MASK)) {
-    if (name !== 'SILENT' && mask & bit) names.push(name);
+  let left = mask;
+  for (const [name, bit] of table) {
+    if (left & bit) {
+      names.push(name);
+      left &= ~bit;
+    }
   }
   return names.join(' ');
 }

@@ -174,3 +174,18 @@ test('golden: smtpd_delay_reject=no rejects the client at connect; later command
     await fx.close();
   }
 });
+
+test('golden: smtpd_discard_ehlo_keywords hides keywords and the features behind them', async () => {
+  const fx = await startFixture('smtpd_discard_ehlo_keywords = dsn, smtputf8, chunking, vrfy, pipelining');
+  try {
+    await replay(fx, 'ehlo_discard');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.deepEqual(fx.logs, [
+      'connect from localhost[127.0.0.1]',
+      'discarding EHLO keywords: PIPELINING VRFY DSN EHLO_MASK_SMTPUTF8 CHUNKING',
+      'disconnect from localhost[127.0.0.1] ehlo=1 mail=1/3 rcpt=0/1 bdat=0/1 commands=2/6',
+    ]);
+  } finally {
+    await fx.close();
+  }
+});
