@@ -65,6 +65,15 @@ function checkFormat(path: string): number {
     const version = lmdbFormatVersion(head.subarray(0, n));
     if (version === 1 || version === 2) return version;
     if (version !== undefined) throw new DictOpenError(`open database ${path}: MDB_VERSION_MISMATCH: Database environment version mismatch`);
+    if (n >= 16) {
+      const magic = head.readUInt32LE(12);
+      const swapped = head.readUInt32BE(12);
+      if ([0x061561, 0x053162].includes(magic) || [0x061561, 0x053162].includes(swapped)) {
+        throw new DictOpenError(
+          `open database ${path}: Berkeley DB file (made by C Postfix); rebuild it from its source with postmap or postalias`,
+        );
+      }
+    }
     throw new DictOpenError(`open database ${path}: MDB_INVALID: File is not an LMDB file`);
   } finally {
     closeSync(fd);

@@ -99,6 +99,11 @@ test('lmdb: missing file, foreign files and mtime change detection', async () =>
   });
   writeFileSync(join(dir, 'junk.lmdb'), 'this is not a database, just text that is long enough to look at');
   assert.throws(() => dictOpen(`lmdb:${join(dir, 'junk')}`, O_RDONLY, 0), /File is not an LMDB file/);
+  // Berkeley DB files (hash:/btree: of C Postfix) get a clear message.
+  const bdb = Buffer.alloc(4096);
+  bdb.writeUInt32LE(0x061561, 12);
+  writeFileSync(join(dir, 'bdb.db'), bdb);
+  assert.throws(() => dictOpen(`hash:${join(dir, 'bdb')}`, O_RDONLY, 0), /Berkeley DB file \(made by C Postfix\); rebuild it/);
   // A truncated LMDB data format 1 file (liblmdb 0.9, C Postfix) is a clean error.
   const v1 = Buffer.alloc(4096);
   v1.writeUInt32LE(0xbeefc0de, 16);
