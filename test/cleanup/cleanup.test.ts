@@ -100,7 +100,7 @@ test('SMTP message with virtual alias expansion: same records as Postfix', async
   try {
     // The queue id must be known before the records are sent, as with smtpd.
     const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
-    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 });
+    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 30000 });
     for (const [t, d] of withId(smtpInput('hold smtp'), c.queueId)) {
       if (t !== 'E') await c.record(t.charCodeAt(0), Buffer.from(d, 'latin1'));
     }
@@ -145,7 +145,7 @@ function localInput(subject: string, withRcpt: boolean, extract: Rec[] = []): Re
 
 async function submitWithId(h: Awaited<ReturnType<typeof startHarness>>, flags: number, recs: Rec[]) {
   const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
-  const c = await CleanupClient.open(h.config, flags, { timeoutMs: 5000 });
+  const c = await CleanupClient.open(h.config, flags, { timeoutMs: 30000 });
   for (const [t, d] of withId(recs, c.queueId)) if (t !== 'E') await c.record(t.charCodeAt(0), Buffer.from(d, 'latin1'));
   return c.finish();
 }
@@ -349,7 +349,7 @@ test('local submission (CLEANUP_FLAG_BOUNCE): a rejected message is returned to 
   const requests: Array<Array<[string, string]>> = [];
   let bounceLog = '';
   const bounce = createServer((s) => {
-    const v = new VStream(s, { timeout: 5000 });
+    const v = new VStream(s, { timeout: 30000 });
     attrSendProtocol(v, 'delivery_status_protocol');
     void readAttrs(v).then((req) => {
       requests.push(req!.pairs);
@@ -428,12 +428,12 @@ test('a client that goes away mid-message leaves no queue file behind', async ()
   const h = await startHarness(BASE, { virtual: VIRTUAL, header_checks: CHECKS });
   try {
     const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
-    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 });
+    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 30000 });
     assert.deepEqual(h.files('incoming'), [c.queueId]);
     await c.record('T'.charCodeAt(0), T[1]);
     await c.record('S'.charCodeAt(0), 'a@example.org');
     c.abort();
-    for (let i = 0; i < 50 && h.files('incoming').length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && h.files('incoming').length > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(h.files('incoming'), []);
   } finally {
     await h.close();
@@ -444,7 +444,7 @@ test('long lines are split into L records at line_length_limit', async () => {
   const h = await startHarness(BASE + 'line_length_limit = 600\n', { virtual: VIRTUAL, header_checks: CHECKS });
   try {
     const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
-    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 });
+    const c = await CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 30000 });
     for (const [t, d] of withId(smtpInput('x', 'r@example.org'), c.queueId)) {
       if (t === 'X') await c.text('y'.repeat(1500), 600);
       if (t !== 'E') await c.record(t.charCodeAt(0), Buffer.from(d, 'latin1'));
@@ -470,7 +470,7 @@ test('no incoming/ directory: the session ends without a greeting and the client
   try {
     rmSync(join(h.dir, 'incoming'), { recursive: true });
     const { CleanupClient } = await import('../../src/global/cleanup_clnt.js');
-    await assert.rejects(CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 5000 }));
+    await assert.rejects(CleanupClient.open(h.config, CLEANUP_FLAG_MASK_EXTERNAL, { timeoutMs: 30000 }));
     assert.ok(h.logs.some((l) => l.startsWith('warning: mail_queue_enter: create file incoming: ')), h.logs.join('\n'));
   } finally {
     await h.close();

@@ -61,10 +61,10 @@ export async function startHarness(mainCf: string, files: Record<string, string>
   const globals = await cleanupInit(config);
   globals.triggerQmgr = false;
   const servers: Server[] = [
-    createServer((s) => void rewriteService(new VStream(s, { timeout: 5000 }), tr).finally(() => s.destroy())),
+    createServer((s) => void rewriteService(new VStream(s, { timeout: 30000 }), tr).finally(() => s.destroy())),
     createServer((s) => {
       s.on('error', () => undefined);
-      void cleanupService(new VStream(s, { timeout: 5000 }), globals).finally(() => s.end());
+      void cleanupService(new VStream(s, { timeout: 30000 }), globals).finally(() => s.end());
     }),
   ];
   await new Promise<void>((r) => servers[0].listen(join(dir, 'private', 'rewrite'), r));
@@ -92,7 +92,7 @@ export type Rec = [string, string];
 
 /** submit - send records through the real client; returns the server's verdict. */
 export async function submit(h: Harness, flags: number, recs: Rec[]): Promise<CleanupResult> {
-  const c = await CleanupClient.open(h.config, flags, { timeoutMs: 5000 });
+  const c = await CleanupClient.open(h.config, flags, { timeoutMs: 30000 });
   for (const [t, d] of recs) {
     if (t === 'E') break;
     await c.record(t.charCodeAt(0), Buffer.from(d, 'latin1'));

@@ -100,7 +100,7 @@ test('cleanup writes the same queue files as Postfix for recorded inputs', async
         const want = JSON.parse(head) as { status: number; reason: string };
         const wantRecs = rest.map((l) => JSON.parse(l) as Rec);
         const flags = CLEANUP_FLAG_MASK_EXTERNAL | (name.endsWith('-auto') ? CLEANUP_FLAG.AUTOUTF8 : 0);
-        const c = await CleanupClient.open(h.config, flags, { timeoutMs: 5000 });
+        const c = await CleanupClient.open(h.config, flags, { timeoutMs: 30000 });
         const id = c.queueId;
         for (const [ty, d] of input) {
           if (ty !== 'E') await c.record(ty.charCodeAt(0), Buffer.from(d.split('QUEUEID').join(id), 'latin1'));

@@ -109,7 +109,7 @@ async function withServer(fn: (cfg: MailConfig) => Promise<void>, extra: (dir: s
   );
   const st = await trivialRewriteInit(cfg);
   const srv: Server = createServer((s) => {
-    void rewriteService(new VStream(s, { timeout: 5000 }), st).finally(() => s.destroy());
+    void rewriteService(new VStream(s, { timeout: 30000 }), st).finally(() => s.destroy());
   });
   await new Promise<void>((r) => srv.listen(join(dir, 'private', 'rewrite'), r));
   try {
@@ -145,7 +145,7 @@ test('rewrite, resolve and verify answers match Postfix 3.7', async () => {
 
 test('protocol: greeting, two flags attributes, bad request disconnects', async () => {
   await withServer(async (cfg) => {
-    const s = await mailConnect(cfg, 'private', 'rewrite', 5000);
+    const s = await mailConnect(cfg, 'private', 'rewrite', 30000);
     const hello = await readAttrs(s);
     assert.equal(hello?.get('protocol'), 'trivial_rewrite_protocol');
     sendAttrs(s, [
