@@ -198,3 +198,63 @@ test('namadr and string lists', async () => {
   assert.equal(await s.match('def'), false);
   assert.equal(await s.match('ghi'), true);
 });
+
+test('mailAddrFind reproduces the cases of Postfix global/mail_addr_find.in', async () => {
+  const { MA_FIND_FULL, MA_FIND_NOEXT, MA_FIND_LOCALPART_AT_IF_LOCAL, MA_FIND_LOCALPART_AT, MA_FIND_PDDMDS, MA_FIND_DEFAULT } = await import(
+    '../../src/global/mail_addr_find.js'
+  );
+  const names: Record<string, number> = {
+    default: MA_FIND_DEFAULT,
+    full: MA_FIND_FULL,
+    noext: MA_FIND_NOEXT,
+    domain: MA_FIND_DOMAIN,
+    pdms: MA_FIND_PDMS,
+    pddms: MA_FIND_PDDMDS,
+    localpart_at_if_local: MA_FIND_LOCALPART_AT_IF_LOCAL,
+    localpart_at: MA_FIND_LOCALPART_AT,
+  };
+  const base = { delimiter: '+', myorigin: 'localdomain', isLocal: (d: string) => d === 'localhost.localdomain' };
+  // [maps, strategy, internal-form address, expected result, expected extension]
+  const cases: Array<[string, string, string, string | null, string?]> = [
+    ['inline:{plain1@1.example=plain2@2.example,{"aa bb"@cc.example="dd ee"@dd.example}}', 'default', 'plain1@1.example', 'plain2@2.example'],
+    ['inline:{plain1@1.example=plain2@2.example,{"aa bb"@cc.example="dd ee"@dd.example}}', 'default', 'aa bb@cc.example', '"dd ee"@dd.example'],
+    ['inline:{plain1@1.example=plain2@2.example,{"aa bb"@cc.example="dd ee"@dd.example}}', 'default', 'plain1+ext@1.example', 'plain2@2.example', '+ext'],
+    ['inline:{plain1@1.example=plain2@2.example,{"aa bb"@cc.example="dd ee"@dd.example}}', 'default', 'aa bb+ax bx@cc.example', '"dd ee"@dd.example', '+ax bx'],
+    ['inline:{"a@b"=foo@example,"a.b."=bar@example}', 'default', 'a@b@localhost.localdomain', 'foo@example'],
+    ['inline:{"a@b"=foo@example,"a.b."=bar@example}', 'default', 'a@b+ext@localhost.localdomain', 'foo@example', '+ext'],
+    ['inline:{"a@b"=foo@example,"a.b."=bar@example}', 'default', 'a.b.@localhost.localdomain', 'bar@example'],
+    ['inline:{"a@b"=extern-1@example,a@b=intern-1@example,a.b.=intern-2@example}', 'default', 'a@b@localhost.localdomain', 'extern-1@example'],
+    ['inline:{"a@b"=extern-1@example,a@b=intern-1@example,a.b.=intern-2@example}', 'default', 'a.b.@localhost.localdomain', 'intern-2@example'],
+    ['inline:{plain1@1.example=plain2@2.example,@3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'default', 'plain1+ext@1.example', 'plain2@2.example', '+ext'],
+    ['inline:{plain1@1.example=plain2@2.example,@3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'default', 'plain2@2.example', null],
+    ['inline:{plain1@1.example=plain2@2.example,@3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'default', 'plain3@3.example', 'plain4@4.example'],
+    ['inline:{plain1@1.example=plain2@2.example,@3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'default', 'plain5@3.example', 'plain6@6.example'],
+    ['inline:{plain1@1.example=plain2@2.example,3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'full|noext|domain', 'plain1+ext@1.example', 'plain2@2.example', '+ext'],
+    ['inline:{plain1@1.example=plain2@2.example,3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'full|noext|domain', 'plain2@2.example', null],
+    ['inline:{plain1@1.example=plain2@2.example,3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'full|noext|domain', 'plain3@3.example', 'plain4@4.example'],
+    ['inline:{plain1@1.example=plain2@2.example,3.example=plain4@4.example,plain5@3.example=plain6@6.example}', 'full|noext|domain', 'plain5@3.example', 'plain6@6.example'],
+    ['inline:{ab=foo@example,@localhost.localdomain=@bar.example}', 'default', 'ab@localhost.localdomain', 'foo@example'],
+    ['inline:{ab=foo@example,@localhost.localdomain=@bar.example}', 'default', 'cd@localhost.localdomain', '@bar.example'],
+    ['inline:{ab@=foo@example,localhost.localdomain=@bar.example}', 'localpart_at_if_local|domain', 'ab@localhost.localdomain', 'foo@example'],
+    ['inline:{ab@=foo@example,localhost.localdomain=@bar.example}', 'localpart_at_if_local|noext|domain', 'ab+ext@localhost.localdomain', 'foo@example', '+ext'],
+    ['inline:{ab@=foo@example,localhost.localdomain=@bar.example}', 'localpart_at_if_local|domain', 'cd@localhost.localdomain', '@bar.example'],
+    ['inline:{ab@=foo@example,localhost.localdomain=@bar.example}', 'localpart_at|domain', 'ab@localhost.localdomain', '@bar.example'],
+    ['inline:{ab@=foo@example,localhost.localdomain=@bar.example}', 'localpart_at|domain', 'ab@foo', 'foo@example'],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain', 'plain1+ext@1.example', null],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain', 'foo@sub.example', null],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain', 'foo@example', 'example-result'],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain|pdms', 'foo@sub.example', 'example-result'],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain|pdms', 'foo@sub.sub.example', 'example-result'],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain|pddms', 'foo@example', 'example-result'],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain|pddms', 'foo@sub.example', 'dot-example-result'],
+    ['inline:{example=example-result,.example=dot-example-result}', 'domain|pddms', 'foo@sub.sub.example', 'dot-example-result'],
+  ];
+  for (const [spec, strategy, addr, value, ext] of cases) {
+    const maps = Maps.create('mail_addr_find', spec);
+    const s = strategy.split('|').reduce((a, n) => a | names[n], 0);
+    const r = await mailAddrFind(maps, addr, { ...base, strategy: s });
+    const label = `${spec} ${strategy} ${addr}`;
+    if (value === null) assert.equal(r, null, label);
+    else assert.deepEqual(r, ext ? { value, extension: ext } : { value }, label);
+  }
+});
