@@ -57,5 +57,6 @@ export const cases = {
   'virtual-more': msg(smtpEnv(['self@example.test', 'chain1@example.test', 'any@catch.example', 'bare@example.test', 'ext+foo@example.test', 'r-old@example.org', 's-old@example.org'], 'local', 's-old@example.org'), ['From: s-old@example.org', 'To: r-old@example.org, s-old@example.org'], ['b']),
   'virtual-loop': msg(smtpEnv(['loop1@example.test']), ['Subject: loop'], ['b']),
   'virtual-big': msg(smtpEnv(['big@example.test']), ['Subject: big'], ['b']),
+  'header-fold': msg(smtpEnv(['r@example.org']), ['To: ' + Array.from({ length: 25 }, (_, i) => `user${i}`).join(', '), 'From: Joe Public <joe> (the man)', 'Cc: "x y" <xy>, plain@example.org', 'Reply-To: <>', 'Sender: '], ['b']),
   'bare-rcpt': msg(smtpEnv(['bareuser', 'host!user', 'user%other@mail.example.test']), ['To: bareuser'], ['b']),
 };
