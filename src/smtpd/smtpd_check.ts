@@ -738,6 +738,106 @@ async function checkSenderRcptMaps(state: SmtpdState, sender: string): Promise<n
   return checkRcptMaps(state, state.recipient, sender, NAME.SENDER);
 }
 
+/** forbidAllowlist - the DNS-derived access checks may not permit (forbid_allowlist). */
+function forbidAllowlist(state: SmtpdState, name: string, status: number, target: string): void {
+  if (!state.discard && status === CHECK_OK) {
+    msg.warn(`restriction ${name} returns OK for ${target}`);
+    msg.warn('this is not allowed for security reasons');
+    msg.warn('use DUNNO instead of OK if you want to make an exception');
+    rejectServerError(state);
+  }
+}
+
+/**
+ * checkServerAccess - look up the MX hosts, name servers or the address of a
+ * domain, then each host name and host address in the table
+ * (check_server_access).
+ */
+async function checkServerAccess(state: SmtpdState, table: string, name: string, type: 'A' | 'MX' | 'NS', replyName: string, replyClass: string, defAcl: string | null): Promise<number> {
+  const at = name.lastIndexOf('@');
+  let domain = at >= 0 ? name.slice(at + 1) : name;
+  if (domain.startsWith('[')) {
+    if (type === 'NS' || !domain.endsWith(']')) return CHECK_DUNNO;
+    let bare = domain.slice(1, -1);
+    if (bare.toLowerCase().startsWith('ipv6:')) bare = bare.slice(5);
+    if (!validHostaddr(bare)) return CHECK_DUNNO;
+    return (await checkAddrAccess(state, table, bare, replyName, replyClass, defAcl)).status;
+  }
+  let servers: string[];
+  if (type === 'A') {
+    servers = [domain];
+  } else {
+    const lookup = async (d: string): Promise<string[] | 'notfound' | 'nullmx'> => {
+      try {
+        if (type === 'MX') {
+          const mx = (await dnsResolver.resolveMx(d)).sort((a, b) => a.priority - b.priority);
+          if (mx.length === 1 && mx[0].exchange === '') return 'nullmx';
+          return mx.map((m) => m.exchange);
+        }
+        return await dnsResolver.resolveNs(d);
+      } catch (e) {
+        if (dnsErrorStatus(e) === 'notfound') return 'notfound';
+        throw e;
+      }
+    };
+    let result: string[] | 'notfound' | 'nullmx';
+    try {
+      result = await lookup(domain);
+      if (result === 'notfound' && type === 'MX') result = [domain];
+      while (result === 'notfound' && type === 'NS') {
+        const dot = domain.indexOf('.');
+        if (dot < 0 || dot === domain.length - 1) break;
+        domain = domain.slice(dot + 1);
+        result = await lookup(domain);
+      }
+    } catch (e) {
+      msg.warn(`Unable to look up ${type} host for ${domain || name}: ${dnsErrorText(e)}`);
+      return CHECK_DUNNO;
+    }
+    if (result === 'nullmx') return CHECK_DUNNO;
+    if (result === 'notfound') {
+      msg.warn(`Unable to look up ${type} host for ${domain || name}: Host not found`);
+      return CHECK_DUNNO;
+    }
+    servers = result;
+  }
+  let count = 0;
+  for (const server of servers) {
+    if (validHostaddr(server)) {
+      const r = await checkAddrAccess(state, table, server, replyName, replyClass, defAcl);
+      if (r.status !== CHECK_DUNNO || r.found) return r.status;
+      continue;
+    }
+    if (type !== 'A') {
+      const r = await checkDomainAccess(state, table, server, replyName, replyClass, defAcl);
+      if (r.status !== CHECK_DUNNO || r.found) return r.status;
+    }
+    let addrs: Array<{ address: string }>;
+    try {
+      addrs = await dnsPromises.lookup(server, { all: true });
+    } catch (e) {
+      if (type !== 'A') msg.warn(`Unable to look up ${type} host ${server} for ${replyClass} ${replyName}: ${dnsErrorText(e)}`);
+      continue;
+    }
+    for (const { address } of addrs) {
+      if (++count > 100) {
+        msg.warn(`check_server_access: ${type} server address count limit (100) exceeded for ${replyClass} ${replyName} -- ignoring the remainder`);
+        return CHECK_DUNNO;
+      }
+      const r = await checkAddrAccess(state, table, address, replyName, replyClass, defAcl);
+      if (r.status !== CHECK_DUNNO || r.found) return r.status;
+    }
+  }
+  return CHECK_DUNNO;
+}
+
+function dnsErrorText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOTFOUND' || code === 'NXDOMAIN') return 'Host not found';
+  if (code === 'ENODATA') return 'No address associated with hostname';
+  return 'Host not found, try again';
+}
+
 const MAP_COMMANDS = new Set([
   'check_client_access', 'check_reverse_client_hostname_access', 'check_helo_access', 'check_sender_access',
   'check_recipient_access', 'check_etrn_access', 'check_ccert_access', 'check_sasl_access',
@@ -977,9 +1077,22 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
         case 'reject_sender_login_mismatch':
           msg.warn(`restriction \`${name}' ignored: not supported by this server`);
           break;
-        default:
-          if (MAP_COMMANDS.has(n)) {
-            msg.warn(`restriction \`${name}' ignored: DNS-based table lookups are not supported by this server`);
+        default: {
+          const dnsCheck = /^check_(client|reverse_client_hostname|helo|sender|recipient)_(a|mx|ns)_access$/.exec(n);
+          if (dnsCheck) {
+            const subject =
+              dnsCheck[1] === 'client' ? state.name
+              : dnsCheck[1] === 'reverse_client_hostname' ? state.reverseName
+              : dnsCheck[1] === 'helo' ? state.heloName
+              : dnsCheck[1] === 'sender' ? sender
+              : recipient;
+            const klass = { client: NAME.CLIENT, reverse_client_hostname: NAME.REV_CLIENT, helo: NAME.HELO, sender: NAME.SENDER, recipient: NAME.RECIPIENT }[dnsCheck[1]]!;
+            const who = dnsCheck[1] === 'client' ? state.namaddr : subject ?? '';
+            const usable = subject !== null && subject !== '' && !((dnsCheck[1] === 'client' || dnsCheck[1] === 'reverse_client_hostname') && subject.toLowerCase() === 'unknown');
+            if (usable) {
+              status = await checkServerAccess(state, arg!, subject!, dnsCheck[2].toUpperCase() as 'A' | 'MX' | 'NS', who, klass, defAcl);
+              forbidAllowlist(state, name, status, subject!);
+            }
             break;
           }
           if (c.classes.has(name)) {
@@ -988,6 +1101,7 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
           }
           msg.warn(`unknown smtpd restriction: "${name}"`);
           rejectServerError(state);
+        }
       }
       if (state.warnIfReject >= state.recursion) state.warnIfReject = 0;
       if (status !== CHECK_DUNNO) break;

@@ -189,3 +189,17 @@ test('golden: smtpd_discard_ehlo_keywords hides keywords and the features behind
     await fx.close();
   }
 });
+
+test('golden: check_sender_a_access / check_helo_a_access (host and literal addresses, OK forbidden)', async () => {
+  const fx = await startFixture(
+    'smtpd_sender_restrictions = check_sender_a_access inline:{{127.0.0.1=REJECT loopback sender domain}, {127.0.0.2=OK}}\n' +
+      'smtpd_helo_restrictions = check_helo_a_access inline:{{127.0.0.1=REJECT helo literal}}',
+  );
+  try {
+    await replay(fx, 'server_access');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.deepEqual(fx.logs, readFileSync(join(goldenDir, 'server_access.log'), 'utf8').trimEnd().split('\n'));
+  } finally {
+    await fx.close();
+  }
+});
