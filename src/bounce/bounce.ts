@@ -48,7 +48,8 @@ export async function bounceService(stream: VStream, ctx: ServerContext): Promis
     };
     switch (command) {
       case BOUNCE_CMD.FLUSH:
-        status = await notify(ctx.config, 'bounce', 'failure', request);
+        // On the defer service a flush returns the defer logfile (expired mail).
+        status = await notify(ctx.config, ctx.serviceName === ctx.config.str('defer_service_name') ? 'defer' : 'bounce', 'failure', request);
         break;
       case BOUNCE_CMD.WARN:
         status = await notify(ctx.config, 'defer', 'delay', request);
@@ -77,8 +78,9 @@ interface Request {
 }
 
 async function notify(config: MailConfig, log: 'bounce' | 'defer' | 'trace', kind: NoticeKind, r: Request): Promise<number> {
-  const entries = await bounceLogRead(config, log, r.queueId);
+  let entries = await bounceLogRead(config, log, r.queueId);
   if (entries.length === 0) return 0;
+  if (log === 'defer' && kind === 'failure') entries = entries.map((e) => ({ ...e, action: 'failed' }));
   const path = mailQueuePath(config, r.queueName, r.queueId);
   const info = await readQueueFile(path, r.queueId);
   const original: OriginalMessage = {

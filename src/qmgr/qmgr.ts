@@ -15,17 +15,18 @@
  * times on the next deferred scan), F (forget dead destinations), W (wake up).
  */
 
-import { readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { open, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
 import { MAIL_QUEUE, mailQueuePath, mailQueueRename } from '../global/mail_queue.js';
 import { bounceLogRead, bounceLogRemove } from '../global/bounce_log.js';
-import { bounceRequest, BOUNCE_CMD, BOUNCE_FLAG } from '../global/bounce_clnt.js';
+import { bounceRequest, BOUNCE_CMD, BOUNCE_FLAG, type BounceFlushRequest } from '../global/bounce_clnt.js';
+import { REC } from '../global/rec_type.js';
 import { DEL_REQ_FLAG, DEL_REQ_FLAG_DEFLT } from '../global/deliver_request.js';
 import { readQueueFile, CorruptQueueFile, type QmgrMessageInfo, type QmgrRecipient } from './qmgr_message.js';
-import { Scheduler, type ActiveMessage } from './qmgr_sched.js';
+import { Scheduler, RETRY_TRANSPORT, type ActiveMessage } from './qmgr_sched.js';
 import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
 
 /** cleanup's qmgr flags in the C record (global/qmgr_user.h) */
@@ -41,6 +42,9 @@ export class Qmgr {
   private scanningDeferred = false;
   private rescanDeferred = false;
   private ignoreRetryTimes = false;
+  /** 'F' was requested: the next scans also deliver defer_transports (Postfix QMGR_FLUSH_DFXP) */
+  private flushDfxpIncoming = false;
+  private flushDfxpDeferred = false;
   private deferredTimer: NodeJS.Timeout | undefined;
   private readonly activeLimit: number;
 
@@ -60,6 +64,7 @@ export class Qmgr {
 
   stop(): void {
     if (this.deferredTimer) clearInterval(this.deferredTimer);
+    this.scheduler.stop();
     this.resolver.close();
   }
 
@@ -81,6 +86,8 @@ export class Qmgr {
           break;
         case 'F':
           this.scheduler.forgetDead();
+          this.flushDfxpIncoming = true;
+          this.flushDfxpDeferred = true;
           break;
         case 'W':
           incoming = true;
@@ -123,7 +130,9 @@ export class Qmgr {
     try {
       do {
         this.rescanIncoming = false;
-        await this.scanQueue(MAIL_QUEUE.INCOMING, false);
+        const dfxp = this.flushDfxpIncoming;
+        this.flushDfxpIncoming = false;
+        await this.scanQueue(MAIL_QUEUE.INCOMING, false, dfxp);
       } while (this.rescanIncoming);
     } finally {
       this.scanningIncoming = false;
@@ -141,7 +150,9 @@ export class Qmgr {
         this.rescanDeferred = false;
         const ignore = this.ignoreRetryTimes;
         this.ignoreRetryTimes = false;
-        await this.scanQueue(MAIL_QUEUE.DEFERRED, !ignore);
+        const dfxp = this.flushDfxpDeferred;
+        this.flushDfxpDeferred = false;
+        await this.scanQueue(MAIL_QUEUE.DEFERRED, !ignore, dfxp);
       } while (this.rescanDeferred);
     } finally {
       this.scanningDeferred = false;
@@ -149,7 +160,7 @@ export class Qmgr {
   }
 
   /** scanQueue - activate every ready file of a queue, respecting the active limit and retry times. */
-  private async scanQueue(queue: string, honourRetryTime: boolean): Promise<void> {
+  private async scanQueue(queue: string, honourRetryTime: boolean, dfxp: boolean): Promise<void> {
     const ids = await listQueue(this.queueDir(queue));
     for (const id of ids) {
       if (this.active.has(id)) continue;
@@ -170,7 +181,7 @@ export class Qmgr {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`${id}: move to active: ${(err as Error).message}`);
         continue;
       }
-      await this.activate(id, (st.mode & 0o010) !== 0);
+      await this.activate(id, (st.mode & 0o010) !== 0, dfxp);
     }
   }
 
@@ -186,18 +197,22 @@ export class Qmgr {
   }
 
   /** activate - read an active file and schedule its recipients. */
-  private async activate(id: string, forcedExpire: boolean): Promise<void> {
+  private async activate(id: string, forcedExpire: boolean, dfxp: boolean): Promise<void> {
     const path = mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id);
     let info: QmgrMessageInfo;
     try {
       info = await readQueueFile(path, id);
     } catch (err) {
       if (err instanceof CorruptQueueFile) {
-        msg.warn(`${id}: ${err.message}: moving to ${MAIL_QUEUE.CORRUPT}`);
-        await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.CORRUPT).catch(() => undefined);
+        msg.warn(`${id}: message rejected: ${err.message}`);
+        msg.warn(`saving corrupt file "${id}" from queue "${MAIL_QUEUE.ACTIVE}" to queue "${MAIL_QUEUE.CORRUPT}"`);
+        await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.CORRUPT).catch((e: Error) =>
+          msg.warn(`${id}: move to ${MAIL_QUEUE.CORRUPT}: ${e.message}`),
+        );
       } else {
         msg.warn(`${id}: open ${path}: ${(err as Error).message}`);
       }
+      this.releaseRoom();
       return;
     }
     this.active.add(id);
@@ -217,16 +232,18 @@ export class Qmgr {
       attrs: info.attrs,
       pending: 1, // held until all recipients are scheduled
       deferred: false,
+      forcedExpire,
+      dfxp,
       onDone: (m) => void this.done(m, info),
     };
-    if (info.recipients.length > 0) {
-      const sender = info.sender === '' ? '<>' : info.sender;
-      void sender;
-      msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length} (queue active)`);
-    }
-    if (this.expired(info, forcedExpire)) {
-      msg.info(`${id}: from=<${info.sender}>, status=${forcedExpire ? 'force-expired' : 'expired'}, returned to sender`);
-      await this.expire(message, info);
+    msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length} (queue active)`);
+    if (forcedExpire) {
+      // Administratively expired (postsuper -e): nothing is delivered. Recipients
+      // without a deferral reason get one from the retry agent, then the defer
+      // logfile goes back to the sender (qmgr_active_done).
+      const known = new Set((await bounceLogRead(this.config, 'defer', id)).map((e) => e.recipient));
+      const unknown = info.recipients.filter((r) => !known.has(r.address));
+      if (unknown.length > 0) this.scheduler.enqueue(message, RETRY_TRANSPORT, '4.7.0 message is administratively expired', unknown);
       this.finishScheduling(message);
       return;
     }
@@ -238,26 +255,18 @@ export class Qmgr {
     if (--message.pending === 0) message.onDone(message);
   }
 
-  private expired(info: QmgrMessageInfo, forced: boolean): boolean {
-    if (forced) return true;
-    const lifetime = info.sender === '' ? this.config.time('bounce_queue_lifetime') : this.config.time('maximal_queue_lifetime');
-    return lifetime === 0 ? false : Date.now() - info.arrival > lifetime * 1000;
-  }
-
-  /** expire - bounce every remaining recipient with its last deferral reason. */
-  private async expire(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
-    const reasons = new Map<string, string>();
-    for (const e of await bounceLogRead(this.config, 'defer', message.queueId)) reasons.set(e.recipient, e.reason);
-    for (const r of info.recipients) {
-      const why = reasons.get(r.address) ?? 'message expired';
-      await this.scheduler.outcome(message, [r], 'bounce', '4.4.7', why);
-    }
+  /** expired - the message has been in the queue longer than its lifetime (bounce_queue_lifetime for bounces). */
+  private expired(message: ActiveMessage): boolean {
+    if (message.forcedExpire) return true;
+    const lifetime = message.sender === '' ? this.config.time('bounce_queue_lifetime') : this.config.time('maximal_queue_lifetime');
+    return Date.now() >= message.arrival + lifetime * 1000;
   }
 
   /** route - resolve recipients and hand them to the scheduler grouped by destination. */
   private async route(message: ActiveMessage, recipients: QmgrRecipient[]): Promise<void> {
     const groups = new Map<string, { transport: string; nexthop: string; rcpts: QmgrRecipient[] }>();
     const deferTransports = new Set(this.config.list('defer_transports'));
+    const retry: QmgrRecipient[] = [];
     for (const r of recipients) {
       let res;
       try {
@@ -279,8 +288,8 @@ export class Qmgr {
         await this.scheduler.outcome(message, [r], 'sent', '2.0.0', 'undeliverable postmaster notification discarded');
         continue;
       }
-      if (deferTransports.has(res.transport) && !this.ignoreRetryTimesForMessage) {
-        await this.scheduler.outcome(message, [r], 'defer', '4.3.2', 'deferred transport');
+      if (deferTransports.has(res.transport) && !message.dfxp) {
+        retry.push(r);
         continue;
       }
       const key = `${res.transport}\0${res.nexthop}`;
@@ -291,11 +300,9 @@ export class Qmgr {
       }
       g.rcpts.push(r.address === res.recipient ? r : { ...r, address: res.recipient, orig: r.orig || r.address });
     }
+    if (retry.length > 0) this.scheduler.enqueue(message, RETRY_TRANSPORT, '4.3.2 deferred transport', retry);
     for (const g of groups.values()) this.scheduler.enqueue(message, g.transport, g.nexthop, g.rcpts);
   }
-
-  /** placeholder for flush semantics of defer_transports (postqueue -f delivers them) */
-  private readonly ignoreRetryTimesForMessage = false;
 
   /** done - every delivery of the message finished: remove it or defer it. */
   private async done(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
@@ -320,10 +327,19 @@ export class Qmgr {
         }
       }
       if (remaining.length > 0) {
-        await this.deferMessage(message);
-        return;
-      }
-      if ((message.deliveryFlags & DEL_REQ_FLAG.RECORD) !== 0 || (await bounceLogRead(this.config, 'trace', id)).length > 0) {
+        if (this.expired(message)) {
+          // status=expired: the defer logfile becomes a non-delivery notice.
+          msg.info(`${id}: from=<${message.sender}>, status=${message.forcedExpire ? 'force-expired' : 'expired'}, returned to sender`);
+          if (!(await this.flushDefer(message))) {
+            await this.deferMessage(message);
+            return;
+          }
+        } else {
+          await this.delayWarning(message, info);
+          await this.deferMessage(message);
+          return;
+        }
+      } else if ((message.deliveryFlags & DEL_REQ_FLAG.RECORD) !== 0 || (await bounceLogRead(this.config, 'trace', id)).length > 0) {
         await this.flushTrace(message);
       }
       await unlink(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id));
@@ -358,6 +374,47 @@ export class Qmgr {
     }
   }
 
+  /** flushDefer - the defer service sends the defer logfile back as a non-delivery notice (expiry). */
+  private async flushDefer(message: ActiveMessage): Promise<boolean> {
+    try {
+      const status = await bounceRequest(this.config, 'defer', this.bounceArgs(message, BOUNCE_CMD.FLUSH));
+      return status === 0;
+    } catch (err) {
+      msg.warn(`${message.queueId}: defer service: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /**
+   * delayWarning - when the W record's time has come, the defer service sends
+   * a "still being retried" notice and the W record is set to 0 in place so
+   * that it is sent once (Postfix qmgr_message_update_warn).
+   */
+  private async delayWarning(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
+    if (!(info.warnTime > 0) || info.warnOffset < 0 || Date.now() / 1000 < info.warnTime - 1) return;
+    try {
+      const status = await bounceRequest(this.config, 'defer', this.bounceArgs(message, BOUNCE_CMD.WARN));
+      if (status !== 0) return;
+      await updateWarnRecord(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, message.queueId), info.warnOffset, 0);
+    } catch (err) {
+      msg.warn(`${message.queueId}: delay warning: ${(err as Error).message}`);
+    }
+  }
+
+  private bounceArgs(message: ActiveMessage, command: number): BounceFlushRequest {
+    return {
+      command,
+      flags: BOUNCE_FLAG.NONE,
+      queueName: MAIL_QUEUE.ACTIVE,
+      queueId: message.queueId,
+      encoding: message.encoding,
+      sendopts: message.sendopts,
+      sender: message.sender,
+      envid: message.envid,
+      ret: message.ret,
+    };
+  }
+
   private async flushTrace(message: ActiveMessage): Promise<void> {
     try {
       await bounceRequest(this.config, 'trace', {
@@ -388,6 +445,20 @@ export class Qmgr {
     const path = mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id);
     await utimes(path, next, next);
     await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.DEFERRED);
+  }
+}
+
+/** updateWarnRecord - overwrite the 15-character value of the W record at offset (type byte, length byte 15, value). */
+export async function updateWarnRecord(path: string, offset: number, value: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const head = Buffer.alloc(2);
+    await fh.read(head, 0, 2, offset);
+    if (head[0] !== REC.WARN || head[1] !== 15) throw new Error(`${path}: offset ${offset}: not a warning time record`);
+    await fh.write(Buffer.from(String(value).padStart(15, ' '), 'latin1'), 0, 15, offset + 2);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
@@ -447,4 +518,3 @@ export async function main(argv: string[]): Promise<void> {
   triggerServerMain(argv, qmgrHooks());
 }
 
-void rename;

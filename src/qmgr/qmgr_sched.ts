@@ -14,7 +14,10 @@
  * <transport>_destination_recipient_limit recipients of one message.
  */
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { msg } from '../util/msg.js';
+import { parseMasterCf } from '../global/master_cf.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { mailConnect } from '../global/mail_connect.js';
 import {
@@ -23,6 +26,7 @@ import {
   DELIVER_STAT_CRASH,
   DELIVER_STAT_OK,
   DEL_REQ_FLAG_DEFLT,
+  emptyHop,
   type DeliverRecipient,
   type DeliverRequest,
   type HopStatus,
@@ -49,6 +53,10 @@ export interface ActiveMessage {
   pending: number;
   /** some recipient was deferred in this pass */
   deferred: boolean;
+  /** postsuper -e: expire without delivering */
+  forcedExpire?: boolean;
+  /** activated after a flush ('F'): defer_transports do deliver */
+  dfxp?: boolean;
   /** called once when pending drops to zero */
   onDone(msg: ActiveMessage): void;
 }
@@ -59,16 +67,55 @@ interface Entry {
 }
 
 /** A per-transport number: <transport>_<suffix>, else default_<suffix>. */
-function transportParam(config: MailConfig, transport: string, suffix: string): number {
+function transportParam(config: MailConfig, transport: string, suffix: string, fallback = `default_${suffix}`): number {
   const specific = `${transport}_${suffix}`;
   if (config.raw(specific) !== undefined) return config.int(specific);
-  return config.int(`default_${suffix}`);
+  return config.int(fallback);
 }
 
-class Destination {
+/** A concurrency feedback value: "N" (constant) or "N/concurrency" (divided by the window), Postfix qmgr_feedback.c. */
+export interface Feedback {
+  base: number;
+  perWindow: boolean;
+}
+
+export function parseFeedback(text: string): Feedback {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(concurrency|\d+(?:\.\d+)?))?\s*$/.exec(text);
+  if (!m) {
+    msg.warn(`bad concurrency feedback value: "${text}"; using 1`);
+    return { base: 1, perWindow: false };
+  }
+  const base = Number(m[1]);
+  if (m[2] === undefined) return { base: Math.min(1, base), perWindow: false };
+  if (m[2] === 'concurrency') return { base: Math.min(1, base), perWindow: true };
+  const div = Number(m[2]);
+  return { base: div > 0 ? Math.min(1, base / div) : 1, perWindow: false };
+}
+
+function feedbackValue(fb: Feedback, window: number): number {
+  return fb.perWindow ? fb.base / Math.max(1, window) : fb.base;
+}
+
+/** transportProcessLimit - the maxproc of the transport's master.cf unix service (0 = unlimited), else default_process_limit. */
+function transportProcessLimit(config: MailConfig, transport: string): number {
+  const fallback = Math.max(1, config.int('default_process_limit'));
+  try {
+    const text = readFileSync(join(config.configDir, 'master.cf'), 'utf8');
+    const entries = parseMasterCf(text, 'master.cf', { defaultProcessLimit: fallback, warn: () => undefined });
+    const e = entries.find((x) => x.service === transport && x.type === 'unix');
+    if (!e) return fallback;
+    return e.maxproc > 0 ? e.maxproc : Number.MAX_SAFE_INTEGER;
+  } catch {
+    return fallback;
+  }
+}
+
+export class Destination {
   readonly todo: Entry[] = [];
   busy = 0;
   window: number;
+  success = 0;
+  failure = 0;
   failCohorts = 0;
   deadUntil = 0;
   deadReason: HopStatus | undefined;
@@ -85,7 +132,7 @@ class Destination {
   }
 }
 
-class Transport {
+export class Transport {
   readonly destinations = new Map<string, Destination>();
   busy = 0;
   suspendedUntil = 0;
@@ -93,17 +140,30 @@ class Transport {
   readonly concurrencyLimit: number;
   readonly recipientLimit: number;
   readonly failedCohortLimit: number;
+  readonly positiveFeedback: Feedback;
+  readonly negativeFeedback: Feedback;
+  readonly processLimit: number;
   private rr = 0;
 
   constructor(
     readonly name: string,
     config: MailConfig,
   ) {
-    this.concurrencyLimit = Math.max(1, transportParam(config, name, 'destination_concurrency_limit'));
-    this.initialConcurrency = Math.min(this.concurrencyLimit, Math.max(1, config.int('initial_destination_concurrency')));
+    const limit = transportParam(config, name, 'destination_concurrency_limit');
+    this.concurrencyLimit = limit > 0 ? limit : Number.MAX_SAFE_INTEGER;
+    const initial = transportParam(config, name, 'initial_destination_concurrency', 'initial_destination_concurrency');
+    this.initialConcurrency = Math.min(this.concurrencyLimit, Math.max(1, initial));
     const rl = transportParam(config, name, 'destination_recipient_limit');
     this.recipientLimit = rl > 0 ? rl : Number.MAX_SAFE_INTEGER;
-    this.failedCohortLimit = Math.max(1, transportParam(config, name, 'destination_concurrency_failed_cohort_limit'));
+    this.failedCohortLimit = transportParam(config, name, 'destination_concurrency_failed_cohort_limit');
+    const fb = (suffix: string) => {
+      const specific = `${name}_destination_concurrency_${suffix}_feedback`;
+      const v = config.raw(specific) !== undefined ? config.str(specific) : config.str(`default_destination_concurrency_${suffix}_feedback`);
+      return parseFeedback(v);
+    };
+    this.positiveFeedback = fb('positive');
+    this.negativeFeedback = fb('negative');
+    this.processLimit = transportProcessLimit(config, name);
   }
 
   destination(nexthop: string): Destination {
@@ -129,14 +189,15 @@ class Transport {
   }
 }
 
+/** The transport that defers recipients on qmgr's behalf (Postfix MAIL_SERVICE_RETRY). */
+export const RETRY_TRANSPORT = 'retry';
+
 export class Scheduler {
   private readonly transports = new Map<string, Transport>();
   private scheduled = false;
-  private readonly processLimit: number;
+  private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly config: MailConfig) {
-    this.processLimit = Math.max(1, config.int('default_process_limit'));
-  }
+  constructor(private readonly config: MailConfig) {}
 
   private transport(name: string): Transport {
     let t = this.transports.get(name);
@@ -154,30 +215,57 @@ export class Scheduler {
     return n;
   }
 
+  /** stop - cancel the unthrottle timers. */
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
   /** forgetDead - 'F' trigger: forget dead destinations and suspended transports. */
   forgetDead(): void {
     for (const t of this.transports.values()) {
       t.suspendedUntil = 0;
-      for (const d of t.destinations.values()) {
-        d.deadUntil = 0;
-        d.failCohorts = 0;
-        d.window = t.initialConcurrency;
-      }
+      for (const d of t.destinations.values()) this.unthrottle(d);
     }
     this.kick();
+  }
+
+  private unthrottle(d: Destination): void {
+    d.deadUntil = 0;
+    d.deadReason = undefined;
+    d.failCohorts = 0;
+    d.success = 0;
+    d.failure = 0;
+    d.window = d.transport.initialConcurrency;
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    timer.unref?.();
+    this.timers.add(timer);
   }
 
   /** enqueue - add one message's recipients for (transport, nexthop), split into request-sized entries. */
   enqueue(message: ActiveMessage, transportName: string, nexthop: string, recipients: QmgrRecipient[]): void {
     const t = this.transport(transportName);
-    const d = t.destination(nexthop);
     const now = Date.now();
-    if (t.suspendedUntil > now || d.deadUntil > now) {
-      const reason = d.deadUntil > now && d.deadReason ? d.deadReason : undefined;
-      message.pending++;
-      void this.deferEntry({ message, recipients }, transportName, reason, 'delivery temporarily suspended: ').finally(() => this.entryDone(message));
-      return;
+    if (transportName !== RETRY_TRANSPORT) {
+      // A suspended transport or a dead destination: the retry agent defers the
+      // recipients with the reason (Postfix qmgr_error_transport/qmgr_error_nexthop).
+      if (t.suspendedUntil > now) {
+        this.enqueue(message, RETRY_TRANSPORT, '4.3.0 mail transport unavailable', recipients);
+        return;
+      }
+      const dead = t.destinations.get(nexthop);
+      if (dead && dead.deadUntil > now) {
+        this.enqueue(message, RETRY_TRANSPORT, suspendedNexthop(dead.deadReason), recipients);
+        return;
+      }
     }
+    const d = t.destination(nexthop);
     for (let i = 0; i < recipients.length; i += t.recipientLimit) {
       d.todo.push({ message, recipients: recipients.slice(i, i + t.recipientLimit) });
       message.pending++;
@@ -199,7 +287,7 @@ export class Scheduler {
     const now = Date.now();
     for (const t of this.transports.values()) {
       if (t.suspendedUntil > now) continue;
-      while (t.busy < this.processLimit) {
+      while (t.busy < t.processLimit) {
         const d = t.nextReady(now);
         if (!d) break;
         const entry = d.todo.shift()!;
@@ -255,9 +343,8 @@ export class Scheduler {
     try {
       stream = await mailConnect(this.config, 'private', t.name, this.config.time('ipc_timeout') * 1000);
     } catch (err) {
-      msg.warn(`connect to transport private/${t.name}: ${(err as Error).message.replace(/^connect \w+ \S+$/, 'Connection refused')}`);
-      t.suspendedUntil = Date.now() + this.config.time('transport_retry_time') * 1000;
-      await this.deferEntry(entry, t.name, undefined, '', 'mail transport unavailable');
+      msg.warn(`connect to transport private/${t.name}: ${connectError(err as NodeJS.ErrnoException)}`);
+      this.suspendTransport(t, entry);
       return;
     }
     try {
@@ -265,50 +352,95 @@ export class Scheduler {
       const reply = await readDeliverReply(stream);
       if (reply.status === DELIVER_STAT_CRASH) {
         msg.warn(`private/${t.name} socket: malformed response`);
-        t.suspendedUntil = Date.now() + this.config.time('transport_retry_time') * 1000;
-        await this.deferEntry(entry, t.name, undefined, '', 'unknown mail transport error');
+        this.suspendTransport(t, entry);
         return;
       }
       if (reply.status !== DELIVER_STAT_OK) entry.message.deferred = true;
       this.feedback(d, reply.hop);
     } catch (err) {
       msg.warn(`private/${t.name}: ${(err as Error).message}`);
-      await this.deferEntry(entry, t.name, undefined, '', 'unknown mail transport error');
+      this.feedback(d, { ...emptyHop(), status: '4.3.0', reason: 'unknown mail transport error' });
+      await this.deferEntry(entry, 'unknown mail transport error');
     } finally {
       stream.close();
     }
   }
 
-  /** feedback - concurrency window and dead-site bookkeeping from the hop status. */
-  private feedback(d: Destination, hop: HopStatus): void {
-    if (!hop.status) {
-      d.failCohorts = 0;
-      d.window = Math.min(d.transport.concurrencyLimit, d.window + 1 / Math.max(1, d.window));
-      return;
-    }
-    d.window = Math.max(1, d.window - 1 / Math.max(1, d.window));
-    d.failCohorts += 1 / Math.max(1, Math.floor(d.window));
-    if (d.failCohorts >= d.transport.failedCohortLimit) {
-      d.deadUntil = Date.now() + this.config.time('minimal_backoff_time') * 1000;
-      d.deadReason = hop;
-      const pending = d.todo.splice(0);
-      for (const e of pending) {
-        void this.deferEntry(e, d.transport.name, hop, 'delivery temporarily suspended: ').finally(() => this.entryDone(e.message));
-      }
+  /** suspendTransport - the agent cannot be reached: suspend the transport for transport_retry_time. */
+  private suspendTransport(t: Transport, entry: Entry): void {
+    const ms = this.config.time('transport_retry_time') * 1000;
+    t.suspendedUntil = Date.now() + ms;
+    this.later(ms, () => {
+      t.suspendedUntil = 0;
+      this.kick();
+    });
+    entry.message.pending++; // the in-flight entry is also finished by deliver()'s caller
+    const pending = [entry];
+    for (const d of t.destinations.values()) pending.push(...d.todo.splice(0));
+    for (const e of pending) this.redirect(e, t.name === RETRY_TRANSPORT ? undefined : '4.3.0 mail transport unavailable');
+  }
+
+  /** redirect - hand a counted entry to the retry agent (or, when that is the problem, defer it here). */
+  private redirect(e: Entry, nexthop: string | undefined): void {
+    if (nexthop === undefined) {
+      void this.deferEntry(e, 'mail transport unavailable').finally(() => this.entryDone(e.message));
+    } else {
+      this.enqueue(e.message, RETRY_TRANSPORT, nexthop, e.recipients);
+      this.entryDone(e.message);
     }
   }
 
-  /** deferEntry - defer every recipient of an entry from within qmgr (relay=none, as Postfix). */
-  private async deferEntry(entry: Entry, transport: string, hop: HopStatus | undefined, prefix: string, fallbackText = 'delivery temporarily suspended'): Promise<void> {
+  /**
+   * feedback - concurrency window and dead-site bookkeeping from the hop
+   * status (Postfix qmgr_queue_unthrottle/qmgr_queue_throttle): a success
+   * grows the window by the positive feedback; a failure adds 1/window to the
+   * failed cohorts (the destination is dead when they reach the limit) and
+   * shrinks the window by the negative feedback.
+   */
+  private feedback(d: Destination, hop: HopStatus): void {
+    const t = d.transport;
+    if (!hop.status) {
+      d.failCohorts = 0;
+      d.failure = 0;
+      if (d.window < t.concurrencyLimit) {
+        d.success += feedbackValue(t.positiveFeedback, d.window);
+        if (d.success >= 1) {
+          d.window = Math.min(t.concurrencyLimit, d.window + 1);
+          d.success = 0;
+        }
+      }
+      return;
+    }
+    if (d.deadUntil > Date.now()) return;
+    d.success = 0;
+    d.failCohorts += 1 / Math.max(1, d.window);
+    if (t.failedCohortLimit > 0 && d.failCohorts >= t.failedCohortLimit) {
+      const ms = this.config.time('minimal_backoff_time') * 1000;
+      d.deadUntil = Date.now() + ms;
+      d.deadReason = hop;
+      this.later(ms, () => {
+        this.unthrottle(d);
+        if (d.todo.length === 0 && d.busy === 0) t.destinations.delete(d.nexthop);
+        this.kick();
+      });
+      if (t.name !== RETRY_TRANSPORT) {
+        for (const e of d.todo.splice(0)) this.redirect(e, suspendedNexthop(hop));
+      }
+      return;
+    }
+    d.failure += feedbackValue(t.negativeFeedback, d.window);
+    if (d.failure >= 1) {
+      d.window = Math.max(1, d.window - 1);
+      d.failure = 0;
+    }
+  }
+
+  /** deferEntry - defer every recipient of an entry from within qmgr (relay=none). */
+  private async deferEntry(entry: Entry, text: string): Promise<void> {
     entry.message.deferred = true;
     const req = this.request(entry, '');
     const status = new DeliveryStatus(this.config, req);
-    const text = hop ? prefix + hop.reason : fallbackText;
-    const dsn = hop?.status && hop.status.startsWith('4') ? hop.status : '4.3.0';
-    for (const r of req.rcpt) {
-      await status.defer(r, { dsn, text, relay: 'none' });
-    }
-    void transport;
+    for (const r of req.rcpt) await status.defer(r, { dsn: '4.3.0', text, relay: 'none' });
   }
 
   /** bounceNow / deferNow - qmgr-level outcomes for recipients that never reach an agent. */
@@ -322,6 +454,18 @@ export class Scheduler {
     }
     if (kind === 'defer') message.deferred = true;
   }
+}
+
+/** suspendedNexthop - the retry agent's nexthop for a dead destination: "X.Y.Z delivery temporarily suspended: reason". */
+function suspendedNexthop(hop: HopStatus | undefined): string {
+  const dsn = hop?.status && /^4\.\d{1,3}\.\d{1,3}$/.test(hop.status) ? hop.status : '4.0.0';
+  return `${dsn} delivery temporarily suspended: ${hop?.reason || 'unknown mail transport error'}`;
+}
+
+function connectError(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return 'No such file or directory';
+  if (err.code === 'ECONNREFUSED') return 'Connection refused';
+  return err.message;
 }
 
 function toDeliverRecipient(r: QmgrRecipient): DeliverRecipient {
