@@ -19,7 +19,8 @@
 import { readFileSync } from 'node:fs';
 import { msg } from '../util/msg.js';
 import { DICT_FLAG, DictError, O_RDONLY, type Dict } from '../util/dict.js';
-import { dictOpenShared, dictSplit } from '../util/dict_open.js';
+import { DictSurrogate, dictOpenShared } from '../util/dict_open.js';
+import { strerror } from '../util/msg_logwriter.js';
 import { cidrMatch, ipToBigint, parseCidr } from '../util/dict_cidr.js';
 import { splitList, type MailConfig } from './mail_conf.js';
 
@@ -38,9 +39,13 @@ interface Item {
   dict?: Dict;
 }
 
-/** isDictPattern - Postfix MATCH_DICTIONARY(): "type:name" that is not an IPv6 address or "[...]". */
+/**
+ * isDictPattern - Postfix MATCH_DICTIONARY(): anything with a ':' that does
+ * not start with '['. A bare IPv6 address is therefore a (bad) table name,
+ * as in Postfix: write IPv6 addresses as [addr] or [net]/len.
+ */
 function isDictPattern(p: string): boolean {
-  return p[0] !== '[' && /^[^:/]+:/.test(p) && !/^[0-9a-fA-F]*:[0-9a-fA-F:.]*(\/\d+)?$/.test(p) && dictSplit(p) !== undefined;
+  return p[0] !== '[' && p.includes(':');
 }
 
 export class MatchList {
@@ -83,7 +88,11 @@ export class MatchList {
         try {
           text = readFileSync(item, 'utf8');
         } catch (e) {
-          return msg.fatal(`${this.pname}: open file ${item}: ${(e as Error).message}`);
+          // Postfix: an error now, and a table that fails every lookup.
+          const reason = `open file ${item}: ${strerror(e)}`;
+          msg.error(reason);
+          this.items.push({ negate, pattern: item, dict: new DictSurrogate('non-existent', item, dictFlags | DICT_FLAG.PATTERN, reason) });
+          continue;
         }
         const lines = text
           .split('\n')

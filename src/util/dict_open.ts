@@ -161,7 +161,9 @@ export function dictOpenShared(spec: string, openFlags: number, dictFlags: numbe
   } catch (e) {
     if (!(e instanceof DictOpenError)) throw e;
     const parts = dictSplit(spec) ?? { type: spec, name: '' };
-    dict = new DictSurrogate(parts.type, parts.name, dictFlags, e.message);
+    // Postfix dict_surrogate(): log at once, then fail every access.
+    msg.error(e.message);
+    dict = new DictSurrogate(parts.type, parts.name, dictFlags | DICT_FLAG.PATTERN, e.message);
   }
   const entry: CacheEntry = { dict, refs: 1 };
   cache.set(key, entry);

@@ -180,6 +180,7 @@ test('three outcomes: found, not found, error (fail:, surrogate)', async () => {
   assert.ok(s instanceof DictSurrogate);
   await assert.rejects(s.lookup('k'), DictError);
   assert.deepEqual(takeWarnings(), [
+    `error: open database ${join(dir, 'absent')}.lmdb: No such file or directory`,
     `warning: lmdb:${join(dir, 'absent')} is unavailable. open database ${join(dir, 'absent')}.lmdb: No such file or directory`,
   ]);
   await s.close();

@@ -258,3 +258,72 @@ test('mailAddrFind reproduces the cases of Postfix global/mail_addr_find.in', as
     else assert.deepEqual(r, ext ? { value, extension: ext } : { value }, label);
   }
 });
+
+test('namadr lists reproduce the cases of Postfix global/namadr_list.in', async () => {
+  const junk = join(dir, 'junk');
+  writeFileSync(junk, 'foo !bar baz\n');
+  process.env.foo = 'x';
+  // [pattern list, host name, address, expected: YES / NO / ERROR]
+  const cases: Array<[string, string, string, 'YES' | 'NO' | 'ERROR']> = [
+    ['168.100.3.0/28', 'dummy', '168.100.3.2', 'YES'],
+    ['!168.100.3.2 168.100.3.0/28', 'dummy', '168.100.3.2', 'NO'],
+    ['!168.100.3.2 168.100.3.0/28', 'dummy', '168.100.3.3', 'YES'],
+    ['168.100.3.0/28', 'dummy', '168.100.3.16', 'NO'],
+    ['168.100.3.0/98', 'dummy', '168.100.3.16', 'ERROR'],
+    ['168.100.589.0/28', 'dummy', '168.100.3.16', 'ERROR'],
+    ['168.100.3.0/28', 'dummy', '168.100.989.16', 'NO'],
+    ['2001:240:5c7:0:2d0:b7ff:fe88:2ca7', 'dummy', '2001:240:5c7:0:2d0:b7ff:fe88:2ca7', 'ERROR'],
+    ['[2001:240:5c7:0:2d0:b7ff:fe88:2ca7]', 'dummy', '2001:240:5c7:0:2d0:b7ff:fe88:2ca7', 'YES'],
+    ['[2001:240:5c7:0:2d0:b7ff:fe88:2ca7]', 'dummy', '2001:240:5c7:0:2d0:b7ff:fe88:2ca8', 'NO'],
+    ['[2001:240:5c7:0:2d0:b7ff:fe88:2ca7]/64', 'dummy', '2001:240:5c7:0:2d0:b7ff:fe88:2ca8', 'ERROR'],
+    ['[2001:240:5c7::]/64', 'dummy', '2001:240:5c7:0:2d0:b7ff:fe88:2ca8', 'YES'],
+    ['[2001:240:5c7::]/64', 'dummy', '2001:24:5c7:0:2d0:b7ff:fe88:2ca8', 'NO'],
+    ['[2001:24:5c7:0:2d0:b7ff:fe88:2ca8]', 'dummy', '2001:24:5c7:0:2d0:b7ff:fe88:2ca8', 'YES'],
+    ['[2001:24:5c7:0:2d0:b7ff:fe88:2ca8]', 'dummy', '2001:24:5c7:0:2d0:b7ff:fe88:2ca7', 'NO'],
+    ['168.100.3.2', 'dummy', '168.100.3.2', 'YES'],
+    ['168.100.3.2', 'dummy', '168.100.3.3', 'NO'],
+    ['[168.100.3.2]', 'dummy', '168.100.3.2', 'YES'],
+    ['[168.100.3.2]', 'dummy', '168.100.3.3', 'NO'],
+    [`!${junk}`, 'dummy', '168.100.3.3', 'NO'],
+    [`!${junk}`, 'foo', '168.100.3.3', 'NO'],
+    [`!${junk}`, 'bar', '168.100.3.3', 'YES'],
+    [`!${junk}`, 'baz', '168.100.3.3', 'NO'],
+    [junk, 'dummy', '168.100.3.3', 'NO'],
+    [junk, 'foo', '168.100.3.3', 'YES'],
+    [junk, 'bar', '168.100.3.3', 'NO'],
+    [junk, 'baz', '168.100.3.3', 'YES'],
+    ['be.be', 'x.x.x', '127.0.0.1', 'NO'],
+    ['be/be', 'x.x.x', '127.0.0.1', 'ERROR'],
+    ['[be:be]', 'x.x.x', '127.0.0.1', 'NO'],
+    ['[be:be]', 'x.x.x', '::1', 'ERROR'],
+    ['environ:junk', 'foo', '168.100.3.3', 'YES'],
+    ['environ:junk', 'bar', '168.100.3.3', 'NO'],
+    ['!environ:junk', 'foo', '168.100.3.3', 'NO'],
+    ['!environ:junk', 'bar', '168.100.3.3', 'NO'],
+    ['!!environ:junk', 'foo', '168.100.3.3', 'YES'],
+    ['!!environ:junk', 'bar', '168.100.3.3', 'NO'],
+    ['fail:1', 'bar', '168.100.3.3', 'ERROR'],
+    ['!fail:1', 'bar', '168.100.3.3', 'ERROR'],
+    [join(dir, 'nosuchfile'), 'bar', '168.100.3.3', 'ERROR'],
+  ];
+  warnings.length = 0;
+  for (const [pattern, name, addr, expected] of cases) {
+    const list = namadrList('command line', pattern, undefined, false);
+    let got: string;
+    try {
+      got = (await list.match(name, addr)) ? 'YES' : 'NO';
+    } catch (e) {
+      assert.ok(e instanceof MatchListError, String(e));
+      got = 'ERROR';
+    }
+    assert.equal(got, expected, `${pattern} ${name}/${addr}`);
+  }
+  delete process.env.foo;
+  assert.ok(warnings.includes('warning: command line: bad mask length in "168.100.3.0/98"'));
+  assert.ok(warnings.includes('warning: command line: bad network value in "168.100.589.0/28"'));
+  assert.ok(warnings.includes('error: unsupported dictionary type: 2001'));
+  assert.ok(warnings.includes('warning: command line: 2001:240:5c7:0:2d0:b7ff:fe88:2ca7: table lookup problem'));
+  assert.ok(warnings.includes(`error: open file ${join(dir, 'nosuchfile')}: No such file or directory`));
+  assert.ok(warnings.includes(`warning: command line: non-existent:${join(dir, 'nosuchfile')}: table lookup problem`));
+  assert.ok(warnings.includes('warning: command line: fail:1: table lookup problem'));
+});
