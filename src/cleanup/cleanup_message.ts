@@ -18,7 +18,7 @@ import { quote822Local } from '../global/quote_822_local.js';
 import { tok822Externalize, tok822Internalize, tok822Parse, tok822Scan, TOKEN_LIMIT, type Tok822 } from '../global/tok822.js';
 import { msg } from '../util/msg.js';
 import { CANON } from './cleanup_init.js';
-import { headerDate } from './tz_abbrev.js';
+import { mailDate } from '../global/mail_date.js';
 import { mapHeaderAddress, rewriteInternal } from './cleanup_addr.js';
 import type { CleanupState } from './cleanup_state.js';
 import type { MapsLike } from './maps_adapter.js';
@@ -102,10 +102,6 @@ export function isHeaderLen(line: string): number {
   return 0;
 }
 
-/** mailDate - RFC 2822 date as Postfix writes it: "Tue, 24 Nov 2026 22:04:55 +0000 (UTC)". */
-export function mailDate(when: number): string {
-  return headerDate(when);
-}
 
 /** actLog - "ID: action: class content from origin; from=<> to=<> proto= helo=<>: text" (cleanup_act_log). */
 export function actLog(state: CleanupState, action: string, cls: string, content: string, text: string): void {
@@ -370,7 +366,7 @@ export async function headerDone(state: CleanupState): Promise<void> {
   }
   if (!state.headersSeen.has(HDR.MESSAGE_ID)) msg.info(`${state.queueId}: message-id=<>`);
   if (add && !state.headersSeen.has(rr ? HDR.RESENT_DATE : HDR.DATE)) {
-    state.out(REC.NORM, `${state.resent}Date: ${mailDate(state.arrivalTime)}`);
+    state.out(REC.NORM, `${state.resent}Date: ${mailDate(new Date(state.arrivalTime * 1000))}`);
   }
   if (add && !state.headersSeen.has(rr ? HDR.RESENT_FROM : HDR.FROM)) {
     const sender = state.sender ?? '';

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { quote822Local, unquote822Local } from '../../src/global/quote_822_local.js';
 import { tok822Externalize, tok822GrepAddr, tok822Internalize, tok822Parse, tok822Scan } from '../../src/global/tok822.js';
-import { headerOptsFind, isHeaderLen, mailDate, HDR, HDR_OPT } from '../../src/cleanup/cleanup_message.js';
+import { headerOptsFind, isHeaderLen, HDR, HDR_OPT } from '../../src/cleanup/cleanup_message.js';
+import { mailDate } from '../../src/global/mail_date.js';
 import { cleanupSmtpReply } from '../../src/global/cleanup_clnt.js';
 import { CLEANUP_STAT, cleanupStatDetail, cleanupStrerror } from '../../src/global/cleanup_user.js';
 
@@ -64,7 +65,7 @@ test('mail_date: RFC 2822 date with a space-padded day and the zone name', () =>
   const saved = process.env.TZ;
   process.env.TZ = 'UTC';
   try {
-    assert.equal(mailDate(Date.UTC(2026, 10, 4, 9, 5, 7) / 1000), 'Wed,  4 Nov 2026 09:05:07 +0000 (UTC)');
+    assert.equal(mailDate(new Date(Date.UTC(2026, 10, 4, 9, 5, 7))), 'Wed,  4 Nov 2026 09:05:07 +0000 (UTC)');
   } finally {
     if (saved === undefined) delete process.env.TZ;
     else process.env.TZ = saved;
@@ -88,7 +89,7 @@ test('cleanup status texts and SMTP replies (cleanup_strerror.c, smtpd.c)', () =
 });
 
 test('time zone abbreviations come from the zone file, as strftime %Z', async () => {
-  const { headerDate, parseTzif } = await import('../../src/cleanup/tz_abbrev.js');
+  const { headerDate, parseTzif } = await import('../../src/util/tz_abbrev.js');
   const { existsSync, readFileSync } = await import('node:fs');
   const saved = process.env.TZ;
   try {
