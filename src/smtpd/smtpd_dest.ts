@@ -14,7 +14,7 @@
  */
 
 import { mailConnect } from '../global/mail_connect.js';
-import type { MailConfig } from '../global/mail_conf.js';
+import { errnoText, type MailConfig } from '../global/mail_conf.js';
 import { encodeRecord } from '../global/record.js';
 import { readAttrs, sendAttrs } from '../util/attr.js';
 import type { VStream } from '../util/vstream.js';
@@ -103,14 +103,24 @@ class CleanupDest implements MessageDest {
   }
 }
 
+/** Attempts and pause of the cleanup connection (Postfix retries every 10s without end). */
+const CONNECT_TRIES = 6;
+const CONNECT_RETRY_MS = 10_000;
+
 /** cleanupOpener - connect to public/$cleanup_service_name for each message. */
 export function cleanupOpener(config: MailConfig): DestOpener {
   return async (flags: number) => {
-    let stream: VStream;
-    try {
-      stream = await mailConnect(config, 'public', config.str('cleanup_service_name') || 'cleanup');
-    } catch (e) {
-      throw new DestUnavailable((e as Error).message);
+    const service = config.str('cleanup_service_name') || 'cleanup';
+    let stream: VStream | undefined;
+    // mail_connect_wait(): keep trying, with a warning per attempt
+    for (let attempt = 1; stream === undefined; attempt++) {
+      try {
+        stream = await mailConnect(config, 'public', service);
+      } catch (e) {
+        msg.warn(`connect #${attempt} to subsystem public/${service}: ${errnoText(e as NodeJS.ErrnoException)}`);
+        if (attempt >= CONNECT_TRIES) throw new DestUnavailable((e as Error).message);
+        await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
+      }
     }
     try {
       const hello = await readAttrs(stream);
