@@ -960,6 +960,8 @@ export function parseMasterFlags(argv: string[]): MasterFlags {
     else if (c === 'w') f.wait = true;
   }
   if (!Number.isFinite(f.exitTime) || f.exitTime < 0) msg.fatal(`bad exit time: ${argv.join(' ')}`);
+  if (process.env.MAIL_VERBOSE && f.verbose === 0) f.verbose = 1; // postfix -v
+  if (process.env.MAIL_DEBUG) f.debug = true;
   return f;
 }
 

@@ -14,7 +14,7 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, statSync, appendFileSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, statSync, appendFileSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { msg, msgAddOutput, setMsgVerbose } from '../util/msg.js';
 import { MailConfig, errnoText } from '../global/mail_conf.js';
@@ -366,11 +366,58 @@ async function cmdUpgradeConfiguration(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+/** The installation parameters post-install accepts as name=value (and records in main.cf). */
+const INSTALL_PARAMS = [
+  'command_directory',
+  'config_directory',
+  'daemon_directory',
+  'data_directory',
+  'html_directory',
+  'mail_owner',
+  'mailq_path',
+  'manpage_directory',
+  'meta_directory',
+  'newaliases_path',
+  'queue_directory',
+  'readme_directory',
+  'sendmail_path',
+  'setgid_group',
+  'shlib_directory',
+];
+
+/** setMainCfValue - postconf -e name=value: replace the setting (with its continuation lines) or append it. */
+export function setMainCfValue(text: string, name: string, value: string): string {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  let done = false;
+  let skipping = false;
+  for (const line of lines) {
+    if (skipping && /^[ \t]+\S/.test(line)) continue;
+    skipping = false;
+    if (!done && new RegExp(`^${name}\\s*=`).test(line)) {
+      out.push(`${name} = ${value}`);
+      done = skipping = true;
+      continue;
+    }
+    out.push(line);
+  }
+  if (!done) {
+    if (out.length > 0 && out[out.length - 1] === '') out.pop();
+    out.push(`${name} = ${value}`, '');
+  }
+  return out.join('\n');
+}
+
 async function cmdSetPermissions(ctx: Ctx, args: string[]): Promise<number> {
+  const mainCf = join(ctx.configDir, 'main.cf');
   for (const a of args) {
     const eq = a.indexOf('=');
     if (eq <= 0) fatal(`set-permissions: bad argument: ${a} (expected name=value)`);
-    ctx.config.override(a.slice(0, eq), a.slice(eq + 1));
+    const name = a.slice(0, eq);
+    const value = a.slice(eq + 1);
+    if (!INSTALL_PARAMS.includes(name)) fatal(`set-permissions: unknown installation parameter: ${name}`);
+    ctx.config.override(name, value);
+    if (name !== 'config_directory') writeFileSync(mainCf, setMainCfValue(readFileSync(mainCf, 'utf8'), name, value));
   }
   try {
     setPermissions(ctx.config);

@@ -81,9 +81,13 @@ test('check warns about a group-writable queue directory', async () => {
   const r = await inst!.postfix('check');
   assert.equal(r.status, 0);
   assert.match(inst!.readLog(), new RegExp(`postfix-script\\[\\d+\\]: warning: group or other writable: ${join(inst!.queueDir, 'pid').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
-  const s = await inst!.postfix('set-permissions');
+  const s = await inst!.postfix('set-permissions', `mail_owner=${inst!.accounts.mailOwner}`);
   assert.equal(s.status, 0);
   assert.equal(statSync(join(inst!.queueDir, 'pid')).mode & 0o7777, 0o755);
+  const main = readFileSync(join(inst!.configDir, 'main.cf'), 'utf8');
+  assert.equal(main.match(/^mail_owner = .*$/gm)?.join('|'), `mail_owner = ${inst!.accounts.mailOwner}`);
+  const bad = await inst!.postfix('set-permissions', 'no_such_parameter=1');
+  assert.equal(bad.status, 1);
 });
 
 test('upgrade-configuration adds missing services to master.cf', async () => {
