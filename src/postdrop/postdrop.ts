@@ -15,7 +15,7 @@
  * submitter to pickup (DESIGN.md section 3).
  */
 
-import { readSync, writeSync } from 'node:fs';
+import { read, writeSync } from 'node:fs';
 import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
 import { REC } from '../global/rec_type.js';
 import { encodeAttrs } from '../util/attr.js';
@@ -24,7 +24,7 @@ import { Getopt } from '../sendmail/getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from './maildrop.js';
 import { checkUserAclAsync, confInt, currentUid, stderrOutput } from './submit_common.js';
 
-/** SyncRecordReader - rec_get_raw() over a file descriptor, read synchronously and bounded. */
+/** SyncRecordReader - rec_get_raw() over a file descriptor, bounded; records are parsed synchronously from the buffer. */
 export class SyncRecordReader {
   private buf = Buffer.allocUnsafe(256 * 1024);
   private start = 0;
@@ -36,7 +36,8 @@ export class SyncRecordReader {
     private readonly maxLen: number,
   ) {}
 
-  private fill(): void {
+  /** fill - read more input in the thread pool (the event loop stays free for signals). */
+  async fill(): Promise<void> {
     if (this.eof) return;
     if (this.start > 0) {
       this.buf.copy(this.buf, 0, this.start, this.end);
@@ -49,33 +50,33 @@ export class SyncRecordReader {
       this.buf = bigger;
     }
     for (;;) {
-      try {
-        const n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, null);
-        if (n === 0) this.eof = true;
-        this.end += n;
+      const r = await new Promise<{ n: number; err: NodeJS.ErrnoException | null }>((resolve) =>
+        read(this.fd, this.buf, this.end, this.buf.length - this.end, null, (err, n) => resolve({ n, err })),
+      );
+      if (!r.err) {
+        if (r.n === 0) this.eof = true;
+        this.end += r.n;
         return;
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        if (err.code === 'EAGAIN') {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-          continue;
-        }
-        if (err.code === 'EOF') {
-          this.eof = true;
-          return;
-        }
-        throw err;
       }
+      if (r.err.code === 'EAGAIN') {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+      if (r.err.code === 'EOF') {
+        this.eof = true;
+        return;
+      }
+      throw r.err;
     }
   }
 
   /** next - the next record; 'eof' at a clean end of input, 'error' for malformed or truncated input. */
-  next(): { type: number; data: Buffer } | 'eof' | 'error' {
+  async next(): Promise<{ type: number; data: Buffer } | 'eof' | 'error'> {
     for (;;) {
       const avail = this.end - this.start;
       if (avail === 0) {
         if (this.eof) return 'eof';
-        this.fill();
+        await this.fill();
         continue;
       }
       // parse type + varint length
@@ -101,7 +102,7 @@ export class SyncRecordReader {
         return { type, data };
       }
       if (this.eof) return 'error';
-      this.fill();
+      await this.fill();
     }
   }
 }
@@ -147,7 +148,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
       dst.abort();
-      process.exit(128 + ({ SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGHUP: 1 } as const)[sig]);
+      process.exit(({ SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGHUP: 1 } as const)[sig]); // postdrop_sig(): _exit(sig)
     });
   }
   try {
@@ -168,10 +169,11 @@ export async function main(argv: string[]): Promise<void> {
   const reader = new SyncRecordReader(0, confInt(config, 'line_length_limit', 2048));
   let writeError: Error | undefined;
   for (;;) {
-    const rec = reader.next();
+    const rec = await reader.next();
     if (rec === 'eof') {
+      const path = dst.path;
       dst.abort();
-      if (msgVerbose) msg.info(`remove ${dst.path}`);
+      if (msgVerbose) msg.info(`remove ${path}`);
       process.exit(0);
     }
     if (rec === 'error') return msg.fatal(`uid=${uid}: malformed input`);

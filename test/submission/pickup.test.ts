@@ -200,7 +200,6 @@ test('pickup leaves everything in place when cleanup is not running', async () =
     assert.equal(await pickupScan(MailConfig.load(inst.etc)), 0);
     assert.equal(maildropFiles(inst).length, 1);
     assert.match(log.lines.join('\n'), /connect to public\/cleanup: /);
-    void readFileSync;
   } finally {
     log.stop();
     inst.cleanup();

@@ -222,6 +222,22 @@ test('sendmail: an interrupted submission removes its queue file', async () => {
   }
 });
 
+test('postdrop: an interrupted submission removes its queue file', async () => {
+  const inst = makeInstance();
+  try {
+    const child = spawn(join(ROOT, 'bin', 'postdrop'), ['-c', inst.etc]);
+    child.stdin.write(records([[REC.FROM, 'a@b']]));
+    for (let i = 0; i < 200 && maildropFiles(inst).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(maildropFiles(inst).length, 1);
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 15);
+    assert.deepEqual(maildropFiles(inst), []);
+  } finally {
+    inst.cleanup();
+  }
+});
+
 test('mailq and newaliases run postqueue and postalias from command_directory', () => {
   const inst = makeInstance(`alias_database =\n`);
   try {
