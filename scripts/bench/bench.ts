@@ -23,7 +23,8 @@
  * interleaved (the order alternates between workloads). Everything is on
  * loopback, durability stays on, every wait is bounded, and every instance
  * and child is stopped at the end, on error and on SIGINT/SIGTERM.
- * Prints one table and writes bench/results/<date>[-quick].json.
+ * Prints one table and writes bench/results/<date>[-quick][-postfix-tools][-partial].json
+ * (-partial: some workloads, other sizes, no real Postfix, or --cpu-prof).
  */
 
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -54,6 +55,8 @@ interface Options {
   withPostfix: boolean;
   /** write V8 CPU profiles of every process of our instances here (NODE_OPTIONS=--cpu-prof) */
   cpuProf?: string;
+  /** some --nX= was given */
+  nGiven?: boolean;
   n: { w1: number; w2: number; w3: number; w5: number };
 }
 
@@ -79,6 +82,7 @@ function parseArgs(argv: string[]): Options {
     else usage(`bad argument: ${a}`);
   }
   o.n = { ...(o.quick ? QUICK : FULL), ...counts };
+  o.nGiven = Object.keys(counts).length > 0;
   if (o.only.has('W4')) o.only.add('W1'); // W4's peak is taken during W1
   return o;
 }
@@ -531,7 +535,10 @@ async function main(): Promise<void> {
   };
   const dir = join(REPO, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${date.slice(0, 10)}${opts.quick ? '-quick' : ''}.json`);
+  // only a run of every workload at the standard sizes with our tools gets the plain name
+  const partial = ['W1', 'W2', 'W3', 'W4', 'W5', 'S'].some((w) => !opts.only.has(w)) || opts.nGiven || !withPostfix || opts.cpuProf !== undefined;
+  const suffix = `${opts.quick ? '-quick' : ''}${opts.tools === 'postfix' ? '-postfix-tools' : ''}${partial ? '-partial' : ''}`;
+  const file = join(dir, `${date.slice(0, 10)}${suffix}.json`);
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\nwritten: ${file} (${out.seconds} s)\n`);
   if (errors.length > 0) process.exitCode = 1;

@@ -200,7 +200,7 @@ export function program(pid: number): string {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
     const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
     if (/^node$|\/node$/.test(argv[0]) && argv[1]) return base(argv[1]);
-    return base(argv[0]).split(' ')[0];
+    return base(argv[0]).split(' ')[0] || '?';
   } catch {
     return '?';
   }
