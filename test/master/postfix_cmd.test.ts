@@ -123,3 +123,23 @@ test('logrotate renames and compresses maillog_file', async () => {
   assert.ok(existsSync(inst!.logFile));
   assert.match(inst!.readLog(), /fatal: usage postfix logrotate \(no arguments\)/);
 });
+
+test('a missing mail_owner account: fatal with a hint as root; irrelevant for an ordinary user', async () => {
+  const other = await TestInstance.create({ name: 'postfix-owner', main: { mail_owner: 'no-such-user-xyz' } });
+  try {
+    const r = await other.postfix('check');
+    if (other.accounts.privileged) {
+      assert.equal(r.status, 1);
+      const log = other.readLog();
+      assert.match(log, /warning: create the account, for example: groupadd --system no-such-user-xyz/);
+      assert.match(
+        log,
+        new RegExp(`fatal: file ${other.configDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/main\\.cf: parameter mail_owner: unknown user name value: no-such-user-xyz`),
+      );
+    } else {
+      assert.equal(r.status, 0, 'an instance of an ordinary user runs as that user whatever mail_owner says');
+    }
+  } finally {
+    await other.cleanup();
+  }
+});
