@@ -158,7 +158,7 @@ export class DictCidr extends DictBase {
       if (rule.op === 'endif') (this.rules[stack.pop()!] as Extract<Rule, { op: 'if' }>).endif = this.rules.length;
       this.rules.push(rule);
     }
-    for (const at of stack) msg.warn(`cidr map ${name}, line ${this.rules[at].line}: IF has no matching ENDIF`);
+    for (const at of stack.reverse()) msg.warn(`cidr map ${name}, line ${this.rules[at].line}: IF has no matching ENDIF`);
   }
 
   private parse(s: string, nesting: number): RuleBody | { error: string } {

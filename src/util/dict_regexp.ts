@@ -95,7 +95,7 @@ export class DictRegexp extends DictBase {
       }
       this.rules.push(rule);
     }
-    for (const at of ifStack) {
+    for (const at of ifStack.reverse()) {
       msg.warn(`${this.kind} map ${name}, line ${this.rules[at].line}: IF has no matching ENDIF`);
     }
   }
