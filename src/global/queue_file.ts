@@ -248,19 +248,93 @@ export class RecordFile {
 
 /** asctimeLocal - C asctime(localtime(t)) without the newline: "Tue Nov 24 22:05:49 2026". */
 export function asctimeLocal(epochSeconds: number): string {
-  const d = new Date(epochSeconds * 1000);
-  if (Number.isNaN(d.getTime())) return '??? ??? ?? ??:??:?? ????';
   const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
   const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
   const p2 = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ` +
-    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`
-  );
+  const fmt = (wday: number, mon: number, mday: number, h: number, m: number, sec: number, year: number) =>
+    `${DAYS[wday]} ${MONTHS[mon]} ${String(mday).padStart(2, ' ')} ${p2(h)}:${p2(m)}:${p2(sec)} ${year}`;
+  const d = new Date(epochSeconds * 1000);
+  if (!Number.isNaN(d.getTime())) {
+    return fmt(d.getDay(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds(), d.getFullYear());
+  }
+  // Beyond JavaScript's Date range (a damaged record): proleptic Gregorian arithmetic, as glibc does.
+  if (!Number.isFinite(epochSeconds) || Math.abs(epochSeconds) > 6.7e16) return '??? ??? ?? ??:??:?? ????';
+  const edge = new Date(epochSeconds > 0 ? 8.64e15 : -8.64e15);
+  const t = Math.trunc(epochSeconds) - edge.getTimezoneOffset() * 60;
+  const days = Math.floor(t / 86400);
+  const rem = t - days * 86400;
+  // civil_from_days (H. Hinnant)
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const mday = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const mon = mp < 10 ? mp + 2 : mp - 10;
+  const year = yoe + era * 400 + (mon <= 1 ? 1 : 0);
+  const wday = (((days + 4) % 7) + 7) % 7;
+  return fmt(wday, mon, mday, Math.floor(rem / 3600), Math.floor((rem % 3600) / 60), rem % 60, year);
 }
 
 /** atol - C atol(): optional spaces, sign, digits; 0 when there are none. */
 export function atol(text: string): number {
   const m = /^\s*([+-]?\d+)/.exec(text);
   return m ? Number(m[1]) : 0;
+}
+
+/**
+ * printable - Postfix printable(): printable ASCII stays; with SMTPUTF8
+ * (util_utf8_enable) a lead byte 194..254 keeps all continuation bytes
+ * after it; every other byte becomes `?`. Like the C string it works on,
+ * the text ends at the first NUL. Returns a JS string (UTF-8 decoded).
+ */
+export function printable(data: Buffer, utf8: boolean): string {
+  const nul = data.indexOf(0);
+  const b = Buffer.from(nul < 0 ? data : data.subarray(0, nul));
+  for (let i = 0; i < b.length; i++) {
+    const ch = b[i];
+    if (ch >= 0x20 && ch < 0x7f) continue;
+    if (utf8 && ch >= 194 && ch <= 254 && i + 1 < b.length && b[i + 1] >= 128 && b[i + 1] < 192) {
+      while (i + 1 < b.length && b[i + 1] >= 128 && b[i + 1] < 192) i++;
+      continue;
+    }
+    b[i] = 0x3f;
+  }
+  return utf8 ? b.toString('utf8') : b.toString('latin1');
+}
+
+/** printableBytes - printable() as bytes (for byte-exact output). */
+export function printableBytes(data: Buffer, utf8: boolean): Buffer {
+  const nul = data.indexOf(0);
+  const b = Buffer.from(nul < 0 ? data : data.subarray(0, nul));
+  for (let i = 0; i < b.length; i++) {
+    const ch = b[i];
+    if (ch >= 0x20 && ch < 0x7f) continue;
+    if (utf8 && ch >= 194 && ch <= 254 && i + 1 < b.length && b[i + 1] >= 128 && b[i + 1] < 192) {
+      while (i + 1 < b.length && b[i + 1] >= 128 && b[i + 1] < 192) i++;
+      continue;
+    }
+    b[i] = 0x3f;
+  }
+  return b;
+}
+
+const SPACE = ' \t\n\v\f\r';
+
+/** splitNameval - Postfix split_nameval(): "name = value" (ISSPACE trimmed); an error text or the pair. */
+export function splitNameval(text: string): { name: string; value: string } | string {
+  let np = 0;
+  while (np < text.length && SPACE.includes(text[np])) np++;
+  if (np >= text.length || text[np] === '=') return 'missing attribute name';
+  let ep = np;
+  while (ep < text.length && !SPACE.includes(text[ep]) && text[ep] !== '=') ep++;
+  let cp = ep;
+  while (cp < text.length && SPACE.includes(text[cp])) cp++;
+  if (text[cp] !== '=') return "missing '=' after attribute name";
+  let vp = cp + 1;
+  while (vp < text.length && SPACE.includes(text[vp])) vp++;
+  let end = text.length;
+  while (end > vp && SPACE.includes(text[end - 1])) end--;
+  return { name: text.slice(np, ep), value: text.slice(vp, end) };
 }

@@ -19,9 +19,10 @@ import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig } from '../global/mail_conf.js';
 import { strerror } from '../util/msg_logwriter.js';
 import { REC, REC_TYPE_EOF, REC_TYPE_ERROR, REC_TYPE_ENVELOPE, REC_TYPE_CONT_NAME, recTypeName } from '../global/rec_type.js';
-import { RecordFile, REC_FLAG_DEFAULT, REC_FLAG_NONE, asctimeLocal, atol } from '../global/queue_file.js';
+import { RecordFile, REC_FLAG_DEFAULT, REC_FLAG_NONE, asctimeLocal, atol, printableBytes, splitNameval } from '../global/queue_file.js';
 import { MAIL_QUEUE, mailQueueIdOk, mailQueuePath, mailQueueRelPath } from '../global/mail_queue.js';
 import { Getopt } from '../sendmail/getopt.js';
+import { smtputf8Enabled } from '../showq/showq.js';
 
 export const PC_FLAG_SEARCH_QUEUE = 1 << 0;
 export const PC_FLAG_PRINT_OFFSET = 1 << 1;
@@ -43,22 +44,43 @@ const SEARCH_QUEUES = [MAIL_QUEUE.MAILDROP, MAIL_QUEUE.INCOMING, MAIL_QUEUE.ACTI
 /** Thrown by msg.fatal() inside postcatStream() when a caller wants to catch it. */
 export class PostcatFatal extends Error {}
 
-/** Output - buffered writer; flushed before diagnostics so stdout and stderr keep Postfix's order. */
+/**
+ * Output - stdout with Postfix's flush points. postcat flushes after each
+ * printed record and marker (not after the ENVELOPE heading), so a fatal
+ * error loses only what came after the last flush; diagnostics go out after
+ * the committed output, in the same order as with Postfix.
+ */
 export class Output {
   private chunks: Buffer[] = [];
   private size = 0;
+  private committed = 0;
   constructor(private readonly sink: (data: Buffer) => void) {}
   write(data: string | Buffer): void {
     const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
     this.chunks.push(b);
     this.size += b.length;
-    if (this.size >= 32768) this.flush();
+    if (this.size >= 65536) this.flush();
   }
+  /** commit - a Postfix vstream_fflush() point: what is buffered now will survive a fatal error. */
+  commit(): void {
+    this.committed = this.chunks.length;
+  }
+  /** flushCommitted - write what was committed; keep the rest buffered. */
+  flushCommitted(): void {
+    if (this.committed === 0) return;
+    const out = this.chunks.splice(0, this.committed);
+    this.committed = 0;
+    const all = Buffer.concat(out);
+    this.size -= all.length;
+    this.sink(all);
+  }
+  /** flush - write everything (normal end, full buffer). */
   flush(): void {
     if (this.size === 0) return;
     const all = Buffer.concat(this.chunks, this.size);
     this.chunks = [];
     this.size = 0;
+    this.committed = 0;
     this.sink(all);
   }
 }
@@ -84,19 +106,6 @@ export function isHeader(data: Buffer): number {
     return 0;
   }
   return 0;
-}
-
-/** splitNameval - Postfix split_nameval(): "name = value" with whitespace trimmed; an error text or the pair. */
-export function splitNameval(text: string): { name: string; value: string } | string {
-  const t = text.replace(/^[ \t\r\n]+/, '');
-  if (t.length === 0) return 'missing attribute name';
-  const m = /^([^ \t\r\n=]*)[ \t\r\n]*/.exec(t)!;
-  const name = m[1];
-  let rest = t.slice(m[0].length);
-  if (name.length === 0) return 'missing attribute name';
-  if (rest[0] !== '=') return 'missing \'=\' after attribute name';
-  rest = rest.slice(1).replace(/^[ \t\r\n]+/, '').replace(/[ \t\r\n]+$/, '');
-  return { name, value: rest };
 }
 
 const latin1 = (b: Buffer) => b.toString('latin1');
@@ -128,7 +137,6 @@ export function postcatStream(fp: RecordFile, out: Output, flags: number, startO
     const ch = fp.getc();
     if (ch >= 0) {
       if (!REC_TYPE_ENVELOPE.includes(String.fromCharCode(ch))) {
-        out.flush();
         msg.warn(`${path}: input is not a valid queue file`);
         return;
       }
@@ -149,22 +157,18 @@ export function postcatStream(fp: RecordFile, out: Output, flags: number, startO
   const marker = (type: number, text: string) => {
     prefix(type);
     out.write(`*** ${text} ${path} ***\n`);
+    out.commit();
   };
   const printRecord = (type: number, value: Buffer) => {
     prefix(type);
     out.write(`${recTypeName(type)}: `);
     out.write(cstr(value));
     out.write('\n');
+    out.commit();
   };
-  const warn = (text: string) => {
-    out.flush();
-    msg.warn(text);
-  };
+  const warn = (text: string) => msg.warn(text);
   const seekOrDie = (to: number) => {
-    if (!fp.seek(to)) {
-      out.flush();
-      fatal(`seek error: ${fp.lastError}`);
-    }
+    if (!fp.seek(to)) fatal(`seek error: ${fp.lastError}`);
   };
 
   for (;;) {
@@ -172,10 +176,7 @@ export function postcatStream(fp: RecordFile, out: Output, flags: number, startO
     const rec = fp.getRaw(recFlags, 0);
     let type = rec.type;
     const buf = rec.data;
-    if (type === REC_TYPE_ERROR) {
-      out.flush();
-      fatal('record read error');
-    }
+    if (type === REC_TYPE_ERROR) fatal('record read error');
     if (type === REC_TYPE_EOF) break;
 
     if (type === REC.CONT || type === REC.NORM) {
@@ -214,7 +215,6 @@ export function postcatStream(fp: RecordFile, out: Output, flags: number, startO
     } else if (type === REC.PTR) {
       if (doPrint) printRecord(type, buf);
       if ((flags & PC_FLAG_RAW) === 0 && fp.goto(latin1(buf)) === REC_TYPE_ERROR) {
-        out.flush();
         fatal('bad pointer record, or input is not seekable');
       }
       continue;
@@ -286,8 +286,8 @@ export function postcatStream(fp: RecordFile, out: Output, flags: number, startO
         break;
     }
     prevType = type;
+    out.commit();
   }
-  out.flush();
 }
 
 /** writeAll - write a buffer to a descriptor, retrying short and EAGAIN writes. */
@@ -320,9 +320,13 @@ const USAGE =
 export function main(argv: string[]): void {
   const progname = basename(process.argv[1] ?? 'postcat');
   const out = new Output(stdoutSink);
+  // postcat works on bytes: record data and file names are carried as latin1 strings, and
+  // diagnostics are sanitized like Postfix's msg_text() (printable(), '?' for the rest).
+  let utf8 = true;
   msgAddOutput((_sev, text) => {
-    out.flush();
-    process.stderr.write(`${progname}: ${text}\n`);
+    out.flushCommitted();
+    const bytes = /^[\u0000-\u00ff]*$/.test(text) ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
+    process.stderr.write(Buffer.concat([Buffer.from(`${progname}: `), printableBytes(bytes, utf8), Buffer.from('\n')]));
   });
   let flags = 0;
   let startOffset = 0;
@@ -368,6 +372,7 @@ export function main(argv: string[]): void {
   setMsgVerbose(verbose);
   if ((flags & PC_MASK_PRINT_ALL) === 0) flags |= PC_MASK_PRINT_ALL;
   const config = MailConfig.load();
+  utf8 = smtputf8Enabled(config);
   const fatal = (text: string): never => msg.fatal(text);
   const args = argv.slice(g.optind);
 
@@ -403,9 +408,9 @@ export function main(argv: string[]): void {
     for (const file of args) {
       let fp: RecordFile;
       try {
-        fp = RecordFile.open(file);
+        fp = RecordFile.open(file, Buffer.from(file, 'utf8').toString('latin1'));
       } catch (e) {
-        return msg.fatal(`open ${file}: ${strerror(e as NodeJS.ErrnoException)}`);
+        return msg.fatal(`open ${Buffer.from(file, 'utf8').toString('latin1')}: ${strerror(e as NodeJS.ErrnoException)}`);
       }
       postcatStream(fp, out, flags, startOffset, fatal);
       fp.close();

@@ -24,7 +24,9 @@ import type { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { strerror } from '../util/msg_logwriter.js';
 import { REC } from '../global/rec_type.js';
-import { RecordFile, REC_FLAG_DEFAULT, atol } from '../global/queue_file.js';
+import { RecordFile, REC_FLAG_DEFAULT, atol, printable, splitNameval } from '../global/queue_file.js';
+
+export { printable } from '../global/queue_file.js';
 import {
   MAIL_QUEUE,
   MAIL_QUEUE_STAT_EXPIRE,
@@ -52,38 +54,6 @@ export interface ShowqMessage {
   forcedExpire: boolean;
   sender: string;
   recipients: ShowqRecipient[];
-}
-
-/**
- * printable - Postfix printable(): bytes that are not printable ASCII (or,
- * with SMTPUTF8, not part of valid UTF-8) become `?`. Returns a JS string.
- */
-export function printable(data: Buffer, utf8: boolean): string {
-  let out = '';
-  let i = 0;
-  while (i < data.length) {
-    const c = data[i];
-    if (c >= 0x20 && c < 0x7f) {
-      out += String.fromCharCode(c);
-      i++;
-      continue;
-    }
-    if (utf8 && c >= 0xc2 && c <= 0xf4) {
-      const n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-      if (i + n <= data.length) {
-        const piece = data.subarray(i, i + n);
-        const text = piece.toString('utf8');
-        if (!text.includes('\ufffd') && Buffer.byteLength(text, 'utf8') === n) {
-          out += text;
-          i += n;
-          continue;
-        }
-      }
-    }
-    out += '?';
-    i++;
-  }
-  return out;
 }
 
 /** printableString - printable() of a JS string taken as UTF-8 bytes. */
@@ -125,7 +95,7 @@ export function readDeferLog(text: Buffer, path: string, utf8: boolean): BounceL
   let reason = '';
   let start = 0;
   while (start < text.length) {
-    let nl = text.indexOf(0x0a, start);
+    const nl = text.indexOf(0x0a, start);
     if (nl < 0) break; // incomplete last line: vstring_get_nonl() would return it, but the entry cannot end
     const line = text.subarray(start, nl);
     start = nl + 1;
@@ -144,13 +114,12 @@ export function readDeferLog(text: Buffer, path: string, utf8: boolean): BounceL
     const cp = printable(line, utf8);
     found = true;
     if (/^[A-Za-z0-9]/.test(cp)) {
-      const eq = cp.indexOf('=');
-      const name = (eq < 0 ? cp : cp.slice(0, eq)).trim();
-      if (eq < 0 || /\s/.test(name)) {
-        msg.warn(`${path}: malformed record: missing '=' after attribute name`);
+      const nv = splitNameval(cp);
+      if (typeof nv === 'string') {
+        msg.warn(`${path}: malformed record: ${nv}`);
         continue;
       }
-      const value = cp.slice(eq + 1).trim();
+      const { name, value } = nv;
       if (name === 'recipient') address = value || '(MAILER-DAEMON)';
       else if (name === 'reason') reason = value;
       else if (
