@@ -11,7 +11,8 @@
  * concurrent agents never interleave within an entry.
  */
 
-import { appendFile, mkdir, readFile, unlink } from 'node:fs/promises';
+import { appendFile, chown, mkdir, readFile, unlink } from 'node:fs/promises';
+import { getpwnam } from '../util/mypwd.js';
 import { dirname } from 'node:path';
 import type { MailConfig } from './mail_conf.js';
 import { mailQueuePath } from './mail_queue.js';
@@ -61,6 +62,12 @@ export async function bounceLogAppend(config: MailConfig, queue: 'bounce' | 'def
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await appendFile(path, text, { mode: 0o600 });
+  }
+  // A privileged agent (local, pipe, virtual run as root) writes here too: the
+  // logfile must stay the mail_owner's, as if the bounce daemon had written it.
+  if (process.geteuid?.() === 0) {
+    const owner = getpwnam(config.str('mail_owner'));
+    if (owner && owner.uid !== 0) await chown(path, owner.uid, owner.gid);
   }
 }
 
