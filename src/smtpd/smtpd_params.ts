@@ -47,6 +47,7 @@ export const SMTPD_PARAMS: ParamDef[] = [
   b('smtpd_delay_open_until_valid_rcpt', true),
   s('smtpd_forbidden_commands', 'CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}'),
   s('smtpd_noop_commands', ''),
+  s('smtpd_command_filter', ''),
   b('smtpd_forbid_unauth_pipelining', false),
   s('smtpd_forbid_bare_newline', 'no'),
   s('smtpd_forbid_bare_newline_exclusions', '$mynetworks'),

@@ -129,6 +129,7 @@ export interface ProtoLimits {
   forbidden: string[];
   noop: string[];
   smtputf8: boolean;
+  commandFilter: string[];
 }
 
 function protoLimits(state: SmtpdState): ProtoLimits {
@@ -141,6 +142,7 @@ function protoLimits(state: SmtpdState): ProtoLimits {
     forbidden: splitList(c.str('smtpd_forbidden_commands')),
     noop: splitList(c.str('smtpd_noop_commands')),
     smtputf8: c.bool('smtputf8_enable'),
+    commandFilter: splitList(c.str('smtpd_command_filter')),
   };
 }
 
@@ -230,7 +232,25 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
         state.errorCount++;
         continue;
       }
-      const argv = smtpdToken(q.line);
+      let line = q.line;
+      if (limits.commandFilter.length) {
+        const key = line.replace(/^[ \t]+/, '');
+        for (const spec of limits.commandFilter) {
+          let v: string | undefined;
+          try {
+            v = await openTable(spec).lookup(key);
+          } catch (e) {
+            msg.warn(`${spec} lookup error for "${printable(line).slice(0, 100)}"`);
+            throw new DataError();
+          }
+          if (v !== undefined) {
+            msg.info(`${state.namaddr}: replacing command "${line.slice(0, 100)}" with "${v.slice(0, 100)}"`);
+            line = v;
+            break;
+          }
+        }
+      }
+      const argv = smtpdToken(line);
       if (argv.length === 0) {
         state.errorMask |= MAIL_ERROR.PROTOCOL;
         await smtpdChatReply(state, '500 5.5.2 Error: bad syntax');
@@ -249,7 +269,7 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
       if (cmd === null) {
         state.where = WHERE.UNKNOWN;
         if (isHeader(argv[0].strval) || (limits.forbidden.length && (await stringListMatch(limits.forbidden, argv[0].strval)))) {
-          msg.warn(`non-SMTP command from ${state.namaddr}: ${escape(q.line).slice(0, 100)}`);
+          msg.warn(`non-SMTP command from ${state.namaddr}: ${escape(line).slice(0, 100)}`);
           await smtpdChatReply(state, '221 2.7.0 Error: I can break rules, too. Goodbye.');
           break;
         }
@@ -291,6 +311,10 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
       await smtpdChatReply(state, `421 4.4.2 ${myhostname} Error: timeout exceeded`).catch(() => undefined);
     } else if (e instanceof LostConnection || isSocketError(e)) {
       state.reason = 'lost connection';
+    } else if (e instanceof DataError) {
+      msg.info(`${state.queueId ?? 'NOQUEUE'}: reject: ${state.where} from ${state.namaddr}: 421 4.3.0 ${myhostname} Server local data error`);
+      state.errorMask |= MAIL_ERROR.DATA;
+      await smtpdChatReply(state, `421 4.3.0 ${myhostname} Server local data error`).catch(() => undefined);
     } else if (e instanceof QuietEnd || e instanceof HangupRequest) {
       // no reply
     } else if (e instanceof RestartSession) {
@@ -319,6 +343,9 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
   mailReset(state);
   rcptReset(state);
 }
+
+/** A table needed to go on failed (SMTP_ERR_DATA): 421 and hang up. */
+class DataError extends Error {}
 
 /** The session ends without another reply (SMTP_ERR_QUIET). */
 class QuietEnd extends Error {}

@@ -217,3 +217,15 @@ test('golden: reject_unknown_{reverse_,}client_hostname with clients set up by X
     await fx.close();
   }
 });
+
+test('golden: smtpd_reject_footer and smtpd_command_filter', async () => {
+  const fx = await startFixture('smtpd_reject_footer = Call 555.\\nClient $client_address name $client_name.\nsmtpd_command_filter = inline:{{NOOOP=NOOP}}');
+  try {
+    await replay(fx, 'footer_filter');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.ok(fx.logs.includes('localhost[127.0.0.1]: replacing command "NOOOP" with "NOOP"'));
+    assert.ok(fx.logs.includes('disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=0/1 noop=1 quit=1 unknown=0/1 commands=4/6'));
+  } finally {
+    await fx.close();
+  }
+});
