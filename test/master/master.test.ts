@@ -15,7 +15,6 @@ import { TestInstance, REPO, freePort } from '../helpers/instance.js';
 const FIX = join(REPO, 'dist', 'test', 'master', 'fixtures');
 const ECHO = join(FIX, 'echo_daemon.js');
 const TRIG = join(FIX, 'trigger_daemon.js');
-const BAD = join(FIX, 'bad_daemon.js');
 
 /** A line-oriented client of the echo daemon. */
 class Client {
