@@ -35,6 +35,8 @@ interface Session {
   reuseCount: number;
   idleTimer?: NodeJS.Timeout;
   key: string;
+  /** what the session was doing, for "lost connection ... while <stage>" */
+  stage: string;
 }
 
 interface Timeouts {
@@ -120,6 +122,7 @@ export class SmtpAgent {
     const sessionLimit = Math.max(1, this.config.int(`${this.prefix}_mx_session_limit`));
     let lastError = '';
     let lastDsn = '4.4.1';
+    let lastRelay = 'none';
     let sessions = 0;
     for (const target of targets) {
       if (sessions >= sessionLimit) break;
@@ -129,15 +132,17 @@ export class SmtpAgent {
       } catch (err) {
         lastError = `connect to ${targetLabel(target)}: ${connectErrorText(err as NodeJS.ErrnoException)}`;
         lastDsn = '4.4.1';
+        lastRelay = 'none';
         msg.info(lastError);
         continue;
       }
       sessions++;
-      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key };
+      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key, stage: '' };
       const greeted = await this.greet(session);
       if (greeted.kind !== 'ok') {
         lastError = greeted.text;
         lastDsn = greeted.dsn;
+        lastRelay = targetLabel(target);
         if (greeted.kind === 'bounce') {
           for (const r of pending) await status.bounce(r, { dsn: greeted.dsn, text: greeted.text, relay: targetLabel(target) });
           return emptyHop();
@@ -150,11 +155,12 @@ export class SmtpAgent {
       if (r.siteError) {
         lastError = r.siteError.text;
         lastDsn = r.siteError.dsn;
+        lastRelay = targetLabel(target);
       }
     }
     // Nobody could take the remaining recipients: defer them with the last error.
     const text = lastError || `connect to ${hop.host}: no route`;
-    for (const r of pending) await status.defer(r, { dsn: lastDsn, text, relay: 'none' });
+    for (const r of pending) await status.defer(r, { dsn: lastDsn, text, relay: lastRelay });
     return siteFailure(lastDsn, text);
   }
 
@@ -162,6 +168,7 @@ export class SmtpAgent {
   private async greet(s: Session): Promise<{ kind: 'ok' } | { kind: 'defer' | 'bounce'; dsn: string; text: string }> {
     const label = targetLabel(s.target, false);
     try {
+      s.stage = 'receiving the initial server greeting';
       const banner = await readReply(s.stream, this.t.helo);
       if (banner.code !== 220) {
         this.dropSession(s, true);
@@ -170,9 +177,11 @@ export class SmtpAgent {
       }
       const heloName = this.config.str(this.lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name');
       const verb = this.lmtp ? 'LHLO' : this.config.bool('smtp_never_send_ehlo') ? 'HELO' : 'EHLO';
+      s.stage = `performing the ${verb} handshake`;
       s.stream.write(`${verb} ${heloName}\r\n`);
       let reply = await readReply(s.stream, this.t.helo);
-      if (reply.code !== 250 && verb === 'EHLO') {
+      if (reply.code !== 250 && verb === 'EHLO' && reply.code !== 421) {
+        s.stage = 'performing the HELO handshake';
         s.stream.write(`HELO ${heloName}\r\n`);
         reply = await readReply(s.stream, this.t.helo);
       }
@@ -190,8 +199,7 @@ export class SmtpAgent {
       return { kind: 'ok' };
     } catch (err) {
       this.dropSession(s, false);
-      const stage = 'receiving the initial server greeting';
-      return { kind: 'defer', dsn: '4.4.2', text: protocolErrorText(err, label, stage) };
+      return { kind: 'defer', dsn: '4.4.2', text: protocolErrorText(err, label, s.stage) };
     }
   }
 

@@ -60,7 +60,8 @@ export async function readReply(stream: VStream, timeoutMs: number): Promise<Smt
   }
   const dsnMatch = /^([245]\.\d{1,3}\.\d{1,3})(?:\s|$)/.exec(lines[0] ?? '');
   const dsn = dsnMatch && dsnMatch[1][0] === String(code)[0] ? dsnMatch[1] : '';
-  const text = lines.map((l, i) => (i === 0 ? `${code} ${l}` : l)).join(' ');
+  // Postfix logs a multi-line reply as its raw lines joined with spaces ("550-5.1.1 a 550 5.1.1 b").
+  const text = lines.map((l, i) => `${code}${i === lines.length - 1 ? ' ' : '-'}${l}`).join(' ');
   return { code, dsn, lines, text };
 }
 

@@ -1,0 +1,280 @@
+/**
+ * smtp.test - the smtp(8)/lmtp(8) client against real peers on loopback:
+ * scripted odd servers (odd_server.ts) for every error path, compared line
+ * by line with what real Postfix 3.7.11 smtp(8) logged for the same
+ * scenarios (golden/oracle-smtp-3.7.11.txt), plus smtp-server as a
+ * well-behaved remote MTA, DSN parameters, connection reuse and LMTP over a
+ * UNIX socket.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SMTPServer } from 'smtp-server';
+import { msgAddOutput } from '../../src/util/msg.js';
+import { SmtpAgent } from '../../src/smtp/smtp.js';
+import { bounceLogRead } from '../../src/global/bounce_log.js';
+import { DSN_NOTIFY, DSN_RET } from '../../src/global/rec_type.js';
+import { buildQueueFile, deliverVia, makeInstance, placeQueueFile, requestFor, serveAgent, type Instance } from '../delivery/queue_fixture.js';
+import { SCENARIOS, startOddServer, type Scenario } from './odd_server.js';
+import type { DeliverReply, DeliverRequest } from '../../src/global/deliver_request.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const goldenPath = join(here, '..', '..', '..', 'test', 'smtp', 'golden', 'oracle-smtp-3.7.11.txt');
+const golden = readFileSync(goldenPath, 'utf8').split('\n').filter(Boolean);
+
+const TIMEOUTS = ['helo', 'mail', 'rcpt', 'data_init', 'data_done', 'quit'].flatMap((t) => [`smtp_${t}_timeout = 1s`, `lmtp_${t}_timeout = 1s`]).concat(['lmtp_lhlo_timeout = 1s', 'smtp_connection_cache_on_demand = no', 'lmtp_connection_cache_on_demand = no']);
+
+/** normalize - drop the queue ID, delay fields and port so that our lines compare with Postfix's. */
+function normalize(line: string): string {
+  return line
+    .replace(/^[0-9A-F]+: /, '')
+    .replace(/delay=[^ ]* delays=[^ ]* /, '')
+    .replace(/(\]):\d+/g, '$1:PORT')
+    .replace(/message size \d+/, 'message size N');
+}
+
+interface Run {
+  lines: string[];
+  reply: DeliverReply;
+  inst: Instance;
+  id: string;
+}
+
+let seq = 0;
+
+/** deliverTo - one delivery request through our agent to nexthop; returns the normalized log lines. */
+async function deliverTo(nexthop: string, rcpts: string[], opts: { cf?: string[]; lmtp?: boolean; lines?: string[]; tweak?: (r: DeliverRequest) => void; keep?: boolean; agent?: SmtpAgent; inst?: Instance } = {}): Promise<Run> {
+  const inst = opts.inst ?? makeInstance([...TIMEOUTS, ...(opts.cf ?? [])].join('\n'));
+  const lines: string[] = [];
+  const stop = msgAddOutput((_sev, text) => lines.push(text));
+  const agent = opts.agent ?? new SmtpAgent(inst.config, opts.lmtp ? 'lmtp' : 'smtp');
+  const name = `agent${seq++}`;
+  const server = await serveAgent(inst, name, (s) => agent.service(s));
+  const id = `5A${(0x100 + seq).toString(16).toUpperCase()}`;
+  try {
+    const rs = rcpts.map((address) => ({ address }));
+    const file = buildQueueFile('s@example.org', rs, opts.lines ?? ['Subject: test', '', 'x'.repeat(300)]);
+    placeQueueFile(inst, id, file);
+    const req = requestFor(id, file, 's@example.org', rs, nexthop);
+    opts.tweak?.(req);
+    const reply = await deliverVia(inst, name, req);
+    return { lines: lines.map(normalize), reply, inst, id };
+  } finally {
+    stop();
+    server.close();
+    if (!opts.keep && !opts.inst) inst.cleanup();
+  }
+}
+
+function expected(domain: string): string[] {
+  return golden.filter((l) => l.includes(`@${domain}>`)).map(normalize).sort();
+}
+
+function deliveries(lines: string[]): string[] {
+  return lines.filter((l) => l.startsWith('to=<')).sort();
+}
+
+async function oracleCase(name: string, rcpts: string[], sc: Scenario = SCENARIOS[name], lmtp = false): Promise<Run> {
+  const peer = await startOddServer(sc);
+  try {
+    const hop = lmtp ? `inet:127.0.0.1:${peer.port}` : `[127.0.0.1]:${peer.port}`;
+    const run = await deliverTo(hop, rcpts.map((r) => `${r}@${name}.test`), { lmtp });
+    assert.deepEqual(deliveries(run.lines), expected(`${name}.test`), `${name}: log lines as Postfix`);
+    return run;
+  } finally {
+    await peer.close();
+  }
+}
+
+const FIVE = ['ok', 'busy', 'nouser', 'over', 'later'];
+
+for (const name of ['greetclose', 'greethang', 'ehloclose', 'mailclose', 'rcptclose', 'dataclose', 'dotclose', 'dothang', 'rcpthang']) {
+  test(`${name}: lost connection / timeout text, relay and hop status as Postfix`, async () => {
+    const run = await oracleCase(name, ['ok']);
+    assert.equal(run.reply.status, 1, 'deferred');
+    assert.equal(run.reply.hop.status, '4.4.2', 'site failure reported to qmgr');
+  });
+}
+
+for (const name of ['ehlo502', 'mail553', 'allbad', 'data554', 'dot552', 'size100', 'multiline', 'nocode']) {
+  test(`${name}: reply texts as Postfix`, async () => {
+    const run = await oracleCase(name, ['ok']);
+    assert.equal(run.reply.hop.status, '', 'no site failure for a server that answered');
+  });
+}
+
+test('greet554: 5xx greeting is skipped (smtp_skip_5xx_greeting) and deferred as 4.7.1', async () => {
+  const run = await oracleCase('greet554', ['ok']);
+  assert.equal(run.reply.status, 1);
+});
+
+test('greet554 with smtp_skip_5xx_greeting = no bounces', async () => {
+  const peer = await startOddServer(SCENARIOS.greet554);
+  try {
+    const run = await deliverTo(`[127.0.0.1]:${peer.port}`, ['ok@greet554.test'], { cf: ['smtp_skip_5xx_greeting = no'] });
+    assert.deepEqual(deliveries(run.lines), ['to=<ok@greet554.test>, relay=127.0.0.1[127.0.0.1]:PORT, dsn=5.7.1, status=bounced (host 127.0.0.1[127.0.0.1] refused to talk to me: 554 5.7.1 odd.example.test go away)']);
+  } finally {
+    await peer.close();
+  }
+});
+
+test('per-recipient 4xx/5xx with PIPELINING: one command batch, replies as Postfix', async () => {
+  const peer = await startOddServer(SCENARIOS.mixed);
+  try {
+    const run = await deliverTo(`[127.0.0.1]:${peer.port}`, FIVE.map((r) => `${r}@mixed.test`), { keep: true });
+    try {
+      assert.deepEqual(deliveries(run.lines), expected('mixed.test'));
+      assert.equal(run.reply.status, 1, 'one recipient deferred');
+      const bounces = await bounceLogRead(run.inst.config, 'bounce', run.id);
+      assert.deepEqual(bounces.map((b) => b.recipient), ['nouser@mixed.test']);
+      assert.equal(bounces[0].diag_text, '550 5.1.1 <nouser@mixed.test>: Recipient address rejected: User unknown');
+      const defers = await bounceLogRead(run.inst.config, 'defer', run.id);
+      assert.deepEqual(defers.map((b) => b.recipient), ['busy@mixed.test']);
+    } finally {
+      run.inst.cleanup();
+    }
+    assert.equal(peer.seen.messages.length, 1);
+  } finally {
+    await peer.close();
+  }
+});
+
+test('per-recipient 4xx/5xx without PIPELINING: one command at a time', async () => {
+  const peer = await startOddServer(SCENARIOS.mixednopipe);
+  try {
+    const run = await deliverTo(`[127.0.0.1]:${peer.port}`, FIVE.map((r) => `${r}@mixednopipe.test`));
+    assert.deepEqual(deliveries(run.lines), expected('mixednopipe.test'));
+    assert.deepEqual(peer.seen.commands.map((c) => c.split(/[: ]/)[0]), ['EHLO', 'MAIL', 'RCPT', 'RCPT', 'RCPT', 'RCPT', 'RCPT', 'DATA', 'QUIT']);
+  } finally {
+    await peer.close();
+  }
+});
+
+test('connect refused: relay=none, 4.4.1, the connect line, and a hop status for qmgr', async () => {
+  const peer = await startOddServer({});
+  const port = peer.port;
+  await peer.close();
+  const run = await deliverTo(`[127.0.0.1]:${port}`, ['ok@refused.test']);
+  const exp = golden.filter((l) => l.includes('refused.test') || l.startsWith('connect to')).map(normalize).sort();
+  assert.deepEqual(run.lines.filter((l) => l.startsWith('to=') || l.startsWith('connect to')).sort(), exp);
+  assert.equal(run.reply.status, 1);
+  assert.equal(run.reply.hop.status, '4.4.1');
+  assert.equal(run.reply.hop.action, 'delayed');
+  assert.match(run.reply.hop.reason, /^connect to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: Connection refused$/);
+});
+
+test('LMTP over TCP: one reply per recipient after DATA, as Postfix', async () => {
+  const run = await oracleCase('lmtp', FIVE, SCENARIOS.lmtp, true);
+  assert.equal(run.reply.status, 1);
+});
+
+test('LMTP over a unix: socket', async () => {
+  const inst = makeInstance(TIMEOUTS.join('\n'));
+  const path = join(inst.dir, 'lmtp.sock');
+  const peer = await startOddServer(SCENARIOS.lmtp, path);
+  try {
+    const run = await deliverTo(`unix:${path}`, ['ok@x.test', 'over@x.test'], { lmtp: true, inst });
+    assert.deepEqual(deliveries(run.lines), [
+      `to=<ok@x.test>, relay=mail.example.test[${path}], dsn=2.0.0, status=sent (250 2.0.0 <ok@x.test> Ok)`,
+      `to=<over@x.test>, relay=mail.example.test[${path}], dsn=5.2.2, status=bounced (host mail.example.test[${path}] said: 552 5.2.2 <over@x.test>: Mailbox full (in reply to end of DATA command))`,
+    ]);
+    assert.match(peer.seen.commands[0], /^LHLO /);
+  } finally {
+    await peer.close();
+    inst.cleanup();
+  }
+});
+
+test('DSN parameters pass through: RET, ENVID (xtext), NOTIFY, ORCPT', async () => {
+  const peer = await startOddServer({ extensions: ['PIPELINING', 'SIZE 10000000', 'DSN', '8BITMIME'] });
+  try {
+    await deliverTo(`[127.0.0.1]:${peer.port}`, ['a@dsn.test', 'b@dsn.test'], {
+      tweak(r) {
+        r.dsn_ret = DSN_RET.HDRS;
+        r.dsn_envid = 'id+1=x';
+        r.rcpt[0].dsn_notify = DSN_NOTIFY.SUCCESS | DSN_NOTIFY.FAILURE;
+        r.rcpt[1].dsn_notify = DSN_NOTIFY.NEVER;
+      },
+    });
+    const mail = peer.seen.commands.find((c) => c.startsWith('MAIL'))!;
+    assert.match(mail, /^MAIL FROM:<s@example\.org> SIZE=\d+ RET=HDRS ENVID=id\+2B1\+3Dx$/);
+    const rcpts = peer.seen.commands.filter((c) => c.startsWith('RCPT'));
+    assert.deepEqual(rcpts, ['RCPT TO:<a@dsn.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@dsn.test', 'RCPT TO:<b@dsn.test> NOTIFY=NEVER ORCPT=rfc822;b@dsn.test']);
+  } finally {
+    await peer.close();
+  }
+});
+
+test('no DSN keyword: no DSN parameters are sent', async () => {
+  const peer = await startOddServer({ extensions: ['PIPELINING'] });
+  try {
+    await deliverTo(`[127.0.0.1]:${peer.port}`, ['a@nodsn.test'], { tweak: (r) => { r.dsn_ret = DSN_RET.FULL; r.rcpt[0].dsn_notify = DSN_NOTIFY.SUCCESS; } });
+    assert.ok(peer.seen.commands.includes('MAIL FROM:<s@example.org>'));
+    assert.ok(peer.seen.commands.includes('RCPT TO:<a@nodsn.test>'));
+  } finally {
+    await peer.close();
+  }
+});
+
+test('dot-stuffing and CRLF on the wire', async () => {
+  const peer = await startOddServer({});
+  try {
+    await deliverTo(`[127.0.0.1]:${peer.port}`, ['a@dots.test'], { lines: ['Subject: dots', '', '.', '..two', 'end'] });
+    assert.equal(peer.seen.messages[0], 'Subject: dots\r\n\r\n..\r\n...two\r\nend\r\n');
+  } finally {
+    await peer.close();
+  }
+});
+
+test('connection reuse: the second request to the same next hop uses the cached session (conn_use=2)', async () => {
+  const peer = await startOddServer({});
+  const inst = makeInstance(TIMEOUTS.filter((l) => !l.includes('cache_on_demand')).join('\n'));
+  try {
+    const agent = new SmtpAgent(inst.config, 'smtp');
+    const hop = `[127.0.0.1]:${peer.port}`;
+    const one = await deliverTo(hop, ['a@reuse.test'], { agent, inst });
+    const two = await deliverTo(hop, ['b@reuse.test'], { agent, inst });
+    assert.equal(peer.seen.sessions, 1, 'one TCP session for two deliveries');
+    assert.equal(peer.seen.messages.length, 2);
+    assert.doesNotMatch(deliveries(one.lines)[0], /conn_use/);
+    assert.match(deliveries(two.lines)[0], /^to=<b@reuse\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:PORT, conn_use=2, dsn=2\.0\.0, status=sent/);
+    SmtpAgent.closeIdle();
+  } finally {
+    await peer.close();
+    inst.cleanup();
+  }
+});
+
+test('smtp-server as the remote MTA receives the message and the envelope', async () => {
+  const got: { from: string; to: string[]; data: string }[] = [];
+  const peer = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        got.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(chunks).toString() });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => peer.listen(0, '127.0.0.1', () => r()));
+  const port = (peer.server.address() as { port: number }).port;
+  try {
+    const run = await deliverTo(`[127.0.0.1]:${port}`, ['a@peer.test', 'b@peer.test']);
+    assert.equal(run.reply.status, 0);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].from, 's@example.org');
+    assert.deepEqual(got[0].to, ['a@peer.test', 'b@peer.test']);
+    assert.match(got[0].data, /^Subject: test\r\n\r\nx{300}\r\n$/);
+    assert.equal(deliveries(run.lines).length, 2);
+    for (const l of deliveries(run.lines)) assert.match(l, /relay=127\.0\.0\.1\[127\.0\.0\.1\]:PORT, dsn=2\.0\.0, status=sent \(250 /);
+  } finally {
+    await new Promise<void>((r) => peer.close(() => r()));
+  }
+});
