@@ -322,3 +322,81 @@ test('relay restrictions run before recipient restrictions from compatibility le
     }
   }
 });
+
+test('DNS restrictions against a local test DNS server: unknown domains, helo, RBL and RHSBL', async () => {
+  const { TestDnsServer } = await import('./dns_server.js');
+  const { promises: dns } = await import('node:dns');
+  const { setDnsResolver } = await import('../../src/smtpd/smtpd_check.js');
+  const zone = {
+    'good.example': { MX: [[10, 'mx.good.example']] as Array<[number, string]> },
+    'mx.good.example': { A: ['192.0.2.10'] },
+    'ahost.example': { A: ['192.0.2.11'] },
+    'nullmx.example': { MX: [[0, '']] as Array<[number, string]> },
+    '1.0.0.127.zen.test': { A: ['127.0.0.2'], TXT: ['listed for testing'] },
+    'bad.example': { A: ['192.0.2.12'] },
+    'bad.example.rhsbl.test': { A: ['127.0.0.2'] },
+  };
+  const server = new TestDnsServer(zone);
+  await server.start();
+  const r = new dns.Resolver({ timeout: 2000, tries: 1 });
+  r.setServers([`127.0.0.1:${server.port}`]);
+  setDnsResolver(r);
+  const fx = await startFixture(
+    [
+      'smtpd_helo_restrictions = reject_unknown_helo_hostname',
+      'smtpd_sender_restrictions = reject_unknown_sender_domain, reject_rhsbl_sender rhsbl.test',
+      'smtpd_client_restrictions = reject_rbl_client zen.test',
+    ].join('\n'),
+  );
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    await c.cmd('HELO nohost.example');
+    await c.cmd('MAIL FROM:<a@good.example>');
+    // the client check comes first: 127.0.0.1 is listed in zen.test
+    assert.equal(
+      await c.cmd('RCPT TO:<root@mail.example.test>'),
+      '554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.test; listed for testing\r\n',
+    );
+    c.close();
+  } finally {
+    await fx.close();
+  }
+  const fx2 = await startFixture(
+    [
+      'smtpd_helo_restrictions = reject_unknown_helo_hostname',
+      'smtpd_sender_restrictions = reject_unknown_sender_domain, reject_rhsbl_sender rhsbl.test',
+    ].join('\n'),
+  );
+  try {
+    const c = await RawClient.connect(fx2.port);
+    await c.replies(1);
+    await c.cmd('HELO nohost.example');
+    await c.cmd('MAIL FROM:<a@good.example>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '450 4.7.1 <nohost.example>: Helo command rejected: Host not found\r\n');
+    await c.cmd('RSET');
+    await c.cmd('HELO ahost.example');
+    await c.cmd('MAIL FROM:<a@good.example>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    await c.cmd('RSET');
+    await c.cmd('MAIL FROM:<a@nowhere.example>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '450 4.1.8 <a@nowhere.example>: Sender address rejected: Domain not found\r\n');
+    await c.cmd('RSET');
+    await c.cmd('MAIL FROM:<a@nullmx.example>');
+    assert.equal(
+      await c.cmd('RCPT TO:<root@mail.example.test>'),
+      '550 5.7.27 <a@nullmx.example>: Sender address rejected: Domain nullmx.example does not accept mail (nullMX)\r\n',
+    );
+    await c.cmd('RSET');
+    await c.cmd('MAIL FROM:<a@bad.example>');
+    assert.equal(
+      await c.cmd('RCPT TO:<root@mail.example.test>'),
+      '554 5.7.1 Service unavailable; Sender address [bad.example] blocked using rhsbl.test\r\n',
+    );
+    c.close();
+  } finally {
+    await fx2.close();
+    server.stop();
+    setDnsResolver(new dns.Resolver());
+  }
+});
