@@ -1133,7 +1133,8 @@ async function dnsListCheck(state: SmtpdState, name: string, spec: string): Prom
     if (!subject || subject === 'unknown') return CHECK_DUNNO;
     const d = subject.includes('@') ? subject.slice(subject.lastIndexOf('@') + 1) : subject;
     query = `${d}.${domain}`;
-    what = d;
+    // the reply names what was checked as given (the whole address for senders and recipients)
+    what = subject;
     klass = name.endsWith('helo') ? NAME.HELO : name.endsWith('sender') ? NAME.SENDER : name.endsWith('recipient') ? NAME.RECIPIENT : NAME.CLIENT;
   }
   let addrs: string[];

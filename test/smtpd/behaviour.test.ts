@@ -391,7 +391,7 @@ test('DNS restrictions against a local test DNS server: unknown domains, helo, R
     await c.cmd('MAIL FROM:<a@bad.example>');
     assert.equal(
       await c.cmd('RCPT TO:<root@mail.example.test>'),
-      '554 5.7.1 Service unavailable; Sender address [bad.example] blocked using rhsbl.test\r\n',
+      '554 5.7.1 Service unavailable; Sender address [a@bad.example] blocked using rhsbl.test\r\n',
     );
     c.close();
   } finally {
