@@ -141,7 +141,7 @@ export class DictRegexp extends DictBase {
         t = translatePosix(source, o);
       } else {
         const o = { icase: true, multiline: false, dotall: false, extended: false, anchored: false, dollarEndOnly: false, ungreedy: false };
-        while (i < s.length && !isSpace(s[i]) && s[i] !== '!') {
+        while (i < s.length && !isSpace(s[i])) {
           const f = s[i];
           if (f === 'i') o.icase = !o.icase;
           else if (f === 'm') o.multiline = !o.multiline;
@@ -174,7 +174,7 @@ export class DictRegexp extends DictBase {
       const first = this.getPattern(line, s, pos);
       if (!first) return undefined;
       let second: Pattern | undefined;
-      if (s[pos.i] === '!') {
+      if (this.kind === 'regexp' && s[pos.i] === '!') {
         second = this.getPattern(line, s, pos);
         if (!second) return undefined;
       }

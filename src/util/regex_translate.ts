@@ -321,6 +321,7 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
   }
   let out = '';
   let groups = 0;
+  let depth = 0;
   const dollar = opts.multiline ? '$' : opts.dollarEndOnly ? '(?![\\s\\S])' : '(?=\\n?(?![\\s\\S]))';
   for (let i = 0; i < p.length; ) {
     const c = p[i];
@@ -418,6 +419,7 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
         }
         if (rest.startsWith(':') || rest.startsWith('=') || rest.startsWith('!') || rest.startsWith('<=') || rest.startsWith('<!')) {
           const len = rest.startsWith('<') ? 4 : 3;
+          depth++;
           out += p.slice(i, i + len);
           i += len;
           continue;
@@ -425,6 +427,7 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
         const named = /^(?:P?<([A-Za-z_][A-Za-z0-9_]*)>|'([A-Za-z_][A-Za-z0-9_]*)')/.exec(rest);
         if (named) {
           groups++;
+          depth++;
           out += `(?<${named[1] ?? named[2]}>`;
           i += 2 + named[0].length;
           continue;
@@ -447,11 +450,14 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
         throw new RegexSyntaxError(`unsupported group construct (?${rest.slice(0, 2)}`, i);
       }
       groups++;
+      depth++;
       out += '(';
       i++;
       continue;
     }
     if (c === ')') {
+      if (depth === 0) throw new RegexSyntaxError('unmatched closing parenthesis', i);
+      depth--;
       out += ')' + quantifierSuffix(p, i + 1, opts);
       i = skipQuantifier(p, i + 1);
       continue;
@@ -483,6 +489,7 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
     out += (c === '.' ? '.' : c === '}' || c === ']' ? '\\' + c : c) + quantifierSuffix(p, i + 1, opts);
     i = skipQuantifier(p, i + 1);
   }
+  if (depth > 0) throw new RegexSyntaxError('missing closing parenthesis', p.length);
   let flags = '';
   if (opts.icase) flags += 'i';
   if (opts.multiline) flags += 'm';
