@@ -164,7 +164,7 @@ export async function sendNotice(config: MailConfig, n: NoticeRequest): Promise<
       const who = e.original_recipient && e.original_recipient.toLowerCase() !== e.recipient.toLowerCase()
         ? `<${e.recipient}> (expanded from <${e.original_recipient}>)`
         : `<${e.recipient}>`;
-      await put(`${who}: ${e.reason}`);
+      for (const l of lineWrap(`${who}: ${e.reason}`)) await put(l);
       await put('');
     }
     // Part 2: machine-readable delivery status.
@@ -184,15 +184,18 @@ export async function sendNotice(config: MailConfig, n: NoticeRequest): Promise<
       await put(`Action: ${e.action}`);
       await put(`Status: ${e.status}`);
       if (e.mta_type && e.mta_mname) await put(`Remote-MTA: ${e.mta_type}; ${e.mta_mname}`);
-      if (e.diag_type && e.diag_text) await put(`Diagnostic-Code: ${e.diag_type}; ${e.diag_text}`);
-      else await put(`Diagnostic-Code: X-Postfix; ${e.reason}`);
+      const diag = e.diag_type && e.diag_text ? `Diagnostic-Code: ${e.diag_type}; ${e.diag_text}` : `Diagnostic-Code: X-Postfix; ${e.reason}`;
+      for (const l of lineWrap(diag)) await put(l);
+      if (n.kind === 'delay' && e.action === 'delayed') {
+        const lifetime = config.time(n.original.sender === '' ? 'bounce_queue_lifetime' : 'maximal_queue_lifetime');
+        await put(`Will-Retry-Until: ${mailDate(new Date(n.original.arrival + lifetime * 1000))}`);
+      }
       await put('');
     }
     // Part 3: the original message or its headers.
     const headersOnly = !n.fullContent;
     await put(`--${boundary}`);
     if (n.kind === 'success' || n.kind === 'verify') await put(headersOnly ? 'Content-Description: Message Headers' : 'Content-Description: Message');
-    else if (n.kind === 'delay') await put(headersOnly ? 'Content-Description: Delayed Message Headers' : 'Content-Description: Delayed Message');
     else await put(headersOnly ? 'Content-Description: Undelivered Message Headers' : 'Content-Description: Undelivered Message');
     await put(headersOnly ? 'Content-Type: text/rfc822-headers' : 'Content-Type: message/rfc822');
     await put('Content-Transfer-Encoding: 8bit');
@@ -216,6 +219,44 @@ export async function sendNotice(config: MailConfig, n: NoticeRequest): Promise<
     clnt.abort();
     throw err;
   }
+}
+
+/**
+ * lineWrap - Postfix line_wrap() as the bounce daemon uses it: lines of at
+ * most 79 characters broken at blanks; continuation lines indented by 4.
+ * A word longer than the line is not broken.
+ */
+export function lineWrap(text: string, len = 79, indent = 4): string[] {
+  const out: string[] = [];
+  let currLen = len;
+  let currIndent = 0;
+  let start = 0;
+  let word = 0;
+  const isSpace = (c: string) => c === ' ' || c === '\t';
+  const nextSpace = (from: number) => {
+    let i = from;
+    while (i < text.length && !isSpace(text[i])) i++;
+    return i;
+  };
+  for (;;) {
+    let ns = nextSpace(word);
+    if (word > start && ns - start > currLen) {
+      let lineLen = word - start;
+      while (lineLen > 0 && isSpace(text[start + lineLen - 1])) lineLen--;
+      out.push(' '.repeat(currIndent) + text.slice(start, start + lineLen));
+      while (word < text.length && isSpace(text[word])) word++;
+      if (out.length === 1) {
+        currIndent += indent;
+        currLen -= indent;
+      }
+      start = word;
+      ns = nextSpace(word);
+    }
+    if (ns >= text.length) break;
+    word = ns + 1;
+  }
+  out.push(' '.repeat(currIndent) + text.slice(start));
+  return out;
 }
 
 /** wantsFullContent - return the whole message unless the sender asked for headers only. */

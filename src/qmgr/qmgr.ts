@@ -387,7 +387,7 @@ export class Qmgr {
 
   /**
    * delayWarning - when the W record's time has come, the defer service sends
-   * a "still being retried" notice and the W record is set to 0 in place so
+   * a "still being retried" notice and the W record is set to -1 in place so
    * that it is sent once (Postfix qmgr_message_update_warn).
    */
   private async delayWarning(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
@@ -395,7 +395,8 @@ export class Qmgr {
     try {
       const status = await bounceRequest(this.config, 'defer', this.bounceArgs(message, BOUNCE_CMD.WARN));
       if (status !== 0) return;
-      await updateWarnRecord(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, message.queueId), info.warnOffset, 0);
+      // Postfix leaves -1 behind: a warning was sent (and is not sent again).
+      await updateWarnRecord(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, message.queueId), info.warnOffset, -1);
     } catch (err) {
       msg.warn(`${message.queueId}: delay warning: ${(err as Error).message}`);
     }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { chownSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { TestInstance, freePort } from '../helpers/instance.js';
+import { REPO, TestInstance, freePort } from '../helpers/instance.js';
 import { getpwnam } from '../../src/util/mypwd.js';
 
 const me = userInfo().username;
@@ -74,6 +74,19 @@ async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 200
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
     await sleep(50);
   }
+}
+
+const GOLDEN = join(REPO, 'test', 'bounce', 'golden');
+
+function normalize(text: string): string {
+  return text
+    .replaceAll(sender, 'root@mail.example.test')
+    .replace(/from userid \d+/g, 'from userid N')
+    .replace(/\b[0-9A-F]{10,12}\b/g, 'QUEUEID')
+    .replace(/\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)/g, 'DATE')
+    .replace(/\.\d{9,10}\//g, '.EPOCH/')
+    .replace(/<\d{14}\.QUEUEID@/g, '<MSGID@')
+    .replace(/\]:\d{2,5}:/g, ']:PORT:');
 }
 
 const count = (re: RegExp) => inst.logLines(re).length;
@@ -184,4 +197,36 @@ test('a corrupt queue file is saved to corrupt/ with a warning', async () => {
   assert.equal(inst.logLines(new RegExp(`qmgr\\[\\d+\\]: warning: ${saved}: message rejected: `)).length, 1);
   await waitFor('corrupt/', () => (queueFiles('corrupt').has(saved) ? true : undefined));
   assert.ok(!queueFiles('active').has(saved) && !queueFiles('incoming').has(saved));
+});
+
+test('delay_warning_time: one "Delayed Mail (still being retried)" notice, and the W record is set to -1', async () => {
+  inst.setMain({ delay_warning_time: '1s', defer_transports: '', maximal_queue_lifetime: '1d' });
+  assert.equal((await inst.postfix('reload')).status, 0);
+  await sleep(300);
+  const id = await submit('far@remote.example', 'dw');
+  await waitFor('deferred', () => (queueFiles('deferred').has(id) ? true : undefined));
+  const w = await inst.command('postcat', ['-e', queueFiles('deferred').get(id)!]);
+  assert.match(w.stdout, /warning_message_time: /);
+  await sleep(1100);
+  await inst.command('postqueue', ['-f']);
+  const line = await inst.waitForLog(new RegExp(`bounce\\[\\d+\\]: ${id}: sender delay notification: [0-9A-F]+$`));
+  const notice = /notification: ([0-9A-F]+)$/.exec(line)![1];
+  await inst.waitForLog(new RegExp(`local\\[\\d+\\]: ${notice}: to=<${sender}>, .*status=sent`));
+  const box = readFileSync(join(inst.mailDir, me), 'utf8');
+  const start = box.indexOf(`X-Postfix-Queue-ID: ${id}`);
+  assert.ok(start > 0);
+  const from = box.lastIndexOf('\nSubject: Delayed Mail', start) + 1;
+  const end = box.indexOf('\n\nFrom ', start);
+  const ours = box.slice(from, end < 0 ? box.length : end + 1).replace(/\n+$/, '\n');
+  // the same bytes as Postfix 3.7's notice (test/bounce/golden, recorded from the oracle) modulo ids, dates, port, user
+  const golden = readFileSync(join(GOLDEN, 'delay_notice.oracle.txt'), 'utf8');
+  assert.equal(normalize(ours), normalize(golden));
+  await waitFor('deferred again', () => (queueFiles('deferred').has(id) ? true : undefined));
+  const w2 = await inst.command('postcat', ['-e', queueFiles('deferred').get(id)!]);
+  assert.match(w2.stdout, /warning_message_time: Wed Dec 31 23:59:59 1969|warning_message_time: .*1969/);
+  // no second warning on the next attempt
+  await inst.command('postqueue', ['-f']);
+  await inst.waitForLog(new RegExp(`qmgr\\[\\d+\\]: ${id}: from=<${sender}>, size=\\d+, nrcpt=1 \\(queue active\\)$`), 20000, 3);
+  await waitFor('deferred again', () => (queueFiles('deferred').has(id) ? true : undefined));
+  assert.equal(inst.logLines(new RegExp(`${id}: sender delay notification`)).length, 1);
 });
