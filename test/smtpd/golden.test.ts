@@ -229,3 +229,17 @@ test('golden: smtpd_reject_footer and smtpd_command_filter', async () => {
     await fx.close();
   }
 });
+
+test('golden: warn_if_reject and DEFER_IF_REJECT interplay', async () => {
+  const fx = await startFixture(
+    'smtpd_recipient_restrictions = warn_if_reject reject_non_fqdn_recipient, ' +
+      'check_recipient_access inline:{{dir@mail.example.test=DEFER_IF_REJECT dir says}}, warn_if_reject, reject_unlisted_recipient, reject_unauth_destination',
+  );
+  try {
+    await replay(fx, 'warn_defer');
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.deepEqual(fx.logs, readFileSync(join(goldenDir, 'warn_defer.log'), 'utf8').trimEnd().split('\n'));
+  } finally {
+    await fx.close();
+  }
+});
