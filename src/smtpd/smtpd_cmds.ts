@@ -13,7 +13,8 @@ import {
   extractAddr, neuter, dsnNotifyMask, dsnRetCode, xtextUnquote, uxtextUnquote, allPrint, validHostname,
   validMailhostLiteral, validHostaddr,
 } from './smtpd_addr.js';
-import { smtpdChatReply, printable } from './smtpd_chat.js';
+import { smtpdChatReply, printable, flushReplies, LostConnection } from './smtpd_chat.js';
+import { startTls, tlsContext, tlsLevel } from './smtpd_tls.js';
 import {
   smtpdCheckHelo, smtpdCheckMail, smtpdCheckRcpt, smtpdCheckSize, smtpdCheckEtrn, smtpdCheckRewrite, smtpdCheckAddr,
 } from './smtpd_check.js';
@@ -165,6 +166,9 @@ async function ehloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   }
   if (!(discard & EHLO_MASK.VRFY) && !c.bool('disable_vrfy_command')) words.push('VRFY');
   if (!(discard & EHLO_MASK.ETRN)) words.push('ETRN');
+  if (!(discard & EHLO_MASK.STARTTLS) && !state.standAlone && state.tls === null && tlsLevel(c) !== 'none' && tlsContext(c) !== null) {
+    words.push('STARTTLS');
+  }
   if (!(discard & EHLO_MASK.XCLIENT) && state.xclientAllowed) {
     words.push('XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT');
   }
@@ -636,9 +640,40 @@ async function quitCmd(state: SmtpdState): Promise<number> {
   return 0;
 }
 
-async function starttlsCmd(state: SmtpdState): Promise<number> {
-  await smtpdChatReply(state, '502 5.5.1 Error: command not implemented');
-  return -1;
+async function starttlsCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  if (argv.length !== 1) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '501 5.5.4 Syntax: STARTTLS');
+    return -1;
+  }
+  if (state.tls !== null) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '554 5.5.1 Error: TLS already active');
+    return -1;
+  }
+  if (state.standAlone || tlsLevel(state.config) === 'none' || state.ehloDiscardMask & EHLO_MASK.STARTTLS) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '502 5.5.1 Error: command not implemented');
+    return -1;
+  }
+  const ctx = tlsContext(state.config);
+  if (ctx === null) {
+    state.errorMask |= MAIL_ERROR.SOFTWARE;
+    await smtpdChatReply(state, '454 4.7.0 TLS not available due to local problem');
+    return -1;
+  }
+  await smtpdChatReply(state, '220 2.0.0 Ready to start TLS');
+  flushReplies(state);
+  heloReset(state);
+  mailReset(state);
+  rcptReset(state);
+  try {
+    state.tls = await startTls(state, ctx);
+  } catch (e) {
+    msg.debug(1, `TLS handshake failed: ${(e as Error).message}`);
+    throw new LostConnection();
+  }
+  return 0;
 }
 
 async function authCmd(state: SmtpdState): Promise<number> {

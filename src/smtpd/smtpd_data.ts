@@ -34,7 +34,8 @@ function commonPreMessageHandling(state: SmtpdState): void {
     out(state, REC.MESG, '');
   }
   for (const header of state.prepend) out(state, REC.NORM, header);
-  const withProtocol = state.flags & 4 /* FLAG.SMTPUTF8 */ ? 'UTF8SMTP' : state.protocol;
+  // RFC 3848: ESMTPS after STARTTLS
+  const withProtocol = (state.flags & 4 /* FLAG.SMTPUTF8 */ ? 'UTF8SMTP' : state.protocol) + (state.tls !== null && state.protocol === 'ESMTP' ? 'S' : '');
   out(state, REC.NORM, `Received: from ${state.heloName ?? state.name} (${state.name} [${state.rfcAddr}])`);
   const myhostname = config.str('myhostname');
   const mailName = config.str('mail_name');

@@ -18,6 +18,7 @@ import { BARE_LF, FLAG, MAIL_ERROR, WHERE, bareLfMaskOf, mailReset, rcptReset, t
 import { splitList } from '../global/mail_conf.js';
 import { NamadrList } from './smtpd_resolve.js';
 import { anvilClient } from './smtpd_anvil.js';
+import { tlsLevel } from './smtpd_tls.js';
 
 /** anvilWanted - any anvil limit is configured (smtpd.c creates the anvil client only then). */
 function anvilWanted(state: SmtpdState): boolean {
@@ -286,6 +287,11 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
       if (cmd === null) {
         await smtpdChatReply(state, '500 5.5.2 Error: command not recognized');
         state.errorMask |= MAIL_ERROR.PROTOCOL;
+        state.errorCount++;
+        continue;
+      }
+      if (state.tls === null && !cmd.preTls && !state.standAlone && tlsLevel(c) === 'encrypt') {
+        await smtpdChatReply(state, '530 5.7.0 Must issue a STARTTLS command first');
         state.errorCount++;
         continue;
       }

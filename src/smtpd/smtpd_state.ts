@@ -139,6 +139,8 @@ export interface SmtpdState {
   rewriteContext: string;
   /** an anvil connect event was sent and needs its disconnect */
   anvilConnected: boolean;
+  /** the session runs under TLS (after STARTTLS) */
+  tls: { protocol: string; cipher: string; bits: number } | null;
   /** smtpd_forbid_bare_newline mask for this client (BARE_LF_*) */
   bareLfMask: number;
   /** the last line read ended in a bare LF */
@@ -249,6 +251,7 @@ export function newState(config: MailConfig, client: VStream, peer: PeerInfo, se
     xforward: new Map(),
     anvilConnected: false,
     bareLfMask: 0,
+    tls: null,
     gotBareLf: false,
     rewriteContext: 'remote',
     sender: null,

@@ -400,3 +400,45 @@ test('DNS restrictions against a local test DNS server: unknown domains, helo, R
     setDnsResolver(new dns.Resolver());
   }
 });
+
+test('STARTTLS: offered with a certificate, required at level encrypt, nodemailer delivers over TLS', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join, dirname } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const { connect: tlsConnect } = await import('node:tls');
+  const golden = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'smtpd', 'golden');
+  const fx = await startFixture('smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = ${config_directory}/cert.pem\nsmtpd_tls_key_file = ${config_directory}/key.pem\nsmtpd_tls_loglevel = 1', {
+    tables: { 'cert.pem': readFileSync(join(golden, 'tls-test-cert.pem'), 'utf8'), 'key.pem': readFileSync(join(golden, 'tls-test-key.pem'), 'utf8') },
+  });
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    assert.match(await c.cmd('EHLO x.example.org'), /\r\n250-ETRN\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n/);
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '530 5.7.0 Must issue a STARTTLS command first\r\n');
+    assert.equal(await c.cmd('STARTTLS x'), '501 5.5.4 Syntax: STARTTLS\r\n');
+    assert.equal(await c.cmd('STARTTLS'), '220 2.0.0 Ready to start TLS\r\n');
+    // continue over TLS on the same connection
+    const raw = (c as unknown as { sock: import('node:net').Socket }).sock;
+    raw.removeAllListeners('data');
+    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'mail.example.test' });
+    await new Promise<void>((r) => secure.once('secureConnect', () => r()));
+    const t = new RawClient(secure);
+    const ehlo = await t.cmd('EHLO x.example.org');
+    assert.ok(!ehlo.includes('STARTTLS'), ehlo);
+    assert.equal(await t.cmd('STARTTLS'), '554 5.5.1 Error: TLS already active\r\n');
+    assert.equal(await t.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok\r\n');
+    assert.equal(await t.cmd('QUIT'), '221 2.0.0 Bye\r\n');
+    t.close();
+    await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.ok(fx.logs.some((l) => /^Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23] with cipher \S+ \(\d+\/\d+ bits\)$/.test(l)), fx.logs.join('\n'));
+    // a real client: nodemailer upgrades with STARTTLS and submits
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: fx.port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
+    const info = await transport.sendMail({ from: 'alice@example.org', to: 'root@mail.example.test', subject: 'tls', text: 'over tls\n' });
+    assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+    transport.close();
+    const norm = fx.messages[0].records.filter((r) => r.type === 'N').map((r) => r.data);
+    assert.match(norm[1], /^\tby mail\.example\.test \(Postfix\) with ESMTPS id [0-9A-F]+$/);
+  } finally {
+    await fx.close();
+  }
+});
