@@ -24,7 +24,10 @@ import { mailQueuePath } from '../global/mail_queue.js';
 import { readMessageLines } from '../global/mail_copy.js';
 import { DSN_NOTIFY, DSN_RET } from '../global/rec_type.js';
 import { readReply, replyDsn, SmtpProtocolError, type SmtpReply } from './smtp_chat.js';
-import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type SmtpTarget } from './smtp_connect.js';
+import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type NextHop, type SmtpTarget } from './smtp_connect.js';
+import { assess, caList, lookupPolicy, param, startTls, trustWord, type TlsPolicy } from './smtp_tls.js';
+import { saslCredentials } from './smtp_sasl.js';
+import { splitList } from '../global/mail_conf.js';
 
 interface Session {
   target: SmtpTarget;
@@ -37,6 +40,17 @@ interface Session {
   key: string;
   /** what the session was doing, for "lost connection ... while <stage>" */
   stage: string;
+  tls?: boolean;
+  authMechs?: string[];
+}
+
+type GreetResult = { kind: 'ok' } | { kind: 'defer' | 'bounce'; dsn: string; text: string };
+
+/** What the session set-up needs to know about the next hop. */
+interface HopContext {
+  nexthop: string;
+  hop: NextHop;
+  tlsPolicy: TlsPolicy;
 }
 
 interface Timeouts {
@@ -103,20 +117,34 @@ export class SmtpAgent {
     }
 
     let targets: SmtpTarget[];
+    const fallback = await this.fallbackTargets(nexthop);
     try {
       targets = await resolveTargets(hop, this.config);
     } catch (err) {
       const e = err as LookupError;
       const text = e.message;
-      for (const r of pending) {
-        if (e.permanent) await status.bounce(r, { dsn: '5.4.4', text, relay: 'none' });
-        else await status.defer(r, { dsn: '4.4.3', text, relay: 'none' });
+      if (e.permanent || fallback.length === 0) {
+        for (const r of pending) {
+          if (e.permanent) await status.bounce(r, { dsn: '5.4.4', text, relay: 'none' });
+          else await status.defer(r, { dsn: '4.4.3', text, relay: 'none' });
+        }
+        return e.permanent ? emptyHop() : siteFailure('4.4.3', text);
       }
-      return e.permanent ? emptyHop() : siteFailure('4.4.3', text);
+      targets = [];
     }
-    if (targets.length === 0) {
+    if (targets.length === 0 && fallback.length === 0) {
       const text = `Host or domain name not found. Name service error for name=${hop.host} type=A: Host not found`;
       for (const r of pending) await status.bounce(r, { dsn: '5.4.4', text, relay: 'none' });
+      return emptyHop();
+    }
+    const primary = targets.length;
+    targets = [...targets, ...fallback];
+    let ctx: HopContext;
+    try {
+      ctx = { nexthop, hop, tlsPolicy: await lookupPolicy(this.config, this.prefix, nexthop, hop.host) };
+    } catch (err) {
+      const text = `TLS policy lookup for ${nexthop}: ${(err as Error).message}`;
+      for (const r of pending) await status.defer(r, { dsn: '4.3.0', text, relay: 'none' });
       return emptyHop();
     }
     const sessionLimit = Math.max(1, this.config.int(`${this.prefix}_mx_session_limit`));
@@ -124,8 +152,12 @@ export class SmtpAgent {
     let lastDsn = '4.4.1';
     let lastRelay = 'none';
     let sessions = 0;
-    for (const target of targets) {
-      if (sessions >= sessionLimit) break;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      if (i < primary && sessions >= sessionLimit) {
+        i = primary - 1;
+        continue;
+      }
       let sock: Socket;
       try {
         sock = await connectTarget(target, this.t.connect, this.config.str(`${this.prefix}_bind_address`));
@@ -138,7 +170,7 @@ export class SmtpAgent {
       }
       sessions++;
       const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key, stage: '' };
-      const greeted = await this.greet(session);
+      const greeted = await this.greet(session, ctx);
       if (greeted.kind !== 'ok') {
         lastError = greeted.text;
         lastDsn = greeted.dsn;
@@ -164,8 +196,23 @@ export class SmtpAgent {
     return siteFailure(lastDsn, text);
   }
 
-  /** greet - read the banner and say EHLO/LHLO (HELO fallback). */
-  private async greet(s: Session): Promise<{ kind: 'ok' } | { kind: 'defer' | 'bounce'; dsn: string; text: string }> {
+  /** fallbackTargets - smtp_fallback_relay hosts, tried after the next hop's own servers. */
+  private async fallbackTargets(nexthop: string): Promise<SmtpTarget[]> {
+    if (this.lmtp) return [];
+    const out: SmtpTarget[] = [];
+    for (const relay of splitList(this.config.str('smtp_fallback_relay'))) {
+      if (relay === nexthop) continue;
+      try {
+        out.push(...(await resolveTargets(parseNextHop(relay, 25, false), this.config)));
+      } catch (err) {
+        msg.warn(`fallback relay ${relay}: ${(err as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  /** greet - read the banner, say EHLO/LHLO (HELO fallback), then STARTTLS and AUTH as configured. */
+  private async greet(s: Session, ctx: HopContext): Promise<GreetResult> {
     const label = targetLabel(s.target, false);
     try {
       s.stage = 'receiving the initial server greeting';
@@ -175,32 +222,136 @@ export class SmtpAgent {
         const permanent = banner.code >= 500 && !this.config.bool(`${this.prefix}_skip_5xx_greeting`);
         return { kind: permanent ? 'bounce' : 'defer', dsn: replyDsn(banner).replace(/^5/, permanent ? '5' : '4'), text: `host ${label} refused to talk to me: ${banner.text}` };
       }
-      const heloName = this.config.str(this.lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name');
-      const verb = this.lmtp ? 'LHLO' : this.config.bool('smtp_never_send_ehlo') ? 'HELO' : 'EHLO';
-      s.stage = `performing the ${verb} handshake`;
-      s.stream.write(`${verb} ${heloName}\r\n`);
-      let reply = await readReply(s.stream, this.t.helo);
-      if (reply.code !== 250 && verb === 'EHLO' && reply.code !== 421) {
-        s.stage = 'performing the HELO handshake';
-        s.stream.write(`HELO ${heloName}\r\n`);
-        reply = await readReply(s.stream, this.t.helo);
-      }
-      if (reply.code !== 250) {
-        this.dropSession(s, true);
-        const perm = reply.code >= 500;
-        return { kind: perm ? 'bounce' : 'defer', dsn: replyDsn(reply), text: `host ${label} refused to talk to me: ${reply.text}` };
-      }
-      for (const line of reply.lines.slice(1)) {
-        const [kw, ...args] = line.trim().split(/\s+/);
-        const upper = kw.toUpperCase();
-        s.features.add(upper);
-        if (upper === 'SIZE' && args[0] && /^\d+$/.test(args[0])) s.sizeLimit = Number(args[0]);
-      }
+      const hello = await this.hello(s, label);
+      if (hello) return hello;
+      const tls = await this.tls(s, ctx, label);
+      if (tls) return tls;
+      const auth = await this.auth(s, ctx, label);
+      if (auth) return auth;
       return { kind: 'ok' };
     } catch (err) {
       this.dropSession(s, false);
       return { kind: 'defer', dsn: '4.4.2', text: protocolErrorText(err, label, s.stage) };
     }
+  }
+
+  /** hello - EHLO/LHLO with HELO fallback; records the server's features. */
+  private async hello(s: Session, label: string): Promise<GreetResult | undefined> {
+    const heloName = this.config.str(this.lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name');
+    const verb = this.lmtp ? 'LHLO' : this.config.bool('smtp_never_send_ehlo') ? 'HELO' : 'EHLO';
+    s.stage = `performing the ${verb} handshake`;
+    s.stream.write(`${verb} ${heloName}\r\n`);
+    let reply = await readReply(s.stream, this.t.helo);
+    if (reply.code !== 250 && verb === 'EHLO' && reply.code !== 421) {
+      s.stage = 'performing the HELO handshake';
+      s.stream.write(`HELO ${heloName}\r\n`);
+      reply = await readReply(s.stream, this.t.helo);
+    }
+    if (reply.code !== 250) {
+      this.dropSession(s, true);
+      const perm = reply.code >= 500;
+      return { kind: perm ? 'bounce' : 'defer', dsn: replyDsn(reply), text: `host ${label} refused to talk to me: ${reply.text}` };
+    }
+    s.features.clear();
+    s.authMechs = [];
+    for (const line of reply.lines.slice(1)) {
+      const [kw0, ...args] = line.trim().split(/\s+/);
+      let kw = kw0;
+      if (/^AUTH=/i.test(kw)) {
+        args.unshift(kw.slice(5));
+        kw = 'AUTH';
+      }
+      const upper = kw.toUpperCase();
+      s.features.add(upper);
+      if (upper === 'SIZE' && args[0] && /^\d+$/.test(args[0])) s.sizeLimit = Number(args[0]);
+      if (upper === 'AUTH') for (const m of args) if (!s.authMechs.includes(m.toUpperCase())) s.authMechs.push(m.toUpperCase());
+    }
+    return undefined;
+  }
+
+  /** tls - STARTTLS as the TLS policy for this next hop asks; then EHLO again. */
+  private async tls(s: Session, ctx: HopContext, label: string): Promise<GreetResult | undefined> {
+    const policy = ctx.tlsPolicy;
+    if (policy.level === 'none' || s.tls) return undefined;
+    const required = policy.level !== 'may';
+    if (!s.features.has('STARTTLS')) {
+      if (!required) return undefined;
+      this.dropSession(s, true);
+      return { kind: 'defer', dsn: '4.7.4', text: `TLS is required, but was not offered by host ${label}` };
+    }
+    s.stage = 'receiving the STARTTLS response';
+    s.stream.write('STARTTLS\r\n');
+    const reply = await readReply(s.stream, this.t.helo);
+    if (reply.code !== 220) {
+      if (!required) return undefined;
+      this.dropSession(s, true);
+      return { kind: 'defer', dsn: '4.7.4', text: `TLS is required, but host ${label} refused to start TLS: ${reply.text}` };
+    }
+    s.sock.removeAllListeners('data');
+    let tsock;
+    try {
+      const cert = param(this.config, this.prefix, 'tls_cert_file');
+      const key = param(this.config, this.prefix, 'tls_key_file');
+      tsock = await startTls(s.sock, s.target.host, caList(this.config, this.prefix), this.t.helo, cert, key);
+    } catch (err) {
+      this.dropSession(s, false);
+      msg.info(`SSL_connect error to ${targetLabel(s.target)}: ${(err as Error).message}`);
+      return { kind: 'defer', dsn: '4.7.5', text: 'Cannot start TLS: handshake failure' };
+    }
+    const r = assess(tsock, policy, s.target.host, ctx.hop.host);
+    const logLevel = Number(param(this.config, this.prefix, 'tls_loglevel')) || 0;
+    const verify = policy.level === 'verify' || policy.level === 'secure';
+    if (logLevel >= 1) {
+      if (r.failure && verify) msg.info(`server certificate verification failed for ${targetLabel(s.target)}: ${r.failure}`);
+      msg.info(`${trustWord(r, policy.level)} TLS connection established to ${targetLabel(s.target)}: ${r.summary}`);
+    }
+    s.sock = tsock;
+    s.stream = new VStream(tsock);
+    s.tls = true;
+    if (verify && !(r.trusted && r.matched)) {
+      this.dropSession(s, true);
+      return { kind: 'defer', dsn: '4.7.5', text: 'Server certificate not verified' };
+    }
+    return this.hello(s, label);
+  }
+
+  /** auth - SASL PLAIN/LOGIN with the credentials from smtp_sasl_password_maps. */
+  private async auth(s: Session, ctx: HopContext, label: string): Promise<GreetResult | undefined> {
+    if (!this.config.bool(`${this.prefix}_sasl_auth_enable`) || !s.features.has('AUTH')) return undefined;
+    const cred = await saslCredentials(this.config, this.prefix, [ctx.nexthop, s.target.host, ctx.hop.host]);
+    if (!cred) return undefined;
+    const options = splitList(param(this.config, this.prefix, s.tls ? 'sasl_tls_security_options' : 'sasl_security_options')).map((o) => o.toLowerCase());
+    const filter = splitList(param(this.config, this.prefix, 'sasl_mechanism_filter')).map((m) => m.toUpperCase());
+    const usable = (s.authMechs ?? []).filter((m) => (m === 'PLAIN' || m === 'LOGIN') && !options.includes('noplaintext') && (filter.length === 0 || filter.includes(m)));
+    const soft = this.config.bool(`${this.prefix}_sasl_auth_soft_bounce`);
+    if (usable.length === 0) {
+      this.dropSession(s, true);
+      return { kind: 'defer', dsn: '4.7.0', text: `SASL authentication failed; cannot authenticate to server ${label}: no mechanism available` };
+    }
+    s.stage = 'performing the AUTH handshake';
+    const mech = usable.includes('PLAIN') ? 'PLAIN' : 'LOGIN';
+    const b64 = (t: string) => Buffer.from(t, 'utf8').toString('base64');
+    let reply: SmtpReply;
+    if (mech === 'PLAIN') {
+      s.stream.write(`AUTH PLAIN ${b64(`\0${cred.user}\0${cred.pass}`)}\r\n`);
+      reply = await readReply(s.stream, this.t.helo);
+    } else {
+      s.stream.write('AUTH LOGIN\r\n');
+      reply = await readReply(s.stream, this.t.helo);
+      if (reply.code === 334) {
+        s.stream.write(`${b64(cred.user)}\r\n`);
+        reply = await readReply(s.stream, this.t.helo);
+      }
+      if (reply.code === 334) {
+        s.stream.write(`${b64(cred.pass)}\r\n`);
+        reply = await readReply(s.stream, this.t.helo);
+      }
+    }
+    if (reply.code === 235) return undefined;
+    this.dropSession(s, true);
+    const hard = reply.code >= 500 && !soft;
+    const dsn = replyDsn(reply);
+    return { kind: hard ? 'bounce' : 'defer', dsn: hard ? dsn : '4' + dsn.slice(1), text: `SASL authentication failed; server ${label} said: ${reply.text}` };
   }
 
   /**

@@ -1,0 +1,238 @@
+/**
+ * smtp_tls - STARTTLS for the SMTP/LMTP client (Postfix smtp/smtp_tls_policy.c,
+ * tls/tls_client.c, tls/tls_verify.c).
+ *
+ * The security level comes from smtp_tls_policy_maps (looked up by the
+ * next hop as written, e.g. "[mx.example.com]:587", then by its domain) or
+ * from smtp_tls_security_level (smtp_enforce_tls / smtp_use_tls as the
+ * compatible fallback): none, may, encrypt, verify, secure ("dane" levels
+ * are treated as "may"/"encrypt", see docs/smtp.md). Only smtp_tls_CAfile
+ * and smtp_tls_CApath are trusted (tls_append_default_CA = no), as in
+ * Postfix. The session summary line is logged at smtp_tls_loglevel >= 1 in
+ * Postfix's words ("Verified/Trusted/Untrusted/Anonymous TLS connection
+ * established to host[addr]:port: TLSv1.3 with cipher ...").
+ */
+
+import { connect as tlsConnect, type TLSSocket, type PeerCertificate } from 'node:tls';
+import type { Socket } from 'node:net';
+import { isIP } from 'node:net';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MailConfig } from '../global/mail_conf.js';
+import { Maps } from '../global/maps.js';
+import { splitList } from '../global/mail_conf.js';
+
+export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify' | 'secure';
+
+export interface TlsPolicy {
+  level: TlsLevel;
+  /** certificate name patterns for verify/secure (hostname, nexthop, dot-nexthop or literal names) */
+  match: string[];
+}
+
+/** param - the lmtp_ variant when the lmtp client has one, else the smtp_ parameter. */
+export function param(config: MailConfig, prefix: string, name: string): string {
+  if (prefix !== 'smtp') {
+    try {
+      return config.str(`${prefix}_${name}`);
+    } catch {
+      /* no lmtp_ twin of this parameter: use smtp_'s */
+    }
+  }
+  return config.str(`smtp_${name}`);
+}
+
+const LEVELS = new Set(['none', 'may', 'encrypt', 'verify', 'secure', 'dane', 'dane-only', 'fingerprint']);
+
+/** parsePolicy - "level [match=a:b] [...]" from smtp_tls_policy_maps, or null when invalid. */
+export function parsePolicy(value: string, config: MailConfig, prefix: string): TlsPolicy | null {
+  const words = value.trim().split(/\s+/);
+  let lvl = (words.shift() ?? '').toLowerCase();
+  if (!LEVELS.has(lvl)) return null;
+  if (lvl === 'dane') lvl = 'may';
+  if (lvl === 'dane-only' || lvl === 'fingerprint') lvl = 'secure';
+  const level = lvl as TlsLevel;
+  let match: string[] = [];
+  if (level === 'verify') match = splitList(param(config, prefix, 'tls_verify_cert_match'));
+  if (level === 'secure') match = splitList(param(config, prefix, 'tls_secure_cert_match'));
+  for (const w of words) {
+    const m = /^match=(.*)$/i.exec(w);
+    if (m) match = m[1].split(':').filter(Boolean);
+  }
+  return { level, match };
+}
+
+/** defaultLevel - smtp_tls_security_level, or the smtp_enforce_tls/smtp_use_tls compatibility settings. */
+export function defaultLevel(config: MailConfig, prefix: string): TlsLevel {
+  const v = param(config, prefix, 'tls_security_level').trim().toLowerCase();
+  if (v) return (parsePolicy(v, config, prefix)?.level ?? 'none') as TlsLevel;
+  if (config.bool('smtp_enforce_tls')) return 'encrypt';
+  if (config.bool('smtp_use_tls')) return 'may';
+  return 'none';
+}
+
+const policyMaps = new Map<string, Maps>();
+
+/** lookupPolicy - the TLS policy for a next hop ("[host]:port" as written, then the bare domain). */
+export async function lookupPolicy(config: MailConfig, prefix: string, nexthop: string, domain: string): Promise<TlsPolicy> {
+  const spec = param(config, prefix, 'tls_policy_maps');
+  const base = defaultLevel(config, prefix);
+  const fallback: TlsPolicy = { level: base, match: base === 'verify' ? splitList(param(config, prefix, 'tls_verify_cert_match')) : base === 'secure' ? splitList(param(config, prefix, 'tls_secure_cert_match')) : [] };
+  if (!spec.trim()) return fallback;
+  let maps = policyMaps.get(spec);
+  if (!maps) {
+    maps = Maps.create(`${prefix}_tls_policy_maps`, spec);
+    policyMaps.set(spec, maps);
+  }
+  for (const key of [nexthop, domain]) {
+    if (!key) continue;
+    const v = await maps.find(key);
+    if (v !== null) return parsePolicy(v, config, prefix) ?? { level: 'encrypt', match: [] };
+  }
+  return fallback;
+}
+
+/** caList - the trust anchors (smtp_tls_CAfile, smtp_tls_CApath); never the system store. */
+export function caList(config: MailConfig, prefix: string): string[] {
+  const out: string[] = [];
+  const file = param(config, prefix, 'tls_CAfile');
+  if (file) out.push(readFileSync(file, 'utf8'));
+  let dir = '';
+  try {
+    dir = param(config, prefix, 'tls_CApath');
+  } catch {
+    dir = '';
+  }
+  if (dir) {
+    for (const f of readdirSync(dir)) if (/\.(pem|crt|\d)$/.test(f)) out.push(readFileSync(join(dir, f), 'utf8'));
+  }
+  return out;
+}
+
+export interface TlsResult {
+  sock: TLSSocket;
+  trusted: boolean;
+  matched: boolean;
+  /** X509 verification failure in OpenSSL's words ("num=18:self-signed certificate"), or "" */
+  failure: string;
+  summary: string;
+  peerCert: boolean;
+}
+
+/** startTls - client handshake over an open socket (after "220 Ready to start TLS"). */
+export function startTls(sock: Socket, servername: string, ca: string[], timeoutMs: number, certFile = '', keyFile = ''): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const opts = {
+      socket: sock,
+      ca: ca.length ? ca : [],
+      rejectUnauthorized: false,
+      ...(servername && !isIP(servername) ? { servername } : {}),
+      ...(certFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile || certFile) } : {}),
+    };
+    const t = tlsConnect(opts);
+    const timer = setTimeout(() => {
+      t.destroy();
+      reject(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    t.once('secureConnect', () => {
+      clearTimeout(timer);
+      t.removeAllListeners('error');
+      resolve(t);
+    });
+    t.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+const OPENSSL_ERRORS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'num=18:self-signed certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'num=19:self-signed certificate in certificate chain',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'num=20:unable to get local issuer certificate',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'num=21:unable to verify the first certificate',
+  CERT_HAS_EXPIRED: 'num=10:certificate has expired',
+  CERT_NOT_YET_VALID: 'num=9:certificate is not yet valid',
+};
+
+/** certNames - the DNS names of a certificate (subjectAltName DNS entries, else the CN). */
+export function certNames(cert: PeerCertificate): string[] {
+  const alt = (cert.subjectaltname ?? '')
+    .split(/,\s*/)
+    .filter((x) => x.startsWith('DNS:'))
+    .map((x) => x.slice(4).toLowerCase());
+  if (alt.length) return alt;
+  const cn = cert.subject?.CN;
+  return cn ? [String(cn).toLowerCase()] : [];
+}
+
+/** nameMatches - Postfix tls_verify.c matching: exact, "*.x" wildcard one label, ".domain" patterns for dot-nexthop. */
+export function nameMatches(names: string[], patterns: string[], host: string, nexthop: string): boolean {
+  const wanted: Array<{ name: string; sub: boolean }> = [];
+  for (const p of patterns) {
+    const lp = p.toLowerCase();
+    if (lp === 'hostname') wanted.push({ name: host.toLowerCase(), sub: false });
+    else if (lp === 'nexthop') wanted.push({ name: nexthop.toLowerCase(), sub: false });
+    else if (lp === 'dot-nexthop') wanted.push({ name: nexthop.toLowerCase(), sub: true });
+    else if (lp.startsWith('.')) wanted.push({ name: lp.slice(1), sub: true });
+    else wanted.push({ name: lp, sub: false });
+  }
+  for (const w of wanted) {
+    if (isIP(w.name)) continue;
+    for (const n of names) {
+      if (!w.sub && n === w.name) return true;
+      if (!w.sub && n.startsWith('*.') && w.name.endsWith(n.slice(1)) && !w.name.slice(0, -n.length + 1).includes('.')) return true;
+      if (w.sub && n.endsWith('.' + w.name)) return true;
+    }
+  }
+  return false;
+}
+
+function cipherBits(name: string): number {
+  if (/CHACHA20|AES_?256|AES256/i.test(name)) return 256;
+  if (/AES_?128|AES128/i.test(name)) return 128;
+  return 0;
+}
+
+/** tlsSummary - "TLSv1.3 with cipher X (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256". */
+export function tlsSummary(t: TLSSocket): string {
+  const proto = t.getProtocol() ?? 'unknown';
+  const cipher = t.getCipher();
+  const bits = cipherBits(cipher.standardName ?? cipher.name);
+  let text = `${proto} with cipher ${cipher.name} (${bits}/${bits} bits)`;
+  const kx = t.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
+  if (kx && (kx as object) && kx.name) text += ` key-exchange ${kx.name}`;
+  const cert = t.getPeerCertificate();
+  if (cert && Object.keys(cert).length) {
+    const c = cert as PeerCertificate & { asn1Curve?: string; nistCurve?: string; bits?: number; modulus?: string };
+    if (c.modulus) text += ` server-signature ${proto === 'TLSv1.3' ? 'RSA-PSS' : 'RSA'} (${c.bits} bits) server-digest SHA256`;
+    else if (c.asn1Curve || c.nistCurve) text += ` server-signature ECDSA (${c.nistCurve ?? c.asn1Curve}) server-digest SHA256`;
+  }
+  return text;
+}
+
+/** assess - trust and name checks for a finished handshake. */
+export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: string): TlsResult {
+  const cert = t.getPeerCertificate();
+  const peerCert = !!cert && Object.keys(cert).length > 0;
+  const trusted = peerCert && t.authorized;
+  let failure = '';
+  if (peerCert && !t.authorized) {
+    const code = String((t.authorizationError as unknown as string) ?? '');
+    failure = OPENSSL_ERRORS[code] ?? `num=0:${code.toLowerCase().replace(/_/g, ' ')}`;
+  }
+  let matched = false;
+  if (trusted && (policy.level === 'verify' || policy.level === 'secure')) {
+    matched = nameMatches(certNames(cert), policy.match, host, nexthop);
+    if (!matched) failure = isIP(host) && policy.level === 'verify' ? 'num=64:IP address mismatch' : 'num=62:hostname mismatch';
+  }
+  return { sock: t, trusted, matched, failure, summary: tlsSummary(t), peerCert };
+}
+
+/** trustWord - Verified, Trusted, Untrusted or Anonymous, as in the Postfix log line. */
+export function trustWord(r: TlsResult, level: TlsLevel): string {
+  if (!r.peerCert) return 'Anonymous';
+  if (r.trusted && r.matched && (level === 'verify' || level === 'secure')) return 'Verified';
+  if (r.trusted && level !== 'verify' && level !== 'secure') return 'Trusted';
+  return r.trusted && !r.failure ? 'Trusted' : 'Untrusted';
+}
