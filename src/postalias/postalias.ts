@@ -91,14 +91,15 @@ function internalize(tokens: Token[]): string {
   return out;
 }
 
-/** externalize - the value in external form: one space after commas, single spaces between words. */
+/** externalize - the value in external form: ", " after commas, single spaces between words, atoms quoted when needed. */
 function externalize(tokens: Token[]): string {
   let out = '';
   let prev: Token | undefined;
   for (const t of tokens) {
-    if (prev && prev.kind === 'special' && prev.text === ',') out += ' ';
-    else if (prev && t.spaceBefore && !(t.kind === 'special' && t.text === ',')) out += ' ';
-    out += t.text;
+    if (prev && !(prev.kind === 'special' && prev.text === ',') && t.spaceBefore && !(t.kind === 'special' && t.text === ',')) out += ' ';
+    if (t.kind === 'special' && t.text === ',') out += ', ';
+    else if (t.kind === 'atom' && /[()<>@,;:\\".[\]\s]/.test(t.text)) out += `"${t.text.replace(/(["\\])/g, '\\$1')}"`;
+    else out += t.text;
     prev = t;
   }
   return out;
