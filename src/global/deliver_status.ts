@@ -113,7 +113,7 @@ export class DeliveryStatus {
     if (wantsTrace) {
       try {
         // Delivery reports say how: "delivery via local: delivered to mailbox".
-        const traced = this.verifyOnly ? o : { ...o, text: `delivery via ${o.relay}: ${o.text}` };
+        const traced = { ...o, text: `delivery via ${o.relay}: ${o.text}` };
         await bounceLogAppend(this.config, 'trace', this.req.queue_id, this.entry(rcpt, traced, this.verifyOnly ? 'deliverable' : 'delivered'));
       } catch (err) {
         msg.warn(`${this.req.queue_id}: trace logfile: ${(err as Error).message}`);
@@ -145,8 +145,9 @@ export class DeliveryStatus {
       return;
     }
     if (this.verifyOnly) {
+      // the report says which agent decided: "delivery via local: unknown user: ..."
       this.logLine(rcpt, o, 'undeliverable');
-      if (await this.appendOrDefer('trace', rcpt, o, 'undeliverable')) await this.markDone(rcpt);
+      if (await this.appendOrDefer('trace', rcpt, { ...o, text: `delivery via ${o.relay}: ${o.text}` }, 'undeliverable')) await this.markDone(rcpt);
       return;
     }
     this.logLine(rcpt, o, 'bounced');

@@ -326,7 +326,14 @@ export class Qmgr {
           return;
         }
       }
-      if (remaining.length > 0) {
+      const verifyOnly = (message.deliveryFlags & (DEL_REQ_FLAG.USR_VRFY | DEL_REQ_FLAG.MTA_VRFY)) !== 0;
+      if (verifyOnly) {
+        // sendmail -bv and address probes: one pass, then the report; never deferred.
+        if ((message.deliveryFlags & DEL_REQ_FLAG.USR_VRFY) !== 0 && !(await this.flushTrace(message))) {
+          await this.deferMessage(message);
+          return;
+        }
+      } else if (remaining.length > 0) {
         if (this.expired(message)) {
           // status=expired: the defer logfile becomes a non-delivery notice.
           msg.info(`${id}: from=<${message.sender}>, status=${message.forcedExpire ? 'force-expired' : 'expired'}, returned to sender`);
@@ -416,21 +423,12 @@ export class Qmgr {
     };
   }
 
-  private async flushTrace(message: ActiveMessage): Promise<void> {
+  private async flushTrace(message: ActiveMessage): Promise<boolean> {
     try {
-      await bounceRequest(this.config, 'trace', {
-        command: BOUNCE_CMD.TRACE,
-        flags: BOUNCE_FLAG.NONE,
-        queueName: MAIL_QUEUE.ACTIVE,
-        queueId: message.queueId,
-        encoding: message.encoding,
-        sendopts: message.sendopts,
-        sender: message.sender,
-        envid: message.envid,
-        ret: message.ret,
-      });
+      return (await bounceRequest(this.config, 'trace', this.bounceArgs(message, BOUNCE_CMD.TRACE))) === 0;
     } catch (err) {
       msg.warn(`${message.queueId}: trace service: ${(err as Error).message}`);
+      return false;
     }
   }
 
