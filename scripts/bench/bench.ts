@@ -39,6 +39,7 @@ import {
   footprint,
   memOf,
   percentile,
+  program,
   run,
   Sampler,
   sleep,
@@ -179,6 +180,9 @@ type Figures = Record<string, number>;
 /** CPU seconds by program during W1 (sampled every 100 ms; short-lived processes are undercounted) */
 const cpuProfiles: Record<Kind, Array<[string, number]>> = { ours: [], postfix: [] };
 
+/** idle PSS and RSS (MiB) of each process after start (W4) */
+const idleByProgram: Record<Kind, Array<[string, number, number]>> = { ours: [], postfix: [] };
+
 async function w1(kind: Kind): Promise<Figures> {
   const n = opts.n.w1;
   const sinkPort = await freePort();
@@ -187,7 +191,12 @@ async function w1(kind: Kind): Promise<Figures> {
     return await withSys(kind, { relayhost: `[127.0.0.1]:${sinkPort}` }, async (s) => {
       const startMs = await s.start();
       await sleep(2000);
-      const idle = footprint(s.processes());
+      const idlePids = s.processes();
+      const idle = footprint(idlePids);
+      idleByProgram[kind] = idlePids.map((p) => {
+        const m = memOf(p);
+        return [program(p), Number((m.pss / 1024).toFixed(1)), Number((m.rss / 1024).toFixed(1))] as [string, number, number];
+      });
       const log = new LogTail(s.logFile, patterns());
       const cpu = new CpuTracker();
       cpu.sample(s.processes(), true);
@@ -514,6 +523,9 @@ async function main(): Promise<void> {
       `${cpus().length} cores; node ${process.version}${pfxVersion ? `; Postfix ${pfxVersion}` : ''})\n\n${table(rs, withPostfix)}\n`,
   );
   for (const k of kinds) {
+    if (idleByProgram[k].length > 0) {
+      process.stdout.write(`\nW4 idle PSS/RSS MiB by process, ${k}: ${idleByProgram[k].map(([p, pss, rss]) => `${p} ${pss}/${rss}`).join(', ')}\n`);
+    }
     if (cpuProfiles[k].length > 0) {
       process.stdout.write(`\nW1 CPU seconds by program, ${k}: ${cpuProfiles[k].map(([p, s]) => `${p} ${s.toFixed(1)}`).join(', ')}\n`);
     }
@@ -531,6 +543,7 @@ async function main(): Promise<void> {
     rows: rs,
     raw: { ours: results.ours, postfix: withPostfix ? results.postfix : null },
     w1CpuSecondsByProgram: cpuProfiles,
+    w4IdlePssRssMiBByProcess: idleByProgram,
     errors,
   };
   const dir = join(REPO, 'bench', 'results');
