@@ -58,8 +58,7 @@ export async function smtpdChatReply(state: SmtpdState, text: string): Promise<v
   const limits = chatLimits(state);
   let delayed = false;
   if (state.errorCount >= limits.softErrorLimit && limits.errorSleepMs > 0) {
-    // Postfix sleeps before formatting; replies queued so far go out first.
-    flushReplies(state);
+    // Postfix sleeps before formatting the reply, then flushes everything queued
     await sleep(limits.errorSleepMs);
     delayed = true;
   }
