@@ -20,6 +20,7 @@ import { deliverCompleted } from './deliver_completed.js';
 import { logAdhocText, type DeliveryTimes } from './log_adhoc.js';
 import { DEL_REQ_FLAG, DELIVER_STAT_DEFER, DELIVER_STAT_OK, type DeliverRecipient, type DeliverRequest } from './deliver_request.js';
 import { DSN_NOTIFY } from './rec_type.js';
+import { verifyUpdate, DEL_RCPT_STAT } from './verify_clnt.js';
 
 export interface Outcome {
   /** enhanced status code, e.g. 2.0.0, 4.4.1, 5.1.1 */
@@ -96,6 +97,27 @@ export class DeliveryStatus {
     return (this.req.flags & (DEL_REQ_FLAG.MTA_VRFY | DEL_REQ_FLAG.USR_VRFY)) !== 0;
   }
 
+  private get probe(): boolean {
+    return (this.req.flags & DEL_REQ_FLAG.MTA_VRFY) !== 0;
+  }
+
+  /**
+   * probeResult - an address probe (DEL_REQ_FLAG_MTA_VRFY): the verify service
+   * gets the outcome for the original recipient address; nothing is delivered.
+   */
+  private async probeResult(rcpt: DeliverRecipient, o: Outcome, status: number, logStatus: string): Promise<boolean> {
+    this.logLine(rcpt, o, logStatus);
+    try {
+      const r = await verifyUpdate(this.config, rcpt.orig_addr || rcpt.address, status, o.text);
+      if (r !== 0) throw new Error(`status ${r}`);
+      return true;
+    } catch (err) {
+      msg.warn(`${this.req.queue_id}: verify service update for ${rcpt.orig_addr || rcpt.address}: ${(err as Error).message}`);
+      this.status = DELIVER_STAT_DEFER;
+      return false;
+    }
+  }
+
   private async markDone(rcpt: DeliverRecipient): Promise<void> {
     try {
       await deliverCompleted(this.queuePath, [rcpt.offset]);
@@ -107,6 +129,10 @@ export class DeliveryStatus {
 
   /** sent - the recipient was delivered (or, in verify mode, is deliverable). */
   async sent(rcpt: DeliverRecipient, o: Outcome): Promise<void> {
+    if (this.probe) {
+      if (await this.probeResult(rcpt, o, DEL_RCPT_STAT.OK, 'deliverable')) await this.markDone(rcpt);
+      return;
+    }
     this.logLine(rcpt, o, this.verifyOnly ? 'deliverable' : 'sent');
     const wantsTrace =
       (rcpt.dsn_notify & DSN_NOTIFY.SUCCESS) !== 0 || (this.req.flags & DEL_REQ_FLAG.RECORD) !== 0 || this.verifyOnly;
@@ -126,6 +152,11 @@ export class DeliveryStatus {
   async defer(rcpt: DeliverRecipient, o: Outcome): Promise<void> {
     const dsn = o.dsn.startsWith('4') ? o.dsn : '4' + o.dsn.slice(1);
     this.status = DELIVER_STAT_DEFER;
+    if (this.probe) {
+      await this.probeResult(rcpt, { ...o, dsn }, DEL_RCPT_STAT.DEFER, 'undeliverable');
+      this.status = DELIVER_STAT_DEFER;
+      return;
+    }
     if (this.verifyOnly) {
       this.logLine(rcpt, { ...o, dsn }, 'undeliverable');
       await this.appendOrDefer('trace', rcpt, { ...o, dsn }, 'undeliverable');
@@ -142,6 +173,10 @@ export class DeliveryStatus {
       this.status = DELIVER_STAT_DEFER;
       this.logLine(rcpt, { ...o, dsn }, 'SOFTBOUNCE');
       await this.appendOrDefer('defer', rcpt, { ...o, dsn }, 'delayed');
+      return;
+    }
+    if (this.probe) {
+      if (await this.probeResult(rcpt, o, DEL_RCPT_STAT.BOUNCE, 'undeliverable')) await this.markDone(rcpt);
       return;
     }
     if (this.verifyOnly) {
