@@ -313,8 +313,9 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
         await smtpdChatReply(state, '501 5.5.4 Bad message size syntax');
         return -1;
       }
+      // off_cvt_string(): anything up to the largest off_t is a size
       const size = Number(arg.slice(5));
-      if (!Number.isSafeInteger(size)) {
+      if (BigInt(arg.slice(5)) > 9223372036854775807n) {
         state.errorMask |= MAIL_ERROR.POLICY;
         await smtpdChatReply(state, '552 5.3.4 Message size exceeds file system imposed limit');
         return -1;

@@ -114,7 +114,7 @@ test('golden: restriction outcomes (access maps, classes, relay, unlisted, HOLD,
   }
 });
 
-for (const name of ['addresses', 'mail_params', 'rcpt_misc']) {
+for (const name of ['addresses', 'mail_params', 'rcpt_misc', 'size_param']) {
   test(`golden: ${name.replace('_', ' ')}`, async () => {
     const fx = await startFixture();
     try {
