@@ -17,8 +17,10 @@ import { serverStart, errText } from './mail_server_common.js';
 
 /** The most a datagram may carry (Postfix: 256 kB minus a bit; log records are much smaller). */
 export const DGRAM_MAX = 65536;
-/** How long a terminating datagram server keeps reading. */
-const DRAIN_MS = 100;
+/** A terminating datagram server reads until the socket was quiet this long ... */
+const DRAIN_MS = 200;
+/** ... but no longer than this. */
+const DRAIN_MAX_MS = 2000;
 
 /** A bound datagram socket: close() releases it. */
 export interface DgramSocket {
@@ -95,7 +97,9 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
   };
   const rt = await serverStart(argv, hooks, 'dgram');
   let used = false;
+  let lastDatagram = 0;
   deliver = (buf: Buffer) => {
+    lastDatagram = Date.now();
     if (!used) {
       used = true;
       rt.send({ t: 'used' });
@@ -109,10 +113,17 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
   // On SIGTERM, read what is still queued on the socket before leaving: the
   // last records of the other processes are usually on their way.
   const stop = () => {
-    setTimeout(() => {
+    const started = Date.now();
+    const check = () => {
+      const now = Date.now();
+      if (now - lastDatagram < DRAIN_MS && now - started < DRAIN_MAX_MS) {
+        setTimeout(check, DRAIN_MS);
+        return;
+      }
       sock?.close();
       void pending.then(() => rt.exit(0));
-    }, DRAIN_MS);
+    };
+    setTimeout(check, DRAIN_MS);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', rt.args.listen !== undefined ? stop : () => undefined);

@@ -18,7 +18,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, statSync,
 import { join } from 'node:path';
 import { msg, msgAddOutput, setMsgVerbose } from '../util/msg.js';
 import { MailConfig, errnoText } from '../global/mail_conf.js';
-import { maillogClientInit } from '../global/maillog_client.js';
+import { maillogClientInit, maillogClientFlush } from '../global/maillog_client.js';
 import { parseMasterCf, MasterCfError } from '../global/master_cf.js';
 import { getopt } from '../master/mail_server_common.js';
 import { masterRunning, isNodeProgram } from '../master/master.js';
@@ -254,6 +254,7 @@ async function cmdStop(ctx: Ctx): Promise<number> {
   const pid = running(ctx);
   if (pid === undefined) fatal('the Postfix mail system is not running');
   msg.info('stopping the Postfix mail system');
+  await maillogClientFlush(); // before postlogd is told to go
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -278,6 +279,7 @@ async function cmdAbort(ctx: Ctx): Promise<number> {
   const pid = running(ctx);
   if (pid === undefined) fatal('the Postfix mail system is not running');
   msg.info('aborting the Postfix mail system');
+  await maillogClientFlush();
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -296,6 +298,7 @@ async function cmdReload(ctx: Ctx): Promise<number> {
     const status = await run(ctx, postsuper, ['active'], 'inherit');
     if (status !== 0) msg.warn(`${postsuper} active exited with status ${status}`);
   }
+  await maillogClientFlush();
   process.kill(pid, 'SIGHUP');
   if (havePostsuper) {
     const node = isNodeProgram(postsuper);
@@ -447,6 +450,7 @@ async function cmdLogrotate(ctx: Ctx, args: string[]): Promise<number> {
   }
   const pid = running(ctx);
   if (pid !== undefined) {
+    await maillogClientFlush();
     try {
       process.kill(pid, 'SIGHUP');
     } catch (e) {
@@ -553,5 +557,6 @@ export async function main(argv: string[]): Promise<void> {
     default:
       fatal(`unknown command: '${command}'. ${UNKNOWN}`);
   }
+  await maillogClientFlush();
   process.exit(status);
 }
