@@ -23,7 +23,7 @@
  * interleaved (the order alternates between workloads). Everything is on
  * loopback, durability stays on, every wait is bounded, and every instance
  * and child is stopped at the end, on error and on SIGINT/SIGTERM.
- * Prints one table and writes bench/results/<date>[-quick][-postfix-tools][-partial].json
+ * Prints one table and writes bench/results/<date>[THHMM][-quick][-postfix-tools][-partial].json
  * (-partial: some workloads, other sizes, no real Postfix, or --cpu-prof).
  */
 
@@ -551,7 +551,9 @@ async function main(): Promise<void> {
   // only a run of every workload at the standard sizes with our tools gets the plain name
   const partial = ['W1', 'W2', 'W3', 'W4', 'W5', 'S'].some((w) => !opts.only.has(w)) || opts.nGiven || !withPostfix || opts.cpuProf !== undefined;
   const suffix = `${opts.quick ? '-quick' : ''}${opts.tools === 'postfix' ? '-postfix-tools' : ''}${partial ? '-partial' : ''}`;
-  const file = join(dir, `${date.slice(0, 10)}${suffix}.json`);
+  // partial runs are many: they also carry the time of day
+  const stamp = partial ? `${date.slice(0, 10)}T${date.slice(11, 16).replace(':', '')}` : date.slice(0, 10);
+  const file = join(dir, `${stamp}${suffix}.json`);
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\nwritten: ${file} (${out.seconds} s)\n`);
   if (errors.length > 0) process.exitCode = 1;
