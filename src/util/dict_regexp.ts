@@ -62,7 +62,7 @@ export function scanReplacement(text: string): { maxSub: number } | { error: str
 
 /** expandReplacement - substitute $n with the matched substrings ("" for unmatched groups). */
 export function expandReplacement(text: string, m: RegExpExecArray): string {
-  return text.replace(/\$(\$|\{(\d+)\}|\((\d+)\)|(\d+))/g, (all, what, a, b, c) => {
+  return text.replace(/\$(\$|\{(\d+)\}|\((\d+)\)|(\d+))/g, (_all, what, a, b, c) => {
     if (what === '$') return '$';
     const n = Number(a ?? b ?? c);
     return m[n] ?? '';
