@@ -19,6 +19,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
+process.stdout.on('error', () => process.exit(0)); // e.g. piped into head
 const [dir, only, topArg] = process.argv.slice(2);
 if (!dir) {
   process.stderr.write('usage: profile /DIR [program] [top]\n');
