@@ -284,10 +284,13 @@ export function atol(text: string): number {
 }
 
 /**
- * printable - Postfix printable(): printable ASCII stays; with SMTPUTF8
- * (util_utf8_enable) a lead byte 194..254 keeps all continuation bytes
- * after it; every other byte becomes `?`. Like the C string it works on,
- * the text ends at the first NUL. Returns a JS string (UTF-8 decoded).
+ * printable - Postfix printable() for text that becomes a JS string:
+ * printable ASCII stays; with SMTPUTF8 (util_utf8_enable) well-formed UTF-8
+ * characters stay; every other byte becomes `?`. Like the C string it works
+ * on, the text ends at the first NUL. (Postfix keeps any lead byte 194..254
+ * with all the continuation bytes after it, even when they do not form a
+ * character; a JS string cannot hold such bytes, so they become `?` here.
+ * printableBytes() has Postfix's exact byte semantics.)
  */
 export function printable(data: Buffer, utf8: boolean): string {
   const nul = data.indexOf(0);
@@ -295,9 +298,17 @@ export function printable(data: Buffer, utf8: boolean): string {
   for (let i = 0; i < b.length; i++) {
     const ch = b[i];
     if (ch >= 0x20 && ch < 0x7f) continue;
-    if (utf8 && ch >= 194 && ch <= 254 && i + 1 < b.length && b[i + 1] >= 128 && b[i + 1] < 192) {
-      while (i + 1 < b.length && b[i + 1] >= 128 && b[i + 1] < 192) i++;
-      continue;
+    if (utf8 && ch >= 0xc2 && ch <= 0xf4) {
+      const n = ch < 0xe0 ? 2 : ch < 0xf0 ? 3 : 4;
+      let ok = i + n <= b.length;
+      for (let k = 1; ok && k < n; k++) ok = b[i + k] >= 0x80 && b[i + k] < 0xc0;
+      if (ok) {
+        const text = b.subarray(i, i + n).toString('utf8');
+        if (text.length > 0 && !text.includes('\ufffd')) {
+          i += n - 1;
+          continue;
+        }
+      }
     }
     b[i] = 0x3f;
   }

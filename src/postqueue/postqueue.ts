@@ -108,6 +108,9 @@ async function userAclCheck(config: MailConfig, param: string, uid: number): Pro
   return checkUserAcl(config, param, uid) ?? undefined;
 }
 
+/** While true, diagnostics are not copied to stderr (the in-process showq of the root fallback). */
+export const stderrQuiet = { value: false };
+
 /** showQueue - postqueue -p / -j (show_queue()). */
 export async function showQueue(config: MailConfig, mode: number, sink: ListingSink = stdoutSink): Promise<void> {
   const uid = process.getuid ? process.getuid() : 0;
@@ -127,7 +130,13 @@ export async function showQueue(config: MailConfig, mode: number, sink: ListingS
     const euid = process.geteuid ? process.geteuid() : 0;
     if (euid === 0) {
       msg.warn(`Mail system is down -- accessing queue directly (${why})`);
-      await showqScan(config, (m) => listing.add(m));
+      // Postfix runs showq as a child here; its diagnostics go to the mail log, not to our stderr.
+      stderrQuiet.value = true;
+      try {
+        await showqScan(config, (m) => listing.add(m));
+      } finally {
+        stderrQuiet.value = false;
+      }
       listing.finish();
       return;
     }
@@ -311,6 +320,7 @@ export async function main(argv: string[]): Promise<void> {
   const progname = 'postqueue'; // censored: the user chooses argv[0]
   process.umask(0o022);
   msgAddOutput((_sev, text) => {
+    if (stderrQuiet.value) return;
     process.stderr.write(`${progname}: ${text}\n`);
   });
   // Every fatal error exits with EX_UNAVAILABLE (postqueue's msg_cleanup hook).
