@@ -262,7 +262,7 @@ export function translatePosix(p: string, opts: { extended: boolean; icase: bool
       continue;
     }
     if (c === '.') {
-      out += '.';
+      out += opts.newline ? '[^\n]' : '.';
       i++;
       atStart = false;
       continue;
@@ -486,7 +486,7 @@ export function translatePcre(pattern: string, o: PcreOptions): Translated {
       }
       throw new RegexSyntaxError('quantifier does not follow a repeatable item', i);
     }
-    out += (c === '.' ? '.' : c === '}' || c === ']' ? '\\' + c : c) + quantifierSuffix(p, i + 1, opts);
+    out += (c === '.' ? (opts.dotall ? '.' : '[^\n]') : c === '}' || c === ']' ? '\\' + c : c) + quantifierSuffix(p, i + 1, opts);
     i = skipQuantifier(p, i + 1);
   }
   if (depth > 0) throw new RegexSyntaxError('missing closing parenthesis', p.length);
