@@ -84,9 +84,16 @@ async function standAloneSession(config: MailConfig, stream: VStream, openDest: 
   msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);
 }
 
+/** clients one smtpd process serves at the same time (see docs/smtpd.md) */
+export const SMTPD_CONCURRENCY = 10;
+
 /** main - the daemon entry point (master runs it as "smtpd -n smtp -t inet"). */
 export function main(argv: string[]): Promise<void> {
   return singleServerMain(argv, {
+    // Session state is private to each call, so one process serves several
+    // clients at once (a Node process costs far more than a C one); master
+    // still counts every client against the master.cf process limit.
+    concurrency: SMTPD_CONCURRENCY,
     postInit: (ctx) => smtpdInit(ctx.config),
     service: (stream, ctx) => smtpdService(stream, ctx),
   });
