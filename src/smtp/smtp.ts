@@ -28,6 +28,7 @@ import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, 
 import { assess, caList, lookupPolicy, param, startTls, trustWord, type TlsPolicy } from './smtp_tls.js';
 import { saslCredentials } from './smtp_sasl.js';
 import { splitList } from '../global/mail_conf.js';
+import { Maps } from '../global/maps.js';
 
 interface Session {
   target: SmtpTarget;
@@ -63,6 +64,8 @@ interface Timeouts {
   dataDone: number;
   quit: number;
 }
+
+const genericMaps = new Map<string, Maps>();
 
 /** Sessions kept idle for reuse, by next hop. */
 const idle = new Map<string, Session[]>();
@@ -194,6 +197,35 @@ export class SmtpAgent {
     const text = lastError || `connect to ${hop.host}: no route`;
     for (const r of pending) await status.defer(r, { dsn: lastDsn, text, relay: lastRelay });
     return siteFailure(lastDsn, text);
+  }
+
+  /**
+   * generic - smtp_generic_maps rewriting of an envelope address on output
+   * (user@domain, then user when the domain is $myorigin or
+   * $mydestination, then @domain; a result without "@" keeps the domain).
+   */
+  private async generic(addr: string): Promise<string> {
+    const spec = param(this.config, this.prefix, 'generic_maps');
+    if (!spec.trim() || addr === '') return addr;
+    let maps = genericMaps.get(spec);
+    if (!maps) {
+      maps = Maps.create(`${this.prefix}_generic_maps`, spec);
+      genericMaps.set(spec, maps);
+    }
+    const at = addr.lastIndexOf('@');
+    const user = at < 0 ? addr : addr.slice(0, at);
+    const domain = at < 0 ? '' : addr.slice(at + 1);
+    let v = await maps.find(addr);
+    if (v === null && domain) {
+      const local = [this.config.str('myorigin'), ...splitList(this.config.str('mydestination'))].map((d) => d.toLowerCase());
+      if (local.includes(domain.toLowerCase())) v = await maps.find(user);
+      if (v === null) {
+        v = await maps.find(`@${domain}`);
+        if (v !== null && v.startsWith('@')) v = user + v;
+      }
+    }
+    if (v === null) return addr;
+    return v.includes('@') || !domain ? v : `${v}@${domain}`;
   }
 
   /** fallbackTargets - smtp_fallback_relay hosts, tried after the next hop's own servers. */
@@ -372,15 +404,18 @@ export class SmtpAgent {
       return { remaining: [] };
     }
     // Build the envelope commands.
-    let mail = `MAIL FROM:<${req.sender}>`;
+    const sender = await this.generic(req.sender);
+    const rcptAddrs: string[] = [];
+    for (const r of rcpts) rcptAddrs.push(await this.generic(r.address));
+    let mail = `MAIL FROM:<${sender}>`;
     if (s.features.has('SIZE')) mail += ` SIZE=${size}`;
     if (s.features.has('8BITMIME') && req.encoding === '8bit') mail += ' BODY=8BITMIME';
     if (s.features.has('DSN')) {
       if (req.dsn_ret) mail += ` RET=${req.dsn_ret & DSN_RET.HDRS ? 'HDRS' : 'FULL'}`;
       if (req.dsn_envid) mail += ` ENVID=${xtext(req.dsn_envid)}`;
     }
-    const rcptCmds = rcpts.map((r) => {
-      let c = `RCPT TO:<${r.address}>`;
+    const rcptCmds = rcpts.map((r, i) => {
+      let c = `RCPT TO:<${rcptAddrs[i]}>`;
       if (s.features.has('DSN')) {
         if (r.dsn_notify) c += ` NOTIFY=${notifyText(r.dsn_notify)}`;
         if (r.dsn_orcpt) c += ` ORCPT=${orcptText(r.dsn_orcpt)}`;

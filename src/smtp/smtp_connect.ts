@@ -89,6 +89,13 @@ async function hostAddresses(host: string, config: MailConfig): Promise<string[]
   return out;
 }
 
+/** sortMx - MX records by preference, equal preferences shuffled when randomize (smtp_randomize_addresses). */
+export function sortMx<T extends { priority: number }>(mx: T[], randomize: boolean, random: () => number = Math.random): T[] {
+  const keyed = mx.map((m) => ({ m, r: randomize ? random() : 0 }));
+  keyed.sort((a, b) => a.m.priority - b.m.priority || a.r - b.r);
+  return keyed.map((k) => k.m);
+}
+
 /** resolveTargets - the addresses to try for a next hop, in order. */
 export async function resolveTargets(hop: NextHop, config: MailConfig): Promise<SmtpTarget[]> {
   if (hop.unixPath) return [{ host: config.str('myhostname'), addr: hop.unixPath, port: 0, unixPath: hop.unixPath }];
@@ -111,7 +118,7 @@ export async function resolveTargets(hop: NextHop, config: MailConfig): Promise<
     for (const addr of await hostAddresses(hop.host, config)) targets.push({ host: hop.host, addr, port: hop.port });
     return targets.slice(0, limit);
   }
-  mx.sort((a, b) => a.priority - b.priority);
+  mx = sortMx(mx, config.bool('smtp_randomize_addresses'));
   for (const m of mx) {
     if (m.exchange === '' || m.exchange === '.') throw new LookupError(`Domain ${hop.host} does not accept mail (nullMX)`, true);
     try {

@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SMTPServer } from 'smtp-server';
@@ -276,5 +276,57 @@ test('smtp-server as the remote MTA receives the message and the envelope', asyn
     for (const l of deliveries(run.lines)) assert.match(l, /relay=127\.0\.0\.1\[127\.0\.0\.1\]:PORT, dsn=2\.0\.0, status=sent \(250 /);
   } finally {
     await new Promise<void>((r) => peer.close(() => r()));
+  }
+});
+
+test('MX order: by preference, equal preferences shuffled only with smtp_randomize_addresses', async () => {
+  const { sortMx } = await import('../../src/smtp/smtp_connect.js');
+  const mx = [
+    { exchange: 'c', priority: 20 },
+    { exchange: 'a1', priority: 10 },
+    { exchange: 'a2', priority: 10 },
+    { exchange: 'b', priority: 15 },
+  ];
+  assert.deepEqual(sortMx(mx, false).map((m) => m.exchange), ['a1', 'a2', 'b', 'c']);
+  const seq = [0.9, 0.6, 0.2, 0.5];
+  let i = 0;
+  assert.deepEqual(sortMx(mx, true, () => seq[i++]).map((m) => m.exchange), ['a2', 'a1', 'b', 'c']);
+});
+
+test('smtp_mx_session_limit: stop after N servers that answered; the others are not contacted', async () => {
+  // Three addresses for one next hop are not available without DNS; two
+  // fallback relays after a broken primary give three sessions to count.
+  const peers = await Promise.all([startOddServer(SCENARIOS.greetclose), startOddServer(SCENARIOS.greetclose), startOddServer({})]);
+  try {
+    const [p1, p2, p3] = peers;
+    const run = await deliverTo(`[127.0.0.1]:${p1.port}`, ['ok@limit.test'], { cf: ['smtp_mx_session_limit = 1', `smtp_fallback_relay = [127.0.0.1]:${p2.port}, [127.0.0.1]:${p3.port}`] });
+    // The session limit applies to the next hop's own servers; fallback relays are still tried.
+    assert.equal(p1.seen.sessions, 1);
+    assert.equal(p2.seen.sessions, 1);
+    assert.equal(p3.seen.messages.length, 1);
+    assert.match(deliveries(run.lines)[0], /status=sent/);
+  } finally {
+    for (const p of peers) await p.close();
+  }
+});
+
+test('smtp_generic_maps rewrites the envelope sender and recipients on output', async () => {
+  const peer = await startOddServer({});
+  const inst = makeInstance(TIMEOUTS.join('\n'));
+  try {
+    const table = join(inst.dir, 'generic');
+    writeFileSync(table, 's@example.org outside@isp.example\n@inside.test @outside.test\n');
+    const cfInst = makeInstance([...TIMEOUTS, `smtp_generic_maps = texthash:${table}`].join('\n'));
+    try {
+      await deliverTo(`[127.0.0.1]:${peer.port}`, ['bob@inside.test', 'carol@else.test'], { inst: cfInst });
+    } finally {
+      cfInst.cleanup();
+    }
+    assert.ok(peer.seen.commands.includes('MAIL FROM:<outside@isp.example>'));
+    assert.ok(peer.seen.commands.includes('RCPT TO:<bob@outside.test>'));
+    assert.ok(peer.seen.commands.includes('RCPT TO:<carol@else.test>'));
+  } finally {
+    await peer.close();
+    inst.cleanup();
   }
 });
