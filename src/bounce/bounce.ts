@@ -18,7 +18,9 @@
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
 import { readAttrs, sendAttrs, attrSendProtocol } from '../util/attr.js';
-import type { MailConfig } from '../global/mail_conf.js';
+import { MailConfig } from '../global/mail_conf.js';
+import { msgAddOutput, setFatalAction } from '../util/msg.js';
+import { templateMain } from './bounce_template.js';
 import type { ServerContext } from '../master/mail_server.js';
 import { BOUNCE_CMD, BOUNCE_PROTOCOL } from '../global/bounce_clnt.js';
 import { bounceLogRead, bounceLogRemove, type BounceLogEntry } from '../global/bounce_log.js';
@@ -135,7 +137,44 @@ function wantsSuccessNotice(e: BounceLogEntry): boolean {
   return e.action === 'delivered' || e.action === 'relayed' || e.action === 'expanded';
 }
 
+/**
+ * standAloneTemplates - `bounce -S -V -n dump_templates|expand_templates
+ * [-c dir] [-o name=value]...` as postconf -t/-b run it; true when handled.
+ */
+function standAloneTemplates(argv: string[]): boolean {
+  let service = '';
+  let configDir: string | undefined;
+  const overrides: Array<[string, string]> = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('-') || a === '-') break;
+    for (let j = 1; j < a.length; j++) {
+      const c = a[j];
+      if ('ncot'.includes(c)) {
+        const v = j + 1 < a.length ? a.slice(j + 1) : argv[++i];
+        if (v === undefined) return false;
+        if (c === 'n') service = v;
+        else if (c === 'c') configDir = v;
+        else if (c === 'o') {
+          const eq = v.indexOf('=');
+          if (eq > 0) overrides.push([v.slice(0, eq).trim(), v.slice(eq + 1).trim()]);
+        }
+        break;
+      }
+    }
+  }
+  if (service !== 'dump_templates' && service !== 'expand_templates') return false;
+  const config = MailConfig.load(configDir);
+  for (const [k, v] of overrides) config.override(k, v);
+  const prefix = `${config.str('syslog_name')}/bounce`;
+  msgAddOutput((_sev, text) => process.stderr.write(`${prefix}: ${text}\n`));
+  setFatalAction((_text, status) => process.exit(status || 1));
+  templateMain(config, service);
+  return true;
+}
+
 export async function main(argv: string[]): Promise<void> {
+  if (standAloneTemplates(argv)) return;
   const { singleServerMain } = await import('../master/single_server.js');
   singleServerMain(argv, { service: bounceService });
 }

@@ -20,6 +20,7 @@ import { CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
 import { REC, DSN_RET } from '../global/rec_type.js';
 import { mailDate } from '../global/mail_date.js';
 import { readMessageLines } from '../global/mail_copy.js';
+import { expandTemplate, loadTemplates } from './bounce_template.js';
 
 export type NoticeKind = 'failure' | 'delay' | 'success' | 'verify';
 
@@ -137,7 +138,8 @@ export async function sendNotice(config: MailConfig, n: NoticeRequest): Promise<
     await clnt.record(REC.MESG, '');
     const host = config.str('myhostname');
     const boundary = `${n.original.queueId}.${Math.floor(now.getTime() / 1000)}/${host}`;
-    const t = TEMPLATES[n.kind];
+    const tpl = loadTemplates(config)[n.kind];
+    const t = { subject: tpl.subject, postmasterSubject: tpl.postmasterSubject, text: (c: MailConfig) => expandTemplate(c, tpl) };
     await put(`Received: by ${host} (${config.str('mail_name')})`);
     await put(`\tid ${clnt.queueId}; ${mailDate(now)}`);
     await put(`Date: ${mailDate(now)}`);

@@ -10,7 +10,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { REPO, TestInstance, freePort } from '../helpers/instance.js';
@@ -186,9 +186,12 @@ test('defer_transports: deferred by the retry agent until a flush', async () => 
 test('a corrupt queue file is saved to corrupt/ with a warning', async () => {
   const id = 'C0FFEE1234';
   const path = join(inst.queueDir, 'incoming', id);
-  writeFileSync(path, 'garbage here\n', { mode: 0o700 });
+  // written under a name qmgr ignores, owned by mail_owner, then renamed into place
+  const tmp = join(inst.queueDir, 'incoming', `${id}.tmp`);
+  writeFileSync(tmp, 'garbage here\n', { mode: 0o700 });
   const owner = getpwnam(inst.accounts.mailOwner);
-  if (owner && process.getuid?.() === 0) chownSync(path, owner.uid, owner.gid);
+  if (owner && process.getuid?.() === 0) chownSync(tmp, owner.uid, owner.gid);
+  renameSync(tmp, path);
   await inst.command('postqueue', ['-f']);
   // postsuper (run by postfix reload) may rename the file to match its inode, as Postfix's does
   const line = await inst.waitForLog(/qmgr\[\d+\]: warning: saving corrupt file "[0-9A-F]+" from queue "active" to queue "corrupt"$/);
