@@ -152,6 +152,46 @@ function copyFlags(flags: string): number {
   return f;
 }
 
+/** SYS_EXITS - sysexits(3) codes as Postfix's sys_exits table reports them. */
+const SYS_EXITS: Record<number, [string, string]> = {
+  64: ['5.3.0', 'command line usage error'],
+  65: ['5.6.0', 'data format error'],
+  66: ['5.3.0', 'cannot open input'],
+  67: ['5.1.1', 'user unknown'],
+  68: ['5.1.2', 'host name unknown'],
+  69: ['5.3.0', 'service unavailable'],
+  70: ['5.3.0', 'internal software error'],
+  71: ['4.3.0', 'system resource problem'],
+  72: ['5.3.0', 'critical OS file missing'],
+  73: ['5.2.0', "can't create user output file"],
+  74: ['5.3.0', 'input/output error'],
+  75: ['4.3.0', 'temporary failure'],
+  76: ['5.5.0', 'remote error in protocol'],
+  77: ['5.7.0', 'permission denied'],
+  78: ['5.3.5', 'local configuration error'],
+};
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+
+/**
+ * exitOutcome - the delivery result for a finished command, in Postfix's
+ * words: "delivered via X service (output)", "user unknown. Command
+ * output: ...", "Command died with status 1: \"/bin/cmd\"", ...
+ */
+export function exitOutcome(transport: string, command: string, code: number | null, signal: NodeJS.Signals | null, output: string, timedOut: boolean): { kind: 'sent' | 'defer' | 'bounce'; dsn: string; text: string } {
+  const flat = output.replace(/[\r\n\t]/g, ' ');
+  const withOutput = (text: string) => (flat.trim() ? `${text}. Command output: ${flat}` : text);
+  if (timedOut) return { kind: 'defer', dsn: '4.3.0', text: `Command time limit exceeded: "${command}"` };
+  if (signal) return { kind: 'defer', dsn: '4.3.0', text: `Command died with signal ${SIGNALS[signal] ?? 0}: "${command}"` };
+  if (code === 0) {
+    const out = flat.trim();
+    return { kind: 'sent', dsn: '2.0.0', text: `delivered via ${transport} service${out ? ` (${out})` : ''}` };
+  }
+  const known = code !== null ? SYS_EXITS[code] : undefined;
+  if (known) return { kind: known[0].startsWith('4') ? 'defer' : 'bounce', dsn: known[0], text: withOutput(known[1]) };
+  return { kind: 'bounce', dsn: '5.3.0', text: withOutput(`Command died with status ${code}: "${command}"`) };
+}
+
 export class PipeAgent {
   constructor(
     private readonly config: MailConfig,
@@ -225,12 +265,7 @@ export class PipeAgent {
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        const out = output.trim().replace(/\s+/g, ' ');
-        if (timedOut) resolve({ kind: 'defer', dsn: '4.3.0', text: `Command time limit exceeded: "${argv.join(' ')}"` });
-        else if (signal) resolve({ kind: 'defer', dsn: '4.3.0', text: `Command died with signal: "${argv.join(' ')}"` });
-        else if (code === 0) resolve({ kind: 'sent', dsn: '2.0.0', text: `delivered via ${transport} service${out ? ` (${out})` : ''}` });
-        else if (code === 75 || code === 71 || code === 73 || code === 74) resolve({ kind: 'defer', dsn: '4.3.0', text: out || `temporary failure` });
-        else resolve({ kind: 'bounce', dsn: '5.3.0', text: out || `Command died with status ${code}: "${argv[0]}"` });
+        resolve(exitOutcome(transport, argv[0], code, signal, output, timedOut));
       });
     });
   }
