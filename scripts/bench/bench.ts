@@ -3,8 +3,11 @@
  * installed Postfix 3.7 when there is one (and we are root).
  *
  * Usage: node dist/scripts/bench/bench.js [--quick] [--tools=ours|postfix]
- *          [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N]
+ *          [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--rounds=R] [--cpu-prof=/DIR]
+ *          [--n1=N] [--n2=N] [--n3=N] [--n5=N]
  *
+ *   --rounds=R  run each workload R times per system, alternating the order; every
+ *              figure is the median of its rounds (default 1)
  *   --cpu-prof=/DIR  every Node process of our instances writes a V8 CPU profile
  *              to /DIR (NODE_OPTIONS passed through import_environment); see
  *              scripts/bench/profile.ts to sum them by function.
@@ -56,26 +59,29 @@ interface Options {
   withPostfix: boolean;
   /** write V8 CPU profiles of every process of our instances here (NODE_OPTIONS=--cpu-prof) */
   cpuProf?: string;
+  /** how many times each workload runs per system (figures are medians) */
+  rounds: number;
   /** some --nX= was given */
   nGiven?: boolean;
   n: { w1: number; w2: number; w3: number; w5: number };
 }
 
 const FULL = { w1: 20000, w2: 20000, w3: 500, w5: 100000 };
-const QUICK = { w1: 400, w2: 200, w3: 30, w5: 500 };
+const QUICK = { w1: 300, w2: 150, w3: 30, w5: 500 };
 
 function usage(text: string): never {
-  process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N]\n`);
+  process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--rounds=R] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, tools: 'ours', only: new Set(['W1', 'W2', 'W3', 'W4', 'W5', 'S']), withPostfix: true, n: { ...FULL } };
+  const o: Options = { rounds: 1, quick: false, tools: 'ours', only: new Set(['W1', 'W2', 'W3', 'W4', 'W5', 'S']), withPostfix: true, n: { ...FULL } };
   const counts: Partial<Options['n']> = {};
   for (const a of argv) {
     let m: RegExpExecArray | null;
     if (a === '--quick') o.quick = true;
     else if (a === '--no-postfix') o.withPostfix = false;
+    else if ((m = /^--rounds=(\d{1,2})$/.exec(a)) && Number(m[1]) > 0) o.rounds = Number(m[1]);
     else if ((m = /^--cpu-prof=(\/.+)$/.exec(a))) o.cpuProf = m[1];
     else if ((m = /^--tools=(ours|postfix)$/.exec(a))) o.tools = m[1] as Options['tools'];
     else if ((m = /^--only=([A-Za-z0-9,]+)$/.exec(a))) o.only = new Set(m[1].toUpperCase().split(',').filter(Boolean));
@@ -482,23 +488,31 @@ async function main(): Promise<void> {
     ['W3', w3],
     ['W5', w5],
   ];
-  let round = 0;
+  // Each workload runs `rounds` times per system, the order alternating, and
+  // every figure is the median over the rounds (the machines drift).
+  const samples: Record<Kind, Record<string, number[]>> = { ours: {}, postfix: {} };
+  let turn = 0;
   for (const [id, fn] of workloads) {
     if (!opts.only.has(id)) continue;
-    const order = round++ % 2 === 0 ? kinds : [...kinds].reverse();
-    for (const k of order) {
-      if (interrupted) return;
-      const t = Date.now();
-      process.stderr.write(`bench: ${id} ${k} ...`);
-      try {
-        Object.assign(results[k], await fn(k));
-        process.stderr.write(` ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
-      } catch (err) {
-        process.stderr.write(` FAILED\n`);
-        errors.push(`${id} ${k}: ${(err as Error).message}`);
-        process.stderr.write(`bench: ${id} ${k}: ${(err as Error).message}\n`);
+    for (let r = 0; r < opts.rounds; r++) {
+      const order = turn++ % 2 === 0 ? kinds : [...kinds].reverse();
+      for (const k of order) {
+        if (interrupted) return;
+        const t = Date.now();
+        process.stderr.write(`bench: ${id} ${k}${opts.rounds > 1 ? ` round ${r + 1}/${opts.rounds}` : ''} ...`);
+        try {
+          for (const [key, v] of Object.entries(await fn(k))) (samples[k][key] ??= []).push(v);
+          process.stderr.write(` ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
+        } catch (err) {
+          process.stderr.write(` FAILED\n`);
+          errors.push(`${id} ${k}: ${(err as Error).message}`);
+          process.stderr.write(`bench: ${id} ${k}: ${(err as Error).message}\n`);
+        }
       }
     }
+  }
+  for (const k of kinds) {
+    for (const [key, list] of Object.entries(samples[k])) results[k][key] = percentile(list.filter((v) => !Number.isNaN(v)), 50);
   }
   if (opts.only.has('S') && !interrupted) {
     process.stderr.write('bench: S start-up costs ...');
@@ -519,7 +533,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const pfxVersion = withPostfix ? (await run('/usr/sbin/postconf', ['-d', '-h', 'mail_version'])).stdout.trim() : null;
   process.stdout.write(
-    `\nbench ${opts.quick ? '--quick ' : ''}(tools: ${opts.tools}; N: W1=${opts.n.w1} W2=${opts.n.w2} W3=${opts.n.w3} W5=${opts.n.w5}; ` +
+    `\nbench ${opts.quick ? '--quick ' : ''}(tools: ${opts.tools}; rounds: ${opts.rounds}; N: W1=${opts.n.w1} W2=${opts.n.w2} W3=${opts.n.w3} W5=${opts.n.w5}; ` +
       `${cpus().length} cores; node ${process.version}${pfxVersion ? `; Postfix ${pfxVersion}` : ''})\n\n${table(rs, withPostfix)}\n`,
   );
   for (const k of kinds) {
@@ -536,6 +550,8 @@ async function main(): Promise<void> {
     quick: opts.quick,
     tools: opts.tools,
     counts: opts.n,
+    rounds: opts.rounds,
+    samples: { ours: samples.ours, postfix: withPostfix ? samples.postfix : null },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', memMiB: Math.round(totalmem() / 1048576) },
     node: process.version,
     postfix: pfxVersion,
