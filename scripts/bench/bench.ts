@@ -31,7 +31,7 @@
  */
 
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, userInfo } from 'node:os';
+import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, REPO } from '../../test/helpers/instance.js';
 import {
@@ -563,14 +563,22 @@ async function main(): Promise<void> {
     errors,
   };
   const dir = join(REPO, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
   // only a run of every workload at the standard sizes with our tools gets the plain name
   const partial = ['W1', 'W2', 'W3', 'W4', 'W5', 'S'].some((w) => !opts.only.has(w)) || opts.nGiven || !withPostfix || opts.cpuProf !== undefined;
   const suffix = `${opts.quick ? '-quick' : ''}${opts.tools === 'postfix' ? '-postfix-tools' : ''}${partial ? '-partial' : ''}`;
   // partial runs are many: they also carry the time of day
   const stamp = partial ? `${date.slice(0, 10)}T${date.slice(11, 16).replace(':', '')}` : date.slice(0, 10);
-  const file = join(dir, `${stamp}${suffix}.json`);
-  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  let file = join(dir, `${stamp}${suffix}.json`);
+  const json = JSON.stringify(out, null, 2) + '\n';
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, json);
+  } catch (err) {
+    // e.g. an ordinary user running a checkout owned by root: keep the figures anyway
+    process.stderr.write(`bench: cannot write ${file}: ${(err as Error).message}\n`);
+    file = join(tmpdir(), `bench-${stamp}${suffix}.json`);
+    writeFileSync(file, json);
+  }
   process.stdout.write(`\nwritten: ${file} (${out.seconds} s)\n`);
   if (errors.length > 0) process.exitCode = 1;
 }
