@@ -24,7 +24,15 @@
 
 import { strerror } from './msg_logwriter.js';
 import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { open as lmdbOpen, type RootDatabase } from 'lmdb';
+import { createRequire } from 'node:module';
+import type { RootDatabase, RootDatabaseOptionsWithPath } from 'lmdb';
+
+/** The lmdb binding is loaded on first use: format-1 tables and most commands never need it. */
+let lmdbModule: typeof import('lmdb') | undefined;
+function lmdbOpen(options: RootDatabaseOptionsWithPath): RootDatabase<Buffer, Buffer> {
+  lmdbModule ??= createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
+  return lmdbModule.open<Buffer, Buffer>(options);
+}
 import { msg } from './msg.js';
 import { Lmdb1Reader, buildLmdb1, lmdbFormatVersion } from './dict_lmdb1.js';
 import {
@@ -106,10 +114,10 @@ function acquireEnv(file: string, writable: boolean): RootDatabase<Buffer, Buffe
   let db: RootDatabase<Buffer, Buffer>;
   try {
     // Writable when permitted, so that a later writer in this process can share it.
-    db = lmdbOpen<Buffer, Buffer>({ ...options, readOnly: false });
+    db = lmdbOpen({ ...options, readOnly: false });
   } catch (e) {
     if (writable) throw e;
-    db = lmdbOpen<Buffer, Buffer>({ ...options, readOnly: true });
+    db = lmdbOpen({ ...options, readOnly: true });
   }
   if (ino === 'new') {
     const st = statSync(file);

@@ -13,7 +13,15 @@
 
 import { strerror } from './msg_logwriter.js';
 import { readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+
+/** better-sqlite3 is loaded on first use (only sqlite: tables need it). */
+let sqliteModule: typeof Database | undefined;
+function openSqlite(path: string, options: Database.Options): Database.Database {
+  sqliteModule ??= createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  return new sqliteModule(path, options);
+}
 import { parseMainCf, splitList, ConfigFileError } from '../global/mail_conf.js';
 import { msg } from './msg.js';
 import { DICT_FLAG, DictBase, DictError, DictOpenError, dictMainConfig } from './dict.js';
@@ -177,7 +185,7 @@ export class DictSqlite extends DictBase {
     // Queries on parts of the key (%u, %d, %1..) take only full keys (Postfix db_common_dict_partial).
     this.flags |= this.common.flags & (KEY_DOMAIN | KEY_USER | KEY_PARTS) ? DICT_FLAG.PATTERN : DICT_FLAG.FIXED;
     try {
-      this.db = new Database(dbpath, { readonly: true, fileMustExist: true });
+      this.db = openSqlite(dbpath, { readonly: true, fileMustExist: true });
     } catch (e) {
       throw new DictOpenError(`sqlite:${name}: Can't open database: ${(e as Error).message}`);
     }
