@@ -71,3 +71,50 @@ test('postqueue, mailq and postsuper against a running instance', async () => {
   assert.equal(empty.stdout, 'Mail queue is empty\n');
   await inst.stop();
 });
+
+test('a message held by smtpd shows in mailq with "!" and in postcat -q as hold/ID', async () => {
+  const { connect } = await import('node:net');
+  const inst = await TestInstance.create({
+    name: 'queue-hold',
+    main: { smtpd_recipient_restrictions: 'check_recipient_access inline:{hold@example.test=HOLD}, permit_mynetworks, reject' },
+  });
+  after(() => inst.cleanup());
+  await inst.start();
+  const env = inst.env({ TZ: 'UTC' });
+  const replies = await new Promise<string[]>((resolve, reject) => {
+    const cmds = ['EHLO client.example', 'MAIL FROM:<carol@example.test>', 'RCPT TO:<hold@example.test>', 'DATA', 'Subject: held\r\n\r\nbody\r\n.', 'QUIT'];
+    const got: string[] = [];
+    let buf = '';
+    const c = connect(inst.smtpPort, '127.0.0.1');
+    c.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        if (/^\d{3} /.test(line)) {
+          got.push(line);
+          const next = cmds.shift();
+          if (next !== undefined) c.write(next + '\r\n');
+        }
+      }
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve(got));
+  });
+  const queued = /^250 2\.0\.0 Ok: queued as ([0-9A-F]+)$/.exec(replies[replies.length - 2] ?? '');
+  assert.ok(queued, replies.join(' | '));
+  const id = queued[1];
+  const p = await runProgram(join(REPO, 'bin', 'postqueue'), ['-p'], env);
+  assert.equal(p.status, 0);
+  assert.match(p.stdout, new RegExp(`^-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\\n${id}! +\\d+ \\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d  carol@example\\.test\\n {41}hold@example\\.test\\n\\n-- \\d+ Kbytes in 1 Request\\.\\n$`));
+  const c = await runProgram(join(REPO, 'bin', 'postcat'), ['-q', id], env);
+  assert.equal(c.status, 0);
+  assert.ok(c.stdout.startsWith(`*** ENVELOPE RECORDS hold/${id} ***\nmessage_size: `), c.stdout);
+  assert.ok(c.stdout.includes(`\nsender: carol@example.test\n`));
+  assert.ok(c.stdout.includes(`\nrecipient: hold@example.test\n*** MESSAGE CONTENTS hold/${id} ***\n`));
+  assert.ok(c.stdout.endsWith(`*** HEADER EXTRACTED hold/${id} ***\n*** MESSAGE FILE END hold/${id} ***\n`));
+  const h = await runProgram(join(REPO, 'bin', 'postcat'), ['-q', '-b', id], env);
+  assert.equal(h.stdout, '\nbody\n');
+  await inst.stop();
+});
