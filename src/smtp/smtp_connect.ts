@@ -67,23 +67,50 @@ export function parseNextHop(nexthop: string, defaultPort: number, lmtp: boolean
   return { host: rest, port: defaultPort, noMx: lmtp };
 }
 
+/**
+ * hostAddresses - the addresses of a host: DNS A/AAAA records when
+ * smtp_host_lookup includes "dns" (Postfix's default), else the system
+ * resolver ("native"). A name that DNS does not know is also tried with the
+ * system resolver, so /etc/hosts names such as localhost keep working.
+ */
 async function hostAddresses(host: string, config: MailConfig): Promise<string[]> {
   if (isIP(host)) return [host];
   const pref = config.str('smtp_address_preference');
   const protocols = config.str('inet_protocols');
-  const out: string[] = [];
-  try {
-    const results = await dnsp.lookup(host, { all: true, verbatim: true });
-    for (const r of results) {
-      if (r.family === 6 && /ipv4/.test(protocols) && !/all|ipv6/.test(protocols)) continue;
-      if (r.family === 4 && /ipv6/.test(protocols) && !/all|ipv4/.test(protocols)) continue;
-      out.push(r.address);
+  const want4 = /all|ipv4/.test(protocols);
+  const want6 = /all|ipv6/.test(protocols);
+  const viaDns = /\bdns\b/.test(config.str('smtp_host_lookup'));
+  let out: string[] = [];
+  let dnsError: string | undefined;
+  if (viaDns) {
+    for (const [fam, fn] of [
+      [4, () => dnsp.resolve4(host)],
+      [6, () => dnsp.resolve6(host)],
+    ] as const) {
+      if ((fam === 4 && !want4) || (fam === 6 && !want6)) continue;
+      try {
+        out.push(...(await fn()));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENODATA' && code !== 'ENOTFOUND') dnsError = code;
+      }
     }
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTFOUND') throw new LookupError(`Host or domain name not found. Name service error for name=${host} type=A: Host not found`, true);
-    throw new LookupError(`Host or domain name not found. Name service error for name=${host} type=A: Host not found, try again`, false);
   }
+  if (out.length === 0) {
+    try {
+      const results = await dnsp.lookup(host, { all: true, verbatim: true });
+      for (const r of results) {
+        if (r.family === 6 && !want6) continue;
+        if (r.family === 4 && !want4) continue;
+        out.push(r.address);
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTFOUND' && !dnsError) throw new LookupError(`Host or domain name not found. Name service error for name=${host} type=A: Host not found`, true);
+      throw new LookupError(`Host or domain name not found. Name service error for name=${host} type=A: Host not found, try again`, false);
+    }
+  }
+  out = [...new Set(out)];
   if (pref === 'ipv4') out.sort((a, b) => (isIP(a) === 4 ? 0 : 1) - (isIP(b) === 4 ? 0 : 1));
   if (pref === 'ipv6') out.sort((a, b) => (isIP(a) === 6 ? 0 : 1) - (isIP(b) === 6 ? 0 : 1));
   return out;

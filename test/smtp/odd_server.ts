@@ -135,7 +135,7 @@ function handle(sock: Socket, sc: Scenario, seen: Seen): void {
 }
 
 /** startOddServer - listen on a free loopback port (or a UNIX path) with a scenario. */
-export function startOddServer(sc: Scenario, path?: string, port = 0): Promise<OddServer> {
+export function startOddServer(sc: Scenario, path?: string, port = 0, host = '127.0.0.1'): Promise<OddServer> {
   const seen: Seen = { commands: [], messages: [], sessions: 0 };
   const open = new Set<Socket>();
   const server = createServer((sock) => {
@@ -158,7 +158,7 @@ export function startOddServer(sc: Scenario, path?: string, port = 0): Promise<O
       });
     };
     if (path) server.listen(path, done);
-    else server.listen(port, '127.0.0.1', done);
+    else server.listen(port, host, done);
   });
 }
 

@@ -330,3 +330,46 @@ test('smtp_generic_maps rewrites the envelope sender and recipients on output', 
     inst.cleanup();
   }
 });
+
+test('MX lookup through DNS (a test server on loopback): preference order, smtp_mx_session_limit, smtp_mx_address_limit, NXDOMAIN, no MX', async () => {
+  const dns = await import('node:dns');
+  const { startDnsServer } = await import('./dns_server.js');
+  const zone = {
+    'mx.test': { mx: [[20, 'c.mx.test'], [10, 'a.mx.test'], [10, 'b.mx.test']] as Array<[number, string]> },
+    'a.mx.test': { a: ['127.0.0.2'] },
+    'b.mx.test': { a: ['127.0.0.3'] },
+    'c.mx.test': { a: ['127.0.0.4'] },
+    'amx.test': { a: ['127.0.0.4'] },
+  };
+  const server = await startDnsServer(zone);
+  const saved = dns.getServers();
+  dns.setServers([`127.0.0.1:${server.port}`]);
+  dns.promises.setServers([`127.0.0.1:${server.port}`]);
+  const probe = await startOddServer({}, undefined, 0, '127.0.0.4');
+  const port = probe.port;
+  await probe.close();
+  const a = await startOddServer(SCENARIOS.greetclose, undefined, port, '127.0.0.2');
+  const b = await startOddServer(SCENARIOS.greetclose, undefined, port, '127.0.0.3');
+  const c = await startOddServer({}, undefined, port, '127.0.0.4');
+  try {
+    const base = ['inet_protocols = ipv4'];
+    const limited = await deliverTo(`mx.test:${port}`, ['u@mx.test'], { cf: [...base, 'smtp_mx_session_limit = 2'] });
+    assert.equal(a.seen.sessions + b.seen.sessions, 2, 'both preference-10 hosts tried');
+    assert.equal(c.seen.sessions, 0, 'the preference-20 host is beyond the session limit');
+    assert.match(deliveries(limited.lines)[0], /^to=<u@mx\.test>, relay=[ab]\.mx\.test\[127\.0\.0\.[23]\]:PORT, dsn=4\.4\.2, status=deferred \(lost connection with [ab]\.mx\.test\[127\.0\.0\.[23]\] while receiving the initial server greeting\)$/);
+    const all = await deliverTo(`mx.test:${port}`, ['u@mx.test'], { cf: [...base, 'smtp_mx_session_limit = 3'] });
+    assert.match(deliveries(all.lines)[0], /^to=<u@mx\.test>, relay=c\.mx\.test\[127\.0\.0\.4\]:PORT, dsn=2\.0\.0, status=sent/);
+    const before = a.seen.sessions + b.seen.sessions;
+    await deliverTo(`mx.test:${port}`, ['u@mx.test'], { cf: [...base, 'smtp_mx_address_limit = 1', 'smtp_mx_session_limit = 5'] });
+    assert.equal(a.seen.sessions + b.seen.sessions - before, 1, 'one address only');
+    const nx = await deliverTo(`nx.test:${port}`, ['u@nx.test'], { cf: base });
+    assert.deepEqual(deliveries(nx.lines), ['to=<u@nx.test>, relay=none, dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for name=nx.test type=MX: Host not found)']);
+    const amx = await deliverTo(`amx.test:${port}`, ['u@amx.test'], { cf: base });
+    assert.match(deliveries(amx.lines)[0], /^to=<u@amx\.test>, relay=amx\.test\[127\.0\.0\.4\]:PORT, dsn=2\.0\.0, status=sent/);
+  } finally {
+    dns.setServers(saved);
+    dns.promises.setServers(saved);
+    for (const p of [a, b, c]) await p.close();
+    await server.close();
+  }
+});
