@@ -6,9 +6,9 @@
  *
  * Input is aliases(5): `name: value, value, ...`; the name is stored in
  * internal (unquoted) form and lower case, the value in external (quoted)
- * form with one space after each comma. The `@ -> @` sentinel and the NIS
- * YP_LAST_MODIFIED / YP_MASTER_NAME entries are added, as Debian's Postfix
- * does. See docs/postalias.md.
+ * form with one space after each comma. The `@ -> @` sentinel is added; the
+ * NIS entries YP_LAST_MODIFIED / YP_MASTER_NAME are not, as in a Postfix
+ * built without NIS (like the rest of this build). See docs/postalias.md.
  */
 
 import { msg } from '../util/msg.js';
@@ -305,10 +305,9 @@ export async function buildAliases(
   }
   if (opt.incremental) dict.flags |= DICT_FLAG.DUP_REPLACE;
   await put('@', '@');
-  // NIS compatibility (Debian builds have NIS): no trailing NUL, no folding.
-  dict.flags = (dict.flags & ~(DICT_FLAG.TRY1NULL | DICT_FLAG.FOLD_FIX)) | DICT_FLAG.TRY0NULL;
-  await put('YP_LAST_MODIFIED', String(Math.floor(Date.now() / 1000)).padStart(10, '0'));
-  await put('YP_MASTER_NAME', cli.config.str('myhostname'));
+  // No YP_LAST_MODIFIED / YP_MASTER_NAME entries: like the rest of this build
+  // (alias_maps without nis:, no nis: table type) this is a Postfix without
+  // HAS_NIS, which does not write them.
   try {
     await dict.close();
   } catch (e) {
