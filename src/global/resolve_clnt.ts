@@ -4,12 +4,12 @@
  *
  * Input is an internal-form address and the envelope sender; the reply is
  * the transport, nexthop, rewritten recipient and RESOLVE_FLAG/CLASS bits.
- * Uses the shared persistent connection of rewrite_clnt and caches the last
- * reply, as Postfix does.
+ * Uses the shared persistent connection of rewrite_clnt and caches recent
+ * replies for 30 seconds, as Postfix caches the last one.
  */
 
 import type { MailConfig } from './mail_conf.js';
-import { trivialClient, type TrivialClient } from './rewrite_clnt.js';
+import { ClntCache, trivialClient, type TrivialClient } from './rewrite_clnt.js';
 
 export const RESOLVE_FLAG_FINAL = 1 << 0;
 export const RESOLVE_FLAG_ROUTED = 1 << 1;
@@ -32,7 +32,7 @@ export interface ResolveReply {
 }
 
 export class ResolveClient {
-  private last: { req: string; sender: string; addr: string; reply: ResolveReply; when: number } | null = null;
+  private readonly cache = new ClntCache<ResolveReply>();
 
   constructor(readonly trivial: TrivialClient) {}
 
@@ -43,8 +43,9 @@ export class ResolveClient {
   /** resolve - request "resolve" (or "verify" for address verification probes). */
   async resolve(sender: string, addr: string, request: 'resolve' | 'verify' = 'resolve'): Promise<ResolveReply> {
     const now = Date.now();
-    const l = this.last;
-    if (l && l.req === request && l.sender === sender && l.addr === addr && now - l.when < 30_000) return l.reply;
+    const key = request + '\0' + sender + '\0' + addr;
+    const hit = this.cache.get(key, now);
+    if (hit !== undefined) return { ...hit };
     const r = await this.trivial.request([
       ['request', request],
       ['sender', sender],
@@ -59,7 +60,7 @@ export class ResolveClient {
       recipient: r.str('recipient'),
       flags: Number(flagValues[1]),
     };
-    this.last = { req: request, sender, addr, reply, when: now };
-    return reply;
+    this.cache.set(key, reply, now);
+    return { ...reply };
   }
 }

@@ -4,7 +4,9 @@
  *
  * One connection to private/rewrite (rewrite_service_name) is kept open and
  * shared; it is re-opened after an error or when the server asks for it
- * (non-zero server flags). The last result is cached, as in Postfix.
+ * (non-zero server flags). Recent results are cached for 30 seconds, as
+ * Postfix caches the last one (here a few entries, so that alternating
+ * sender and recipient lookups of a busy cleanup or smtpd still hit).
  * rewriteClntInternal() takes and returns internal (unquoted) form.
  */
 
@@ -97,8 +99,36 @@ export function trivialClient(config: MailConfig): TrivialClient {
   return c;
 }
 
+/** Entries of the per-client result caches, and how long one stays valid (Postfix: 30 s). */
+export const CLNT_CACHE_SIZE = 16;
+export const CLNT_CACHE_TTL_MS = 30_000;
+
+/** ClntCache - a small LRU of recent replies with an expiry (rewrite_clnt, resolve_clnt). */
+export class ClntCache<T> {
+  private readonly map = new Map<string, { value: T; when: number }>();
+
+  get(key: string, now: number): T | undefined {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    if (now - e.when >= CLNT_CACHE_TTL_MS || now < e.when) {
+      this.map.delete(key);
+      return undefined;
+    }
+    // most recently used last
+    this.map.delete(key);
+    this.map.set(key, e);
+    return e.value;
+  }
+
+  set(key: string, value: T, now: number): void {
+    this.map.delete(key);
+    this.map.set(key, { value, when: now });
+    if (this.map.size > CLNT_CACHE_SIZE) this.map.delete(this.map.keys().next().value as string);
+  }
+}
+
 export class RewriteClient {
-  private last: { rule: string; addr: string; result: string; when: number } | null = null;
+  private readonly cache = new ClntCache<string>();
 
   constructor(readonly trivial: TrivialClient) {}
 
@@ -106,15 +136,16 @@ export class RewriteClient {
   async rewrite(rule: string, addr: string): Promise<string> {
     if (addr === '') return '';
     const now = Date.now();
-    const l = this.last;
-    if (l && l.rule === rule && l.addr === addr && now - l.when < 30_000) return l.result;
+    const key = rule + '\0' + addr;
+    const hit = this.cache.get(key, now);
+    if (hit !== undefined) return hit;
     const reply = await this.trivial.request([
       ['request', 'rewrite'],
       ['rule', rule],
       ['address', addr],
     ]);
     const result = reply.str('address');
-    this.last = { rule, addr, result, when: now };
+    this.cache.set(key, result, now);
     return result;
   }
 

@@ -204,7 +204,20 @@ export function mailDate(when: Date): string {
   );
 }
 
+/** zone abbreviation by UTC offset: it changes only when the offset does (DST), and formatToParts is costly */
+const zoneCache = new Map<number, string>();
+
 function timeZoneAbbrev(when: Date): string {
+  const off = when.getTimezoneOffset();
+  let zone = zoneCache.get(off);
+  if (zone === undefined) {
+    zone = computeZoneAbbrev(when);
+    if (zoneCache.size < 16) zoneCache.set(off, zone);
+  }
+  return zone;
+}
+
+function computeZoneAbbrev(when: Date): string {
   try {
     const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(when);
     const name = parts.find((p) => p.type === 'timeZoneName')?.value ?? '';

@@ -115,6 +115,17 @@ export class NamadrList {
   get empty(): boolean {
     return this.items.length === 0;
   }
+  /** parsed network patterns, built once per list item (null: not a network) */
+  private readonly networks = new Map<string, BlockList | null>();
+  private networkOf(item: string): BlockList | null {
+    let bl = this.networks.get(item);
+    if (bl === undefined) {
+      const b = new BlockList();
+      bl = addNetwork(b, item) ? b : null;
+      this.networks.set(item, bl);
+    }
+    return bl;
+  }
   async match(name: string, addr: string): Promise<boolean> {
     const plainAddr = addr.toLowerCase().startsWith('ipv6:') ? addr.slice(5) : addr;
     const type = isIPv4(plainAddr) ? 'ipv4' : 'ipv6';
@@ -130,8 +141,8 @@ export class NamadrList {
         if ((await table.lookup(plainAddr)) !== undefined) hit = true;
         else if (name !== 'unknown' && (await table.lookup(name)) !== undefined) hit = true;
       } else {
-        const bl = new BlockList();
-        if (addNetwork(bl, item)) {
+        const bl = this.networkOf(item);
+        if (bl) {
           if (isIPv4(plainAddr) || isIPv6(plainAddr)) hit = bl.check(plainAddr, type);
         } else if (name && name !== 'unknown') {
           const pat = item.toLowerCase();
