@@ -22,6 +22,8 @@ export const DELIVER_PROTOCOL = 'delivery_request_protocol';
 export const DEL_REQ_FLAG = {
   SUCCESS: 1 << 0,
   BOUNCE: 1 << 1,
+  /** a delay warning was sent: report the delivery (confirm_delay_cleared) */
+  REC_DLY_SENT: 1 << 2,
   MTA_VRFY: 1 << 8,
   USR_VRFY: 1 << 9,
   RECORD: 1 << 10,

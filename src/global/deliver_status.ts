@@ -118,7 +118,31 @@ export class DeliveryStatus {
     }
   }
 
+  /**
+   * When set, done marks are collected instead of written: local(8) logs each
+   * address an alias expands to, but marks the queue file's recipient only
+   * when every expansion is finished (Postfix local.c).
+   */
+  heldMarks: Set<number> | undefined;
+
+  /** releaseMarks - write (ok) or drop the collected done marks and stop collecting. */
+  async releaseMarks(ok: boolean): Promise<void> {
+    const offsets = [...(this.heldMarks ?? [])];
+    this.heldMarks = undefined;
+    if (!ok || offsets.length === 0) return;
+    try {
+      await deliverCompleted(this.queuePath, offsets);
+    } catch (err) {
+      msg.warn(`${this.req.queue_id}: update queue file ${this.queuePath}: ${(err as Error).message}`);
+      this.status = DELIVER_STAT_DEFER;
+    }
+  }
+
   private async markDone(rcpt: DeliverRecipient): Promise<void> {
+    if (this.heldMarks) {
+      this.heldMarks.add(rcpt.offset);
+      return;
+    }
     try {
       await deliverCompleted(this.queuePath, [rcpt.offset]);
     } catch (err) {
@@ -135,11 +159,13 @@ export class DeliveryStatus {
     }
     this.logLine(rcpt, o, this.verifyOnly ? 'deliverable' : 'sent');
     const wantsTrace =
-      (rcpt.dsn_notify & DSN_NOTIFY.SUCCESS) !== 0 || (this.req.flags & DEL_REQ_FLAG.RECORD) !== 0 || this.verifyOnly;
+      (rcpt.dsn_notify & DSN_NOTIFY.SUCCESS) !== 0 ||
+      (this.req.flags & (DEL_REQ_FLAG.RECORD | DEL_REQ_FLAG.REC_DLY_SENT)) !== 0 ||
+      this.verifyOnly;
     if (wantsTrace) {
       try {
         // Delivery reports say how: "delivery via local: delivered to mailbox".
-        const traced = { ...o, text: `delivery via ${o.relay}: ${o.text}` };
+        const traced = viaRelay(o);
         await bounceLogAppend(this.config, 'trace', this.req.queue_id, this.entry(rcpt, traced, this.verifyOnly ? 'deliverable' : 'delivered'));
       } catch (err) {
         msg.warn(`${this.req.queue_id}: trace logfile: ${(err as Error).message}`);
@@ -159,7 +185,7 @@ export class DeliveryStatus {
     }
     if (this.verifyOnly) {
       this.logLine(rcpt, { ...o, dsn }, 'undeliverable');
-      await this.appendOrDefer('trace', rcpt, { ...o, dsn }, 'undeliverable');
+      await this.appendOrDefer('trace', rcpt, viaRelay({ ...o, dsn }), 'undeliverable');
       return;
     }
     this.logLine(rcpt, { ...o, dsn }, 'deferred');
@@ -182,7 +208,7 @@ export class DeliveryStatus {
     if (this.verifyOnly) {
       // the report says which agent decided: "delivery via local: unknown user: ..."
       this.logLine(rcpt, o, 'undeliverable');
-      if (await this.appendOrDefer('trace', rcpt, { ...o, text: `delivery via ${o.relay}: ${o.text}` }, 'undeliverable')) await this.markDone(rcpt);
+      if (await this.appendOrDefer('trace', rcpt, viaRelay(o), 'undeliverable')) await this.markDone(rcpt);
       return;
     }
     this.logLine(rcpt, o, 'bounced');
@@ -199,4 +225,9 @@ export class DeliveryStatus {
       return false;
     }
   }
+}
+
+/** viaRelay - trace report text: "delivery via RELAY: text", unless the relay is "none" (Postfix trace_append). */
+function viaRelay(o: Outcome): Outcome {
+  return o.relay === 'none' ? o : { ...o, text: `delivery via ${o.relay}: ${o.text}` };
 }

@@ -228,7 +228,7 @@ export class Qmgr {
       encoding: info.attrs.get('encoding') ?? '',
       envid: info.attrs.get('envelope_id') ?? '',
       ret: Number(info.attrs.get('ret_flags') ?? 0) || 0,
-      deliveryFlags: deliveryFlags(info),
+      deliveryFlags: deliveryFlags(info) | (info.warnTime < 0 && this.config.bool('confirm_delay_cleared') ? DEL_REQ_FLAG.REC_DLY_SENT : 0),
       attrs: info.attrs,
       pending: 1, // held until all recipients are scheduled
       deferred: false,

@@ -91,6 +91,7 @@ function normalize(text: string): string {
 
 const count = (re: RegExp) => inst.logLines(re).length;
 const ids: string[] = [];
+let delayedId = '';
 
 test('deferred mail gets the next retry time as mtime; a dead destination defers the rest through the retry agent', async () => {
   const t0 = Date.now();
@@ -192,6 +193,9 @@ test('a corrupt queue file is saved to corrupt/ with a warning', async () => {
   const owner = getpwnam(inst.accounts.mailOwner);
   if (owner && process.getuid?.() === 0) chownSync(tmp, owner.uid, owner.gid);
   renameSync(tmp, path);
+  // (a wake-up sent while a reloaded qmgr is being replaced can be consumed by the old one: send again)
+  const poke = setInterval(() => void inst.command('postqueue', ['-f']), 2000);
+  after(() => clearInterval(poke));
   await inst.command('postqueue', ['-f']);
   // postsuper (run by postfix reload) may rename the file to match its inode, as Postfix's does
   const line = await inst.waitForLog(/qmgr\[\d+\]: warning: saving corrupt file "[0-9A-F]+" from queue "active" to queue "corrupt"$/);
@@ -199,6 +203,7 @@ test('a corrupt queue file is saved to corrupt/ with a warning', async () => {
   assert.ok(saved === id || saved.startsWith(id.slice(0, 5)), line);
   assert.equal(inst.logLines(new RegExp(`qmgr\\[\\d+\\]: warning: ${saved}: message rejected: `)).length, 1);
   await waitFor('corrupt/', () => (queueFiles('corrupt').has(saved) ? true : undefined));
+  clearInterval(poke);
   assert.ok(!queueFiles('active').has(saved) && !queueFiles('incoming').has(saved));
 });
 
@@ -207,6 +212,7 @@ test('delay_warning_time: one "Delayed Mail (still being retried)" notice, and t
   assert.equal((await inst.postfix('reload')).status, 0);
   await sleep(300);
   const id = await submit('far@remote.example', 'dw');
+  delayedId = id;
   await waitFor('deferred', () => (queueFiles('deferred').has(id) ? true : undefined));
   const w = await inst.command('postcat', ['-e', queueFiles('deferred').get(id)!]);
   assert.match(w.stdout, /warning_message_time: /);
@@ -232,4 +238,22 @@ test('delay_warning_time: one "Delayed Mail (still being retried)" notice, and t
   await inst.waitForLog(new RegExp(`qmgr\\[\\d+\\]: ${id}: from=<${sender}>, size=\\d+, nrcpt=1 \\(queue active\\)$`), 20000, 3);
   await waitFor('deferred again', () => (queueFiles('deferred').has(id) ? true : undefined));
   assert.equal(inst.logLines(new RegExp(`${id}: sender delay notification`)).length, 1);
+});
+
+test('confirm_delay_cleared: after a delay warning, the delivery is reported to the sender', async () => {
+  const id = delayedId;
+  assert.ok(id);
+  inst.setMain({ confirm_delay_cleared: 'yes', relayhost: '', default_transport: 'discard' });
+  assert.equal((await inst.postfix('reload')).status, 0);
+  await sleep(300);
+  await inst.command('postqueue', ['-f']);
+  await inst.waitForLog(new RegExp(`discard\\[\\d+\\]: ${id}: to=<far@remote\\.example>, relay=none, .*dsn=2\\.0\\.0, status=sent \\(remote\\.example\\)$`));
+  const line = await inst.waitForLog(new RegExp(`bounce\\[\\d+\\]: ${id}: sender delivery status notification: [0-9A-F]+$`));
+  const notice = /notification: ([0-9A-F]+)$/.exec(line)![1];
+  await inst.waitForLog(new RegExp(`qmgr\\[\\d+\\]: ${id}: removed$`));
+  await inst.waitForLog(new RegExp(`local\\[\\d+\\]: ${notice}: to=<${sender}>, .*status=sent`));
+  const box = readFileSync(join(inst.mailDir, me), 'utf8');
+  const report = box.slice(box.lastIndexOf('Subject: Successful Mail Delivery Report'));
+  assert.match(report, /\n<far@remote\.example>: remote\.example\n/);
+  assert.match(report, /\nFinal-Recipient: rfc822; far@remote\.example\nOriginal-Recipient: rfc822;far@remote\.example\nAction: delivered\nStatus: 2\.0\.0\nDiagnostic-Code: X-Postfix; remote\.example\n/);
 });
