@@ -146,9 +146,11 @@ export async function main(argv: string[]): Promise<void> {
   const dst = new MaildropWriter(config, uid);
   msgCleanup(() => dst.abort());
   for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => {
+    // Remove the file, then die by the signal itself: process.exit() would wait for the
+    // thread-pool read of standard input, which may never return.
+    process.once(sig, () => {
       dst.abort();
-      process.exit(({ SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGHUP: 1 } as const)[sig]); // postdrop_sig(): _exit(sig)
+      process.kill(process.pid, sig);
     });
   }
   try {

@@ -225,17 +225,17 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
 
   const dst = new MaildropWriter(config, uid);
   msgCleanup(() => dst.abort());
-  try {
-    await dst.open();
-  } catch (e) {
-    return msg.fatal(`${who}: unable to create queue file: ${(e as Error).message}`, EX.UNAVAILABLE);
-  }
   // An interrupted submission leaves nothing behind (postdrop.c postdrop_sig()).
   for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       dst.abort();
       process.kill(process.pid, sig);
     });
+  }
+  try {
+    await dst.open();
+  } catch (e) {
+    return msg.fatal(`${who}: unable to create queue file: ${(e as Error).message}`, EX.UNAVAILABLE);
   }
   const put = (type: number, data: Buffer | string): void => {
     try {
