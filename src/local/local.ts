@@ -19,7 +19,7 @@ import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
-import { readDeliverRequest, sendDeliverReply, emptyHop, type DeliverRecipient, type DeliverRequest } from '../global/deliver_request.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_DEFER, type DeliverRecipient, type DeliverRequest } from '../global/deliver_request.js';
 import { DeliveryStatus } from '../global/deliver_status.js';
 import { mailQueuePath } from '../global/mail_queue.js';
 import { messageHasDeliveredTo } from '../global/mail_copy.js';
@@ -40,6 +40,7 @@ import {
   type MessageRef,
 } from './local_deliver.js';
 import { LocalMaps } from './local_maps.js';
+import { deliverPass } from '../global/deliver_pass.js';
 
 const MAX_RECURSION = 100;
 
@@ -55,11 +56,16 @@ interface RecipientState {
   /** addresses already handled in this expansion (Postfix been_here) */
   seen: Set<string>;
   sender: string;
+  /** the alias whose expansion led to this address (for the loop report) */
+  via?: { alias: string; address: string };
+  /** report the outcome for one address of the expansion (Postfix logs each) */
+  report: (address: string, r: LocalResult) => Promise<void>;
 }
 
 export class LocalAgent {
   private readonly maps: LocalMaps;
-  private queueFile: FileHandle | undefined;
+  /** the open queue file of each request in progress (a process may serve several) */
+  private readonly queueFiles = new WeakMap<DeliverRequest, FileHandle>();
 
   constructor(private readonly config: MailConfig) {
     this.maps = new LocalMaps(config);
@@ -70,45 +76,59 @@ export class LocalAgent {
     if (req === null) return;
     const status = new DeliveryStatus(this.config, req);
     // Open the queue file while still privileged: deliveries run as the recipient.
-    this.queueFile = await open(mailQueuePath(this.config, req.queue_name, req.queue_id), 'r');
+    const queueFile = await open(mailQueuePath(this.config, req.queue_name, req.queue_id), 'r');
+    this.queueFiles.set(req, queueFile);
     try {
       await this.deliverAll(req, status);
     } finally {
-      await this.queueFile.close();
-      this.queueFile = undefined;
+      this.queueFiles.delete(req);
+      await queueFile.close();
     }
     await sendDeliverReply(stream, { hop: emptyHop(), status: status.status });
   }
 
   private async deliverAll(req: DeliverRequest, status: DeliveryStatus): Promise<void> {
     for (const rcpt of req.rcpt) {
-      let result: LocalResult;
+      let deferred = false;
+      const report = async (address: string, result: LocalResult): Promise<void> => {
+        if (result.kind === 'expanded') return;
+        if (result.kind === 'passed') {
+          // The other agent logged and marked the recipient; only its verdict counts here.
+          if (result.deferred) {
+            deferred = true;
+            status.status = DELIVER_STAT_DEFER;
+          }
+          return;
+        }
+        const leaf = address === rcpt.address ? rcpt : { ...rcpt, address, orig_addr: rcpt.orig_addr || rcpt.address };
+        const outcome = { dsn: result.dsn, text: result.text, relay: 'local' };
+        if (result.kind === 'sent') await status.sent(leaf, outcome);
+        else if (result.kind === 'defer') {
+          deferred = true;
+          await status.defer(leaf, outcome);
+        } else await status.bounce(leaf, outcome);
+      };
+      // Each address of an alias expansion is logged, the recipient is marked done once.
+      status.heldMarks = new Set();
       try {
-        result = await this.deliverTop(req, rcpt);
+        const state: RecipientState = { address: rcpt.address, top: rcpt, level: 0, seen: new Set(), sender: req.sender, report };
+        await report(rcpt.address, await this.deliverRecipient(req, state));
       } catch (err) {
         msg.warn(`${req.queue_id}: ${(err as Error).message}`);
-        result = defer('4.3.0', 'local delivery agent internal error');
+        await report(rcpt.address, defer('4.3.0', 'local delivery agent internal error'));
       }
-      const outcome = { dsn: result.dsn, text: result.text, relay: 'local' };
-      if (result.kind === 'sent') await status.sent(rcpt, outcome);
-      else if (result.kind === 'defer') await status.defer(rcpt, outcome);
-      else await status.bounce(rcpt, outcome);
+      await status.releaseMarks(!deferred);
     }
   }
 
   private messageRef(req: DeliverRequest, rcpt: DeliverRecipient, deliveredTo: string): MessageRef {
     return {
-      path: this.queueFile ?? mailQueuePath(this.config, req.queue_name, req.queue_id),
+      path: this.queueFiles.get(req) ?? mailQueuePath(this.config, req.queue_name, req.queue_id),
       dataOffset: req.data_offset,
       sender: req.sender,
       origRecipient: rcpt.orig_addr || rcpt.address,
       deliveredTo,
     };
-  }
-
-  private async deliverTop(req: DeliverRequest, rcpt: DeliverRecipient): Promise<LocalResult> {
-    const state: RecipientState = { address: rcpt.address, top: rcpt, level: 0, seen: new Set(), sender: req.sender };
-    return this.deliverRecipient(req, state);
   }
 
   private splitAddress(address: string): { local: string; domain: string } {
@@ -153,9 +173,15 @@ export class LocalAgent {
         return defer('4.3.0', `alias database unavailable: ${(err as Error).message}`);
       }
       if (value === null) continue;
-      if (s.seen.has(`alias:${key}`)) break; // an alias that names itself ends the recursion
+      if (s.seen.has(`alias:${key}`)) {
+        // Postfix blames the alias whose expansion came back to an alias already expanded.
+        const who = s.via ?? { alias: key, address: s.address };
+        msg.warn(`alias database loop for ${who.alias}`);
+        await s.report(who.address, bounce('5.4.6', `alias database loop for ${who.alias}`));
+        return { kind: 'expanded', dsn: '', text: '' };
+      }
       s.seen.add(`alias:${key}`);
-      return this.expandList(req, s, value.value, 'alias', value.owner, key);
+      return this.expandList(req, { ...s, via: { alias: key, address: s.address } }, value.value, 'alias', value.owner, key);
     }
 
     // 2. the user's own delivery
@@ -164,15 +190,27 @@ export class LocalAgent {
     return this.deliverUser(req, s, pw, ext);
   }
 
+  /** unknownUser - fallback_transport(_maps), then luser_relay, then "unknown user" (Postfix local/unknown.c). */
   private async unknownUser(req: DeliverRequest, s: RecipientState, user: string): Promise<LocalResult> {
+    const fallback = (await this.maps.transportFor('fallback_transport_maps', s.address)) ?? this.config.str('fallback_transport');
+    if (fallback) return this.pass(fallback, req, s);
     const luser = this.config.str('luser_relay');
     if (luser) {
-      const target = luser.replace(/\$user/g, user).replace(/\$\{user\}/g, user);
-      return this.deliverAddress(req, s, target, undefined, 'alias');
+      const target = luser.replace(/\$\{user\}|\$user/g, user);
+      return this.deliverAddress(req, s, target);
     }
-    const fallback = this.config.str('fallback_transport');
-    if (fallback) return defer('4.3.0', `fallback_transport is not supported yet: ${fallback}`);
     return bounce('5.1.1', `unknown user: "${user}"`);
+  }
+
+  /** pass - hand the recipient to another transport (deliver_pass); that agent logs the outcome. */
+  private async pass(spec: string, req: DeliverRequest, s: RecipientState): Promise<LocalResult> {
+    const rcpt = s.address === s.top.address ? s.top : { ...s.top, address: s.address, orig_addr: s.top.orig_addr || s.top.address };
+    try {
+      const status = await deliverPass(this.config, spec, req, rcpt);
+      return { kind: 'passed', dsn: '', text: '', deferred: status !== 0 };
+    } catch (err) {
+      return defer('4.3.0', `mail transport unavailable: ${spec}: ${(err as Error).message}`);
+    }
   }
 
   /** deliverUser - .forward, mailbox_command, home_mailbox or the spool mbox, as the user. */
@@ -184,9 +222,11 @@ export class LocalAgent {
       const fwd = await this.readForward(pw, ext);
       if (fwd !== null) return this.expandList(req, s, fwd, 'forward', id, pw.name);
     }
+    const mailboxTransport = (await this.maps.transportFor('mailbox_transport_maps', s.address)) ?? this.config.str('mailbox_transport');
+    if (mailboxTransport) return this.pass(mailboxTransport, req, s);
     const ref = this.messageRef(req, s.top, s.address);
     const env = this.commandEnv(req, s, pw, ext);
-    const mailboxCommand = this.config.str('mailbox_command');
+    const mailboxCommand = (await this.maps.transportFor('mailbox_command_maps', pw.name)) ?? this.config.str('mailbox_command');
     if (mailboxCommand) {
       if (pw.uid === 0) return this.asDefaultPrivs(async (dp) => deliverCommand(this.config, this.config.expand(mailboxCommand), ref, dp, env));
       return deliverCommand(this.config, this.config.expand(mailboxCommand), ref, id, env);
@@ -240,50 +280,45 @@ export class LocalAgent {
     return null;
   }
 
-  /** expandList - deliver each member of an alias value, .forward or :include: file. */
+  /** expandList - deliver each member of an alias value, .forward or :include: file; each outcome is reported. */
   private async expandList(req: DeliverRequest, s: RecipientState, list: string, origin: Origin, owner: Identity | undefined, name: string): Promise<LocalResult> {
     const members = splitAliasList(list);
     if (members.length === 0) return bounce('5.3.0', `empty alias expansion for ${name}`);
-    let worst: LocalResult | undefined;
     const remote: string[] = [];
-    let lastSent: LocalResult | undefined;
     for (const member of members) {
-      let r: LocalResult | undefined;
-      if (member.startsWith('|')) r = await this.memberCommand(req, s, member.slice(1), origin, owner);
-      else if (member.startsWith('/')) r = await this.memberFile(req, s, member, origin, owner);
-      else if (member.toLowerCase().startsWith(':include:')) r = await this.memberInclude(req, s, member.slice(9).trim(), owner);
+      if (member.startsWith('|')) await s.report(s.address, await this.memberCommand(req, s, member.slice(1), origin, owner));
+      else if (member.startsWith('/')) await s.report(s.address, await this.memberFile(req, s, member, origin, owner));
+      else if (member.toLowerCase().startsWith(':include:')) await s.report(s.address, await this.memberInclude(req, s, member.slice(9).trim(), owner));
       else {
         const addr = stripQuotesAndBrackets(member);
         const { local, domain } = this.splitAddress(addr);
-        const selfRef = local.toLowerCase() === name.toLowerCase() && this.isLocalDomain(domain);
-        if (selfRef) {
-          // "root: root, other": deliver to the user's own mailbox, no further aliasing
+        const full = addr.includes('@') ? addr : `${addr}@${this.config.str('myorigin')}`;
+        if (local.toLowerCase() === name.toLowerCase() && this.isLocalDomain(domain)) {
+          // "root: root, other": the user's own mailbox, no further aliasing
           const pw = getpwnam(this.stripExtension(local.toLowerCase()).user);
-          r = pw ? await this.deliverUser(req, { ...s, level: s.level + 1 }, pw, '') : await this.unknownUser(req, s, local);
+          const sub = { ...s, address: full, level: s.level + 1 };
+          await s.report(full, pw ? await this.deliverUser(req, sub, pw, '') : await this.unknownUser(req, sub, local));
         } else if (this.isLocalDomain(domain)) {
-          r = await this.deliverAddress(req, s, addr, owner, origin);
+          await this.deliverAddress(req, s, addr);
         } else {
           remote.push(addr);
-          continue;
         }
       }
-      if (r.kind === 'sent') lastSent = r;
-      else if (!worst || (worst.kind === 'bounce' && r.kind === 'defer')) worst = r;
     }
     if (remote.length > 0) {
       const r = await forwardMessage(this.config, this.messageRef(req, s.top, s.address), remote, s.sender, s.address);
-      if (r.kind === 'sent') lastSent = r;
-      else if (!worst || (worst.kind === 'bounce' && r.kind === 'defer')) worst = r;
+      for (const addr of remote) await s.report(addr, r);
     }
-    return worst ?? lastSent ?? sent('delivered');
+    return { kind: 'expanded', dsn: '', text: '' };
   }
 
-  /** deliverAddress - a local member address: recurse as a new recipient (keeps orig_to). */
-  private async deliverAddress(req: DeliverRequest, s: RecipientState, addr: string, _owner: Identity | undefined, _origin: Origin): Promise<LocalResult> {
+  /** deliverAddress - a local member address: a new recipient of its own (logged with orig_to). */
+  private async deliverAddress(req: DeliverRequest, s: RecipientState, addr: string): Promise<LocalResult> {
     const full = addr.includes('@') ? addr : `${addr}@${this.config.str('myorigin')}`;
-    if (s.seen.has(`addr:${full.toLowerCase()}`)) return sent('duplicate');
+    if (s.seen.has(`addr:${full.toLowerCase()}`)) return { kind: 'expanded', dsn: '', text: '' }; // duplicate
     s.seen.add(`addr:${full.toLowerCase()}`);
-    return this.deliverRecipient(req, { ...s, address: full, level: s.level + 1 });
+    await s.report(full, await this.deliverRecipient(req, { ...s, address: full, level: s.level + 1 }));
+    return { kind: 'expanded', dsn: '', text: '' };
   }
 
   private allowed(param: string, origin: Origin): boolean {
@@ -305,7 +340,7 @@ export class LocalAgent {
   }
 
   private async memberInclude(req: DeliverRequest, s: RecipientState, path: string, owner: Identity | undefined): Promise<LocalResult> {
-    if (s.seen.has(`include:${path}`)) return sent('duplicate');
+    if (s.seen.has(`include:${path}`)) return { kind: 'expanded', dsn: '', text: '' };
     s.seen.add(`include:${path}`);
     let text: string;
     let st;

@@ -25,7 +25,14 @@ import { REC } from '../global/rec_type.js';
 
 /** The outcome of one delivery attempt: sent, defer or bounce with a DSN and text. */
 export interface LocalResult {
-  kind: 'sent' | 'defer' | 'bounce';
+  /**
+   * passed: another agent (mailbox_transport, fallback_transport) took the
+   * recipient and logged it; expanded: an alias or .forward whose members
+   * were each reported already
+   */
+  kind: 'sent' | 'defer' | 'bounce' | 'passed' | 'expanded';
+  /** for passed: the other agent deferred the recipient */
+  deferred?: boolean;
   dsn: string;
   text: string;
 }

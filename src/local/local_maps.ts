@@ -14,6 +14,7 @@ import type { Identity } from './local_deliver.js';
 
 export class LocalMaps {
   private tables: Dict[] | undefined;
+  private readonly other = new Map<string, Dict[]>();
 
   constructor(private readonly config: MailConfig) {}
 
@@ -39,6 +40,31 @@ export class LocalMaps {
         }
       }
       return { value, owner };
+    }
+    return null;
+  }
+
+  /**
+   * transportFor - the value for a key in one of the *_maps parameters
+   * (mailbox_transport_maps, fallback_transport_maps, mailbox_command_maps):
+   * the full address first, then the local part; null when not found or the
+   * parameter is empty.
+   */
+  async transportFor(param: string, key: string): Promise<string | null> {
+    let tables = this.other.get(param);
+    if (!tables) {
+      tables = this.config.list(param).map((spec) => dictOpenShared(spec, O_RDONLY, DICT_FLAG_DEFAULT_MAPS));
+      this.other.set(param, tables);
+    }
+    if (tables.length === 0) return null;
+    const keys = [key.toLowerCase()];
+    const at = key.lastIndexOf('@');
+    if (at > 0) keys.push(key.slice(0, at).toLowerCase());
+    for (const k of keys) {
+      for (const dict of tables) {
+        const v = await dict.lookup(k);
+        if (v !== null) return v;
+      }
     }
     return null;
   }

@@ -6,7 +6,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, readdirSync, mkdirSync, chmodSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
+import { unixFiles } from '../../src/util/dict_unix.js';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { msgAddOutput } from '../../src/util/msg.js';
@@ -206,6 +207,120 @@ test('qmgr reads the envelope, skipping done recipients, and jumps over the cont
       [['b@x.test', 'B@X.test', file.rcptOffsets[1], 'rfc822;B@X.test']],
     );
   } finally {
+    inst.cleanup();
+  }
+});
+
+/** fakeUsers - a passwd file with two users that map to an identity the test can write as. */
+function fakeUsers(dir: string): { names: [string, string]; restore: () => void } {
+  const uid = process.getuid?.() === 0 ? 65534 : (process.getuid?.() ?? 0);
+  const gid = process.getuid?.() === 0 ? 65534 : (process.getgid?.() ?? 0);
+  const path = join(dir, 'passwd');
+  writeFileSync(path, `alpha:x:${uid}:${gid}:Alpha:${dir}:/bin/sh\nbeta:x:${uid}:${gid}:Beta:${dir}:/bin/sh\n`);
+  const old = unixFiles.passwd;
+  unixFiles.passwd = path;
+  return { names: ['alpha', 'beta'], restore: () => (unixFiles.passwd = old) };
+}
+
+test('an alias to two users delivers to both and logs each with orig_to; the recipient is marked done once', async () => {
+  const inst = makeInstance('alias_maps = inline:{ {pair = alpha, beta} }');
+  const users = fakeUsers(inst.dir);
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpt = { address: 'pair@mail.example.test' };
+    const file = buildQueueFile('s@example.org', [rcpt], ['Subject: pair', '', 'to both']);
+    const path = placeQueueFile(inst, 'PA1R', file);
+    const reply = await deliverVia(inst, 'local', requestFor('PA1R', file, 's@example.org', [rcpt]));
+    assert.equal(reply.status, 0, log.lines.join('\n'));
+    for (const u of users.names) {
+      assert.match(readFileSync(join(inst.dir, 'mail', u), 'utf8'), new RegExp(`Delivered-To: ${u}@mail\\.example\\.test\\nSubject: pair\\n\\nto both\\n\\n$`));
+      assert.ok(
+        log.lines.some((l) => new RegExp(`^PA1R: to=<${u}@mail\\.example\\.test>, orig_to=<pair@mail\\.example\\.test>, relay=local, .*status=sent \\(delivered to mailbox\\)$`).test(l)),
+        log.lines.join('\n'),
+      );
+    }
+    assert.equal(readFileSync(path)[file.rcptOffsets[0]], REC.DONE);
+  } finally {
+    users.restore();
+    log.stop();
+    server.close();
+    inst.cleanup();
+  }
+});
+
+test('an alias loop is bounced with Postfix text, not looped', async () => {
+  const inst = makeInstance('alias_maps = inline:{ loopa=loopb, loopb=loopa }');
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpt = { address: 'loopa@mail.example.test' };
+    const file = buildQueueFile('s@example.org', [rcpt], ['Subject: loop', '', 'x']);
+    placeQueueFile(inst, 'L0A', file);
+    await deliverVia(inst, 'local', requestFor('L0A', file, 's@example.org', [rcpt]));
+    assert.ok(log.lines.includes('warning: alias database loop for loopb'), log.lines.join('\n'));
+    assert.ok(log.lines.some((l) => /^L0A: to=<loopb@mail\.example\.test>, orig_to=<loopa@mail\.example\.test>, relay=local, .*dsn=5\.4\.6, status=bounced \(alias database loop for loopb\)$/.test(l)), log.lines.join('\n'));
+    const entries = await bounceLogRead(inst.config, 'bounce', 'L0A');
+    assert.equal(entries[0]?.recipient, 'loopb@mail.example.test');
+  } finally {
+    log.stop();
+    server.close();
+    inst.cleanup();
+  }
+});
+
+test('two agents racing to the same mbox never interleave messages', async () => {
+  const inst = makeInstance();
+  const agents = [new LocalAgent(inst.config), new LocalAgent(inst.config)];
+  const servers = [await serveAgent(inst, 'local', (s) => agents[0].service(s)), await serveAgent(inst, 'local2', (s) => agents[1].service(s))];
+  try {
+    const rcpt = { address: `${me}@mail.example.test` };
+    const body = Array.from({ length: 400 }, (_, i) => `line ${i} ${'x'.repeat(60)}`);
+    const jobs: Array<Promise<unknown>> = [];
+    for (let n = 0; n < 20; n++) {
+      const file = buildQueueFile('s@example.org', [rcpt], [`Subject: race ${n}`, '', ...body, `end ${n}`]);
+      const id = `RACE${n}`;
+      placeQueueFile(inst, id, file);
+      jobs.push(deliverVia(inst, n % 2 === 0 ? 'local' : 'local2', requestFor(id, file, 's@example.org', [rcpt])));
+    }
+    await Promise.all(jobs);
+    const mbox = readFileSync(join(inst.dir, 'mail', me), 'utf8');
+    const messages = mbox.split(/^From s@example\.org {2}.*\n/m).slice(1);
+    assert.equal(messages.length, 20);
+    for (const m of messages) {
+      const n = /Subject: race (\d+)/.exec(m)![1];
+      assert.equal(m, `Return-Path: <s@example.org>\nX-Original-To: ${me}@mail.example.test\nDelivered-To: ${me}@mail.example.test\nSubject: race ${n}\n\n${body.join('\n')}\nend ${n}\n\n`);
+    }
+    assert.equal(existsSync(join(inst.dir, 'mail', `${me}.lock`)), false, 'no lock left behind');
+  } finally {
+    for (const s of servers) s.close();
+    inst.cleanup();
+  }
+});
+
+test('mailbox_transport passes the recipient to another agent, which logs and marks it', async () => {
+  const inst = makeInstance('mailbox_transport = discard:handed over');
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const servers = [
+    await serveAgent(inst, 'local', (s) => agent.service(s)),
+    await serveAgent(inst, 'discard', (s) => discardService(s, { config: inst.config, serviceName: 'discard', transport: 'unix', processName: 'discard', args: [] })),
+  ];
+  try {
+    const rcpt = { address: `${me}@mail.example.test` };
+    const file = buildQueueFile('s@example.org', [rcpt], ['Subject: pass', '', 'x']);
+    const path = placeQueueFile(inst, 'PASS1', file);
+    const reply = await deliverVia(inst, 'local', requestFor('PASS1', file, 's@example.org', [rcpt]));
+    assert.equal(reply.status, 0);
+    assert.ok(log.lines.some((l) => l.startsWith(`PASS1: to=<${me}@mail.example.test>, relay=none,`) && l.endsWith('status=sent (handed over)')), log.lines.join('\n'));
+    assert.equal(log.lines.filter((l) => l.startsWith('PASS1: to=')).length, 1, 'logged once, by the other agent');
+    assert.equal(readFileSync(path)[file.rcptOffsets[0]], REC.DONE);
+    assert.equal(existsSync(join(inst.dir, 'mail', me)), false);
+  } finally {
+    log.stop();
+    for (const s of servers) s.close();
     inst.cleanup();
   }
 });
