@@ -12,7 +12,7 @@
  */
 
 import { msg } from '../util/msg.js';
-import { DICT_FLAG, O_CREAT, O_RDONLY, O_RDWR, type Dict } from '../util/dict.js';
+import { DICT_FLAG, O_RDONLY, type Dict } from '../util/dict.js';
 import { readLogicalLines, showInvalid } from '../util/dict_text.js';
 import { MailConfig } from '../global/mail_conf.js';
 import { getopt, TableCli } from '../postmap/table_cli.js';
@@ -191,7 +191,7 @@ async function postalias(cli: TableCli, argv: string[]): Promise<number> {
     else keys.push(delkey);
     const dicts = maps.map((spec) => {
       const { type, name } = cli.splitMap(spec);
-      return cli.open(type, name, type === 'proxy' ? O_RDWR | O_CREAT : O_RDWR, lockFlags);
+      return cli.openForEdit(type, name, lockFlags);
     });
     let found = false;
     for (const key of keys) {

@@ -13,7 +13,7 @@
 import { strerror } from '../util/msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import { msg } from '../util/msg.js';
-import { DICT_FLAG, O_CREAT, O_RDONLY, O_RDWR, DictError, type Dict } from '../util/dict.js';
+import { DICT_FLAG, O_RDONLY, DictError, type Dict } from '../util/dict.js';
 import { readLogicalLines, showInvalid, splitKeyValue } from '../util/dict_text.js';
 import { getopt, TableCli } from './table_cli.js';
 
@@ -290,7 +290,7 @@ export function messageKeys(lines: string[], flags: number): string[] {
 
 async function deleteOne(cli: TableCli, spec: string, key: string, dictFlags: number): Promise<boolean> {
   const { type, name } = cli.splitMap(spec);
-  const dict = cli.open(type, name, type === 'proxy' ? O_RDWR | O_CREAT : O_RDWR, dictFlags);
+  const dict = cli.openForEdit(type, name, dictFlags);
   let found: boolean;
   try {
     found = await dict.delete(key);
@@ -304,7 +304,7 @@ async function deleteOne(cli: TableCli, spec: string, key: string, dictFlags: nu
 async function deletes(cli: TableCli, maps: string[], dictFlags: number): Promise<boolean> {
   const dicts = maps.map((spec) => {
     const { type, name } = cli.splitMap(spec);
-    return cli.open(type, name, type === 'proxy' ? O_RDWR | O_CREAT : O_RDWR, dictFlags);
+    return cli.openForEdit(type, name, dictFlags);
   });
   let found = false;
   for await (const key of cli.stdinLines()) {

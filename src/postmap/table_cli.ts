@@ -138,6 +138,18 @@ export class TableCli {
     return this.open(type, name, O_RDWR | O_CREAT, dictFlags);
   }
 
+  /**
+   * openForEdit - postmap/postalias -d: open for writing. A missing lmdb:
+   * table is created empty (liblmdb creates the file, in the format C Postfix
+   * reads); proxy: tables are opened with O_CREAT as in Postfix.
+   */
+  openForEdit(type: string, name: string, dictFlags: number): Dict {
+    if (type === 'lmdb' && !existsSync(name + lmdbSuffix(type))) {
+      return this.open(type, name, O_RDWR | O_CREAT | O_TRUNC, dictFlags);
+    }
+    return this.open(type, name, type === 'proxy' ? O_RDWR | O_CREAT : O_RDWR, dictFlags);
+  }
+
   /** tableError - turn a DictError into Postfix's fatal text for the given operation. */
   tableError(dict: Dict, e: unknown, op: 'query' | 'write' | 'delete' | 'sequence'): never {
     if (e instanceof DictUnsupportedError) return msg.fatal(e.message);
