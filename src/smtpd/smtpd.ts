@@ -85,7 +85,7 @@ async function standAloneSession(config: MailConfig, stream: VStream, openDest: 
 }
 
 /** clients one smtpd process serves at the same time (see docs/smtpd.md) */
-export const SMTPD_CONCURRENCY = 10;
+export const SMTPD_CONCURRENCY = 20;
 
 /** main - the daemon entry point (master runs it as "smtpd -n smtp -t inet"). */
 export function main(argv: string[]): Promise<void> {
