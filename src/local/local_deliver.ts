@@ -14,11 +14,12 @@
 
 import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, stat, unlink, link, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, unlink, link, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mailCopy, MAIL_COPY, MAIL_COPY_MBOX, readMessageLines, type QueueSource } from '../global/mail_copy.js';
 import type { MailConfig } from '../global/mail_conf.js';
+import { dotLock, kernelLock, lockStyles, type LockParams } from '../global/mbox_lock.js';
 import { CleanupClient } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
 import { REC } from '../global/rec_type.js';
@@ -55,51 +56,38 @@ export interface MessageRef {
   deliveredTo: string;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** dotLock - create path.lock exclusively (Postfix dot_lockfile.c); returns the unlock function. */
-export async function dotLock(config: MailConfig, path: string): Promise<() => Promise<void>> {
-  const lock = `${path}.lock`;
-  const attempts = Math.max(1, config.int('deliver_lock_attempts'));
-  const delay = config.time('deliver_lock_delay') * 1000;
-  const stale = config.time('stale_lock_time') * 1000;
-  for (let n = 0; n < attempts; n++) {
-    try {
-      const fh = await open(lock, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-      await fh.close();
-      return async () => {
-        await unlink(lock).catch(() => undefined);
-      };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw err;
-      try {
-        const st = await stat(lock);
-        if (Date.now() - st.ctimeMs > stale) await unlink(lock).catch(() => undefined);
-      } catch {
-        // the lock went away meanwhile: try again at once
-        continue;
-      }
-      await sleep(delay * (0.5 + Math.random()));
-    }
-  }
-  throw Object.assign(new Error(`unable to lock ${path}: File exists`), { code: 'ELOCKED' });
+/** lockParams - the retry settings of mailbox locking. */
+function lockParams(config: MailConfig): LockParams {
+  return {
+    attempts: Math.max(1, config.int('deliver_lock_attempts')),
+    delayMs: config.time('deliver_lock_delay') * 1000,
+    staleMs: config.time('stale_lock_time') * 1000,
+  };
 }
 
 /** appendMbox - deliver to an mbox file (created 0600 when missing), all or nothing. */
 export async function appendMbox(config: MailConfig, path: string, m: MessageRef, owner: Identity | undefined, what: string): Promise<LocalResult> {
   const limit = config.int('mailbox_size_limit');
-  let unlock: (() => Promise<void>) | undefined;
+  const params = lockParams(config);
+  const styles = lockStyles('mailbox_delivery_lock', config.str('mailbox_delivery_lock'));
+  let dotlock: string | undefined;
   let fh: FileHandle | undefined;
   try {
-    unlock = await dotLock(config, path);
+    if (styles.includes('dotlock')) dotlock = await dotLock(path, params);
   } catch (err) {
     return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. ${(err as Error).message}`);
   }
   try {
     fh = await open(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    for (const style of styles) {
+      if (style === 'fcntl' || style === 'flock') {
+        try {
+          await kernelLock(fh.fd, style, params);
+        } catch (err) {
+          return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. ${(err as Error).message}`);
+        }
+      }
+    }
     const st = await fh.stat();
     if (!st.isFile()) return bounce('5.2.0', `cannot update mailbox ${path} for user ${what}. file is not a regular file`);
     if (owner && process.getuid?.() === 0 && st.uid !== owner.uid) {
@@ -128,8 +116,9 @@ export async function appendMbox(config: MailConfig, path: string, m: MessageRef
   } catch (err) {
     return defer('4.2.0', `cannot open mailbox ${path} for user ${what}. ${(err as Error).message}`);
   } finally {
+    // Closing the file releases fcntl/flock locks.
     await fh?.close().catch(() => undefined);
-    await unlock?.();
+    if (dotlock) await unlink(dotlock).catch(() => undefined);
   }
 }
 

@@ -18,87 +18,8 @@ import { MailConfig, defaultConfigDirectory, splitList } from '../global/mail_co
 import { Getopt } from '../sendmail/getopt.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { EX, stderrOutput } from '../postdrop/submit_common.js';
-
-export type LockStyle = 'fcntl' | 'flock' | 'dotlock';
-
-/** lockStyles - parse a mailbox_delivery_lock value (mbox_lock_mask()). */
-export function lockStyles(param: string, value: string): LockStyle[] {
-  const out: LockStyle[] = [];
-  for (const item of splitList(value)) {
-    if (item !== 'fcntl' && item !== 'flock' && item !== 'dotlock') {
-      throw new Error(`unknown ${param} value "${item}" in "${value}"`);
-    }
-    if (!out.includes(item)) out.push(item);
-  }
-  return out;
-}
-
-function errText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  switch (err.code) {
-    case 'ENOENT':
-      return 'No such file or directory';
-    case 'EEXIST':
-      return 'File exists';
-    case 'EACCES':
-      return 'Permission denied';
-    case 'EAGAIN':
-    case 'EWOULDBLOCK':
-      return 'Resource temporarily unavailable';
-    default:
-      return err.message;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface LockParams {
-  attempts: number;
-  delayMs: number;
-  staleMs: number;
-}
-
-/** dotLock - create path.lock (dot_lockfile()); throws Error("unable to create lock file ...: ..."). */
-export async function dotLock(path: string, p: LockParams): Promise<string> {
-  const lock = `${path}.lock`;
-  let last: unknown;
-  for (let i = 0; i < p.attempts; i++) {
-    try {
-      closeSync(openSync(lock, FS.O_WRONLY | FS.O_EXCL | FS.O_CREAT, 0));
-      return lock;
-    } catch (e) {
-      last = e;
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') break;
-      try {
-        if (Date.now() - statSync(lock).ctimeMs > p.staleMs) {
-          unlinkSync(lock);
-          continue;
-        }
-      } catch {
-        continue; // it went away: try again at once
-      }
-      if (i + 1 < p.attempts) await sleep(p.delayMs + Math.floor(Math.random() * 500));
-    }
-  }
-  throw new Error(`unable to create lock file ${lock}: ${errText(last)}`);
-}
-
-/** kernelLock - fcntl or flock on an open file, non-blocking with retries (deliver_flock()). */
-export async function kernelLock(fd: number, style: 'fcntl' | 'flock', p: LockParams): Promise<void> {
-  const fsext = await import('fs-ext');
-  let last: unknown;
-  for (let i = 0; i < p.attempts; i++) {
-    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-      if (style === 'fcntl') fsext.fcntl(fd, 'setlk', fsext.constants.F_WRLCK, resolve);
-      else fsext.flock(fd, 'exnb', resolve);
-    });
-    if (!err) return;
-    last = err;
-    if (err.code !== 'EAGAIN' && err.code !== 'EACCES' && err.code !== 'EWOULDBLOCK') break;
-    if (i + 1 < p.attempts) await sleep(p.delayMs);
-  }
-  throw new Error(`unable to lock for exclusive access: ${errText(last)}`);
-}
+import { strerror } from '../util/msg_logwriter.js';
+import { dotLock, kernelLock, lockStyles, type LockParams, type LockStyle } from '../global/mbox_lock.js';
 
 /** main - postlock [-c config_dir] [-l lock_style] [-v] folder command... */
 export async function main(argv: string[]): Promise<void> {
@@ -146,7 +67,7 @@ export async function main(argv: string[]): Promise<void> {
     fd = openSync(folder, FS.O_APPEND | FS.O_WRONLY | FS.O_CREAT, 0o600);
     for (const s of styles) if (s !== 'dotlock') await kernelLock(fd, s, p);
   } catch (e) {
-    const text = (e as NodeJS.ErrnoException).code ? errText(e) : (e as Error).message;
+    const text = (e as NodeJS.ErrnoException).code ? strerror(e) : (e as Error).message;
     msg.fatal(`open file ${folder}: ${text}`);
   }
   if (msgVerbose) msg.info(`locked ${folder} (${styles.join(', ')})`);
@@ -154,7 +75,7 @@ export async function main(argv: string[]): Promise<void> {
   const status = await new Promise<number>((resolve) => {
     const child = spawn(command[0], command.slice(1), { stdio: 'inherit' });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      process.stderr.write(`${progname}: fatal: execvp ${command[0]}: ${errText(err)}\n`);
+      process.stderr.write(`${progname}: fatal: execvp ${command[0]}: ${strerror(err)}\n`);
       resolve(1);
     });
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
@@ -163,7 +84,7 @@ export async function main(argv: string[]): Promise<void> {
     try {
       unlinkSync(dotlockPath);
     } catch (e) {
-      msg.warn(`remove ${dotlockPath}: ${errText(e)}`);
+      msg.warn(`remove ${dotlockPath}: ${strerror(e)}`);
     }
     dotlockPath = undefined;
   }
