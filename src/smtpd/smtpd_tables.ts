@@ -12,7 +12,17 @@
 import { msg } from '../util/msg.js';
 import { splitList } from '../global/mail_conf.js';
 import { DICT_FLAG_DEFAULT_MAPS, DictError, O_RDONLY, type Dict } from '../util/dict.js';
-import { dictOpenShared } from '../util/dict_open.js';
+
+/**
+ * The dictionary layer is loaded on the first table lookup: it pulls in the
+ * native lmdb and sqlite modules (about 4 MiB per process), which a relay-only
+ * smtpd with the default settings never needs.
+ */
+let dictOpenMod: Promise<typeof import('../util/dict_open.js')> | undefined;
+function dictOpenLoad(): Promise<typeof import('../util/dict_open.js')> {
+  dictOpenMod ??= import('../util/dict_open.js');
+  return dictOpenMod;
+}
 
 /** A lookup failed temporarily (DICT_ERR_RETRY) or the table is unusable (DICT_ERR_CONFIG). */
 export class TableError extends Error {
@@ -72,7 +82,7 @@ class DictTable implements Table {
   constructor(readonly spec: string) {}
   async lookup(key: string): Promise<string | undefined> {
     try {
-      if (!this.dict) this.dict = dictOpenShared(this.spec, O_RDONLY, DICT_FLAG_DEFAULT_MAPS);
+      if (!this.dict) this.dict = (await dictOpenLoad()).dictOpenShared(this.spec, O_RDONLY, DICT_FLAG_DEFAULT_MAPS);
       const v = await this.dict.lookup(key);
       return v === null ? undefined : v;
     } catch (e) {
