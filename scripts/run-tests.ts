@@ -41,7 +41,7 @@ if (files.length === 0) {
 }
 const child = spawn(
   process.execPath,
-  ['--test', '--test-timeout=300000', ...files.map((f) => relative(root, f))],
+  ['--test', '--test-timeout=120000', ...files.map((f) => relative(root, f))],
   { cwd: root, stdio: 'inherit' },
 );
 const forward = (sig: NodeJS.Signals) => () => child.kill(sig);

@@ -50,6 +50,8 @@ const USAGE =
 
 /** Connections master keeps waiting per service while no process can take them. */
 const MAX_PENDING = 1000;
+/** Lines of a child's stderr that master logs. */
+const STDERR_LINES = 20;
 /** How long a new process may take to report that it is ready. */
 const CHILD_READY_TIMEOUT_MS = 60_000;
 /** How long master waits for children on termination before SIGKILL. */
@@ -267,6 +269,8 @@ export interface MasterFlags {
   test: boolean;
   verbose: number;
   wait: boolean;
+  /** started by `master -w` in the background (stderr goes nowhere) */
+  background: boolean;
 }
 
 export class Master {
@@ -278,6 +282,11 @@ export class Master {
   private ownerIds: { uid: number; gid: number } | undefined;
   private inetInterfaces = '';
   private inetProtocols = '';
+
+  /** log what children write to stderr (master runs in the background) */
+  private get captureStderr(): boolean {
+    return this.flags.background;
+  }
 
   /** removes the early stderr logging once the real logging is set up */
   private readonly quietStderr: () => void;
@@ -633,7 +642,7 @@ export class Master {
     let proc: ChildProcess;
     try {
       proc = spawn(node ? process.execPath : path, node ? [path, ...args] : args, {
-        stdio: ['ignore', this.flags.keepStdout ? 'inherit' : 'ignore', 'inherit', 'ipc'],
+        stdio: ['ignore', this.flags.keepStdout ? 'inherit' : 'ignore', this.captureStderr ? 'pipe' : 'inherit', 'ipc'],
         env,
         cwd: this.config.str('queue_directory'),
         serialization: 'json',
@@ -665,6 +674,7 @@ export class Master {
       useCount: 0,
     };
     msg.debug(1, `spawn command ${path}; pid ${child.pid}`);
+    if (this.captureStderr && proc.stderr) this.logStderr(path, proc.pid, proc.stderr);
     svc.children.add(child);
     proc.on('error', (e) => msg.warn(`${path}: ${errText(e)}`));
     proc.on('message', (m: unknown) => this.onChildMessage(svc, child, m));
@@ -683,6 +693,31 @@ export class Master {
       msg.debug(1, `start conditional timer for ${ent.name}`);
       this.wakeupInit(svc);
     }
+  }
+
+  /**
+   * logStderr - when master runs in the background its stderr goes nowhere;
+   * what a child writes there (a Node crash before its logging is up, a
+   * module that cannot be loaded) is logged instead, a few lines at most.
+   */
+  private logStderr(path: string, pid: number, stream: NodeJS.ReadableStream): void {
+    let buf = '';
+    let lines = 0;
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trimEnd();
+        buf = buf.slice(nl + 1);
+        if (line && lines < STDERR_LINES) {
+          lines++;
+          msg.warn(`${path}: pid ${pid}: ${line.slice(0, 500)}`);
+        }
+      }
+      if (buf.length > 4096) buf = '';
+    });
+    stream.on('error', () => undefined);
   }
 
   private onChildMessage(svc: Service, child: Child, m: unknown): void {
@@ -945,6 +980,7 @@ export function parseMasterFlags(argv: string[]): MasterFlags {
     test: false,
     verbose: 0,
     wait: false,
+    background: false,
   };
   for (const [c, v] of p.opts) {
     if (c === 'c') f.configDir = v!;
@@ -1006,6 +1042,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const initFd = process.env[INIT_FD_ENV] ? Number(process.env[INIT_FD_ENV]) : undefined;
   delete process.env[INIT_FD_ENV];
+  flags.background = initFd !== undefined;
   const master = new Master(flags, removeEarly);
   await master.start();
   if (initFd !== undefined) {

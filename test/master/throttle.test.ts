@@ -41,6 +41,8 @@ test('bad command startup: exit status warning, then throttling', async () => {
   const exitLine = await inst.waitForLog(/postfix\/master\[\d+\]: warning: process \S+bad_daemon\.js pid \d+ exit status 1$/m);
   assert.ok(exitLine.includes(BAD), exitLine);
   await inst.waitForLog(new RegExp(`postfix/master\\[\\d+\\]: warning: ${BAD.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: bad command startup -- throttling`));
+  // What the failed process wrote to stderr is in the log (master runs in the background).
+  await inst.waitForLog(/postfix\/master\[\d+\]: warning: \S+bad_daemon\.js: pid \d+: bad_daemon: failing on purpose$/m);
   // While throttled, more clients start no more processes.
   await poke(path);
   await poke(path);
