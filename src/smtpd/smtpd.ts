@@ -22,6 +22,7 @@ import { setDestOpener } from './smtpd_cmds.js';
 import { cleanupOpener, maildropOpener, type DestOpener } from './smtpd_dest.js';
 import { peerInfo } from './smtpd_glue.js';
 import { formatCmdStats, smtpdProto } from './smtpd_proto.js';
+import { saslDeactivate } from './smtpd_sasl.js';
 import { PEER_CODE, newState, type PeerInfo } from './smtpd_state.js';
 
 export { type MessageDest, type DestOpener, type DestResult } from './smtpd_dest.js';
@@ -44,6 +45,7 @@ export async function smtpdService(stream: VStream, ctx: ServerContext, opener?:
   setDestOpener(state, opener ?? cleanupOpener(config));
   msg.info(`connect from ${state.namaddr}`);
   await smtpdProto(state);
+  saslDeactivate(state);
   msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);
 }
 

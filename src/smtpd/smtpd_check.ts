@@ -22,6 +22,7 @@ import { splitList } from '../global/mail_conf.js';
 import { quoteLocal, validHostname, validHostaddr, allPrint } from './smtpd_addr.js';
 import { Maps, TableError, mailAddrFind, openTable, type Table } from './smtpd_tables.js';
 import { NamadrList, Resolver, RESOLVE, ownAddresses, type ResolveReply, DomainList } from './smtpd_resolve.js';
+import { saslMethod, saslUsername } from './smtpd_sasl.js';
 import { MAIL_ERROR, CLEANUP_FLAG, type SmtpdState, WHERE } from './smtpd_state.js';
 
 const CHECK_DUNNO = 0;
@@ -1032,9 +1033,16 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
           if (status === CHECK_OK) status = aclPermit(state, name, NAME.RECIPIENT, recipient ?? '');
           break;
         case 'permit_sasl_authenticated':
+          if (!state.standAlone && saslUsername(state)) status = aclPermit(state, name, NAME.CLIENT, state.namaddr);
+          break;
+        case 'check_sasl_access': {
+          const user = saslUsername(state);
+          if (user) status = (await checkAccessKey(state, arg!, user, state.namaddr, 'SASL login name', defAcl)).status;
+          break;
+        }
         case 'permit_tls_clientcerts':
         case 'permit_tls_all_clientcerts':
-          // no SASL or TLS session can exist in this server (yet): never permits
+          // no client certificate is verified in this server (yet): never permits
           break;
         case 'reject_unknown_recipient_domain':
           if (recipient !== null) status = await rejectUnknownAddress(state, recipient, recipient, NAME.RECIPIENT);
@@ -1071,10 +1079,23 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
         case 'reject_unverified_sender':
         case 'reject_unverified_recipient':
         case 'permit_mx_backup':
-        case 'reject_authenticated_sender_login_mismatch':
-        case 'reject_known_sender_login_mismatch':
-        case 'reject_unauthenticated_sender_login_mismatch':
         case 'reject_sender_login_mismatch':
+          if (sender) {
+            status = await rejectAuthSenderLoginMismatch(state, sender, false);
+            if (status === CHECK_DUNNO) status = await rejectUnauthSenderLoginMismatch(state, sender);
+          }
+          break;
+        case 'reject_authenticated_sender_login_mismatch':
+          if (sender) status = await rejectAuthSenderLoginMismatch(state, sender, false);
+          break;
+        case 'reject_known_sender_login_mismatch':
+          if (sender) {
+            status = saslUsername(state) ? await rejectAuthSenderLoginMismatch(state, sender, true) : await rejectUnauthSenderLoginMismatch(state, sender);
+          }
+          break;
+        case 'reject_unauthenticated_sender_login_mismatch':
+          if (sender) status = await rejectUnauthSenderLoginMismatch(state, sender);
+          break;
           msg.warn(`restriction \`${name}' ignored: not supported by this server`);
           break;
         default: {
@@ -1174,6 +1195,40 @@ function matchByteCodes(addr: string, pattern: string): boolean {
   });
 }
 
+/** senderLoginOwners - the smtpd_sender_login_maps result for a sender (check_mail_addr_find), or undefined. */
+async function senderLoginOwners(state: SmtpdState, sender: string): Promise<string | undefined> {
+  const spec = state.config.str('smtpd_sender_login_maps');
+  let maps = senderLoginMaps.get(state.config);
+  if (maps === undefined) {
+    maps = Maps.fromParam('smtpd_sender_login_maps', spec);
+    senderLoginMaps.set(state.config, maps);
+  }
+  const reply = await resolveAddr(state, state.recipient, sender);
+  if (reply.flags & RESOLVE.FLAG_FAIL) rejectDictRetry(state, sender);
+  const local = (reply.flags & RESOLVE.CLASS_MASK) === RESOLVE.CLASS_LOCAL;
+  const m = maps;
+  return tableLookup(state, sender, () => mailAddrFind(m, reply.recipient, state.config.str('recipient_delimiter'), local));
+}
+const senderLoginMaps = new WeakMap<MailConfig, Maps>();
+
+/** rejectAuthSenderLoginMismatch - a logged-in client must own the sender address (reject_auth_sender_login_mismatch). */
+async function rejectAuthSenderLoginMismatch(state: SmtpdState, sender: string, allowUnknown: boolean): Promise<number> {
+  const user = saslUsername(state);
+  if (!state.config.str('smtpd_sender_login_maps') || !user) return CHECK_DUNNO;
+  const owners = await senderLoginOwners(state, sender);
+  if (owners === undefined && allowUnknown) return CHECK_DUNNO;
+  const found = owners !== undefined && owners.split(/[\s,]+/).some((n) => n !== '' && n.toLowerCase() === user.toLowerCase());
+  if (found) return CHECK_DUNNO;
+  return checkReject(state, MAIL_ERROR.POLICY, 553, '5.7.1', `<${sender}>: Sender address rejected: not owned by user ${user}`);
+}
+
+/** rejectUnauthSenderLoginMismatch - a client that is not logged in may not use an owned address. */
+async function rejectUnauthSenderLoginMismatch(state: SmtpdState, sender: string): Promise<number> {
+  if (!state.config.str('smtpd_sender_login_maps') || saslUsername(state)) return CHECK_DUNNO;
+  if ((await senderLoginOwners(state, sender)) === undefined) return CHECK_DUNNO;
+  return checkReject(state, MAIL_ERROR.POLICY, 553, '5.7.1', `<${sender}>: Sender address rejected: not logged in`);
+}
+
 /** checkPolicyService - the policy delegation protocol (check_policy_service). */
 async function checkPolicyService(state: SmtpdState, server: string, replyName: string, replyClass: string, defAcl: string | null): Promise<number> {
   const c = state.config;
@@ -1199,9 +1254,9 @@ async function checkPolicyService(state: SmtpdState, server: string, replyName: 
     ['size', String(state.actSize > 0 ? state.actSize : state.msgSize)],
     ['etrn_domain', state.etrnName ?? ''],
     ['stress', ''],
-    ['sasl_method', ''],
-    ['sasl_username', ''],
-    ['sasl_sender', ''],
+    ['sasl_method', saslMethod(state) ?? ''],
+    ['sasl_username', saslUsername(state) ?? ''],
+    ['sasl_sender', state.saslSender ?? ''],
     ['ccert_subject', ''],
     ['ccert_issuer', ''],
     ['ccert_fingerprint', ''],
@@ -1519,7 +1574,8 @@ export async function smtpdCheckRewrite(state: SmtpdState): Promise<string | nul
     const lower = item.toLowerCase();
     if (lower === 'permit_inet_interfaces') ok = permitInetInterfaces(state) === CHECK_OK;
     else if (lower === 'permit_mynetworks') ok = (await permitMynetworks(state)) === CHECK_OK;
-    else if (lower === 'permit_sasl_authenticated' || lower.startsWith('permit_tls')) ok = false;
+    else if (lower === 'permit_sasl_authenticated') ok = saslUsername(state) !== null;
+    else if (lower.startsWith('permit_tls')) ok = false;
     else if (item.includes(':')) {
       try {
         ok = (await openTable(item).lookup(state.addr)) !== undefined;

@@ -23,6 +23,7 @@ import { TOK_ERROR, type SmtpdToken } from './smtpd_token.js';
 import { flushSite } from './smtpd_glue.js';
 import { anvilRateCheck } from './smtpd_anvil.js';
 import { NamadrList } from './smtpd_resolve.js';
+import { saslAttrs, saslAuthCmd, saslEhloWords, saslLogSuffix, saslMailOpt } from './smtpd_sasl.js';
 import {
   CLEANUP_FLAG, FLAG, MAIL_ERROR, heloReset, inMailTransaction, mailReset, processingBdat, rcptReset,
   setNamaddr, type SmtpdState,
@@ -169,6 +170,7 @@ async function ehloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (!(discard & EHLO_MASK.STARTTLS) && !state.standAlone && state.tls === null && tlsLevel(c) !== 'none' && tlsContext(c) !== null) {
     words.push('STARTTLS');
   }
+  words.push(...(await saslEhloWords(state, discard)));
   if (!(discard & EHLO_MASK.XCLIENT) && state.xclientAllowed) {
     words.push('XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT');
   }
@@ -217,6 +219,7 @@ async function mailOpenStream(state: SmtpdState): Promise<number> {
     a('log_ident', x.get('IDENT') ?? state.queueId ?? '');
     a('rewrite_context', x.get('DOMAIN') ?? state.rewriteContext);
     if (state.dsnEnvid !== null) a('envelope_id', state.dsnEnvid);
+    for (const [name, value] of saslAttrs(state)) a(name, value);
     if (state.dsnRet) a('ret_flags', state.dsnRet);
   }
   dest.record(REC.FROM, state.sender ?? '');
@@ -238,7 +241,7 @@ async function mailOpenStream(state: SmtpdState): Promise<number> {
     a('protocol_name', state.protocol);
     a('client_address_type', state.addrFamily);
   }
-  let line = `${state.queueId}: client=${state.namaddr}`;
+  let line = `${state.queueId}: client=${state.namaddr}${state.standAlone ? '' : saslLogSuffix(state)}`;
   if (x.has('IDENT')) line += `, orig_queue_id=${x.get('IDENT')}`;
   if (haveFwd) line += `, orig_client=${fwd.namaddr}`;
   msg.info(line);
@@ -347,6 +350,12 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
         return -1;
       }
       envid = decoded;
+    } else if (upper.startsWith('AUTH=') && c.bool('smtpd_sasl_auth_enable') && !state.standAlone) {
+      const err = await saslMailOpt(state, arg.slice(5));
+      if (err !== null) {
+        await smtpdChatReply(state, err);
+        return -1;
+      }
     } else {
       state.errorMask |= MAIL_ERROR.PROTOCOL;
       await smtpdChatReply(state, `555 5.5.4 Unsupported option: ${arg}`);
@@ -677,10 +686,8 @@ async function starttlsCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<numbe
   return 0;
 }
 
-async function authCmd(state: SmtpdState): Promise<number> {
-  state.errorMask |= MAIL_ERROR.PROTOCOL;
-  await smtpdChatReply(state, '503 5.5.1 Error: authentication not enabled');
-  return -1;
+async function authCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  return saslAuthCmd(state, argv);
 }
 
 async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {

@@ -12,7 +12,8 @@
 import { msg } from '../util/msg.js';
 import { REC } from '../global/rec_type.js';
 import { mailDate, quoteLocal } from './smtpd_addr.js';
-import { readWithFlush, smtpdChatReply } from './smtpd_chat.js';
+import { printable, readWithFlush, smtpdChatReply } from './smtpd_chat.js';
+import { saslUsername } from './smtpd_sasl.js';
 import { smtpdCheckData, smtpdCheckEod, logWhatsup } from './smtpd_check.js';
 import { cleanupStatDetail } from './smtpd_dest.js';
 import {
@@ -35,8 +36,13 @@ function commonPreMessageHandling(state: SmtpdState): void {
   }
   for (const header of state.prepend) out(state, REC.NORM, header);
   // RFC 3848: ESMTPS after STARTTLS
-  const withProtocol = (state.flags & 4 /* FLAG.SMTPUTF8 */ ? 'UTF8SMTP' : state.protocol) + (state.tls !== null && state.protocol === 'ESMTP' ? 'S' : '');
+  // RFC 3848: ESMTPA / ESMTPSA after AUTH
+  const saslUser = state.standAlone ? null : saslUsername(state);
+  const withProtocol = (state.flags & 4 /* FLAG.SMTPUTF8 */ ? 'UTF8SMTP' : state.protocol) + (state.tls !== null && state.protocol === 'ESMTP' ? 'S' : '') + (saslUser !== null && state.protocol === 'ESMTP' ? 'A' : '');
   out(state, REC.NORM, `Received: from ${state.heloName ?? state.name} (${state.name} [${state.rfcAddr}])`);
+  if (saslUser !== null && config.bool('smtpd_sasl_authenticated_header')) {
+    out(state, REC.NORM, `\t(Authenticated sender: ${printable(saslUser)})`);
+  }
   const myhostname = config.str('myhostname');
   const mailName = config.str('mail_name');
   const date = mailDate(new Date(state.arrivalTime.sec * 1000));

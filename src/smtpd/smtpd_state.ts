@@ -189,6 +189,8 @@ export interface SmtpdState {
 
   /** command counters in the fixed order of the disconnect statistics */
   counters: CmdCounter[];
+  /** MAIL FROM AUTH= value (smtpd_sasl.ts); cleared by mail_reset */
+  saslSender?: string | null;
 }
 
 export const FLAG = {
@@ -339,6 +341,7 @@ export function mailReset(state: SmtpdState): void {
   state.dsnRet = 0;
   state.bdatState = BDAT_STAT.NONE;
   state.bdatPending = Buffer.alloc(0);
+  state.saslSender = null;
 }
 
 export function rcptReset(state: SmtpdState): void {

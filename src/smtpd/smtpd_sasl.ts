@@ -1,0 +1,231 @@
+/**
+ * smtpd_sasl - SASL authentication in the SMTP server (Postfix
+ * smtpd/smtpd_sasl_glue.c and smtpd_sasl_proto.c): activation per session,
+ * the EHLO AUTH keyword, the AUTH command dialogue, the MAIL FROM AUTH=
+ * parameter, and what the rest of smtpd needs to know afterwards (login
+ * name and mechanism for restrictions, the Received: header, the queue
+ * file and the "client=" log line).
+ *
+ * Only smtpd_sasl_type = dovecot exists (src/xsasl/xsasl_dovecot.ts); the
+ * connection to the auth server is made when a session first needs it (EHLO
+ * or AUTH) and made again with the TLS security options after STARTTLS.
+ */
+
+import { isAbsolute, join } from 'node:path';
+import { msg } from '../util/msg.js';
+import { registerParams } from '../global/mail_params.js';
+import type { ParamDef } from '../global/param_types.js';
+import { XSASL, XsaslDovecotServer, XsaslError } from '../xsasl/xsasl_dovecot.js';
+import { smtpdChatQuery, smtpdChatReply } from './smtpd_chat.js';
+import type { SmtpdToken } from './smtpd_token.js';
+import { MAIL_ERROR, inMailTransaction, type SmtpdState } from './smtpd_state.js';
+
+const s = (name: string, def: string): ParamDef => ({ name, type: 'str', def });
+const b = (name: string, def: boolean): ParamDef => ({ name, type: 'bool', def: def ? 'yes' : 'no' });
+
+registerParams([
+  b('smtpd_sasl_auth_enable', false),
+  s('smtpd_sasl_type', 'cyrus'),
+  s('smtpd_sasl_path', 'smtpd'),
+  s('smtpd_sasl_service', 'smtp'),
+  s('smtpd_sasl_security_options', 'noanonymous'),
+  s('smtpd_sasl_tls_security_options', '$smtpd_sasl_security_options'),
+  b('smtpd_sasl_authenticated_header', false),
+  s('smtpd_sender_login_maps', ''),
+  b('broken_sasl_auth_clients', false),
+  b('smtpd_tls_auth_only', false),
+]);
+
+/** EHLO_MASK_AUTH (global/ehlo_mask.h) */
+const EHLO_MASK_AUTH = 1 << 5;
+
+interface SaslSession {
+  server: XsaslDovecotServer | null;
+  /** the TLS state the server connection was made for */
+  serverTls: boolean;
+  /** the auth server could not be used in this session */
+  broken: boolean;
+  method: string | null;
+  username: string | null;
+}
+
+const sessions = new WeakMap<SmtpdState, SaslSession>();
+
+function session(state: SmtpdState): SaslSession {
+  let s = sessions.get(state);
+  if (!s) {
+    s = { server: null, serverTls: false, broken: false, method: null, username: null };
+    sessions.set(state, s);
+  }
+  return s;
+}
+
+/** saslUsername - the login name after a successful AUTH, else null. */
+export function saslUsername(state: SmtpdState): string | null {
+  return sessions.get(state)?.username ?? null;
+}
+
+/** saslMethod - the mechanism of the successful AUTH, else null. */
+export function saslMethod(state: SmtpdState): string | null {
+  return sessions.get(state)?.method ?? null;
+}
+
+/** saslPath - smtpd_sasl_path as a socket: relative names are under queue_directory (smtpd runs there). */
+function saslPath(state: SmtpdState): string {
+  const path = state.config.str('smtpd_sasl_path');
+  if (/^(inet|unix):/.test(path) || isAbsolute(path)) return path;
+  return join(state.config.str('queue_directory'), path);
+}
+
+/**
+ * saslActive - smtpd_sasl_is_active(): SASL is on for this session, with an
+ * auth server connection and at least one mechanism.
+ */
+export async function saslActive(state: SmtpdState): Promise<boolean> {
+  const c = state.config;
+  if (state.standAlone || !c.bool('smtpd_sasl_auth_enable')) return false;
+  const tls = state.tls !== null;
+  if (c.bool('smtpd_tls_auth_only') && !tls) return false;
+  const s = session(state);
+  if (s.server !== null && s.serverTls === tls) return true;
+  if (s.server !== null) {
+    s.server.close();
+    s.server = null;
+    s.broken = false;
+  }
+  if (s.broken) return false;
+  const type = c.str('smtpd_sasl_type');
+  if (type !== 'dovecot') msg.fatal(`unsupported SASL server implementation: ${type}`);
+  try {
+    s.server = await XsaslDovecotServer.create(saslPath(state), c.str('smtpd_sasl_path'), {
+      service: c.str('smtpd_sasl_service'),
+      serverAddr: state.destAddr,
+      clientAddr: state.addr,
+      tls,
+      securityOptions: c.str(tls ? 'smtpd_sasl_tls_security_options' : 'smtpd_sasl_security_options'),
+      timeoutMs: c.time('smtpd_timeout') * 1000,
+    });
+  } catch (e) {
+    if (!(e instanceof XsaslError)) throw e;
+    s.broken = true;
+    // Postfix ends the process here ("fatal:"); we serve other clients, so the session goes on without AUTH
+    msg.warn('no SASL authentication mechanisms');
+    return false;
+  }
+  s.serverTls = tls;
+  if (s.server.mechanisms.length === 0) {
+    s.server.close();
+    s.server = null;
+    s.broken = true;
+    msg.warn('no SASL authentication mechanisms');
+    return false;
+  }
+  return true;
+}
+
+/** saslEhloWords - "AUTH mechs" (and "AUTH=mechs" with broken_sasl_auth_clients) for the EHLO reply. */
+export async function saslEhloWords(state: SmtpdState, discardMask: number): Promise<string[]> {
+  if (discardMask & EHLO_MASK_AUTH || !(await saslActive(state))) return [];
+  const list = session(state).server!.mechList();
+  const words = [`AUTH ${list}`];
+  if (state.config.bool('broken_sasl_auth_clients')) words.push(`AUTH=${list}`);
+  return words;
+}
+
+/** saslAuthCmd - the AUTH command (smtpd_sasl_auth_cmd + smtpd_sasl_authenticate). */
+export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
+  if (state.standAlone || state.ehloDiscardMask & EHLO_MASK_AUTH || !(await saslActive(state))) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '503 5.5.1 Error: authentication not enabled');
+    return -1;
+  }
+  if (inMailTransaction(state)) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '503 5.5.1 Error: MAIL transaction in progress');
+    return -1;
+  }
+  const s = session(state);
+  if (s.username !== null) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '503 5.5.1 Error: already authenticated');
+    return -1;
+  }
+  if (argv.length < 2 || argv.length > 3) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '501 5.5.4 Syntax: AUTH mechanism');
+    return -1;
+  }
+  const server = s.server!;
+  const mechanism = argv[1].strval;
+  let init = argv.length === 3 ? argv[2].strval : null;
+  if (init === '=') init = '';
+  let r = await server.first(mechanism, init);
+  while (r.status === XSASL.MORE) {
+    await smtpdChatReply(state, `334 ${r.reply}`);
+    const q = await smtpdChatQuery(state);
+    if (q.line === '*') {
+      msg.warn(`${state.namaddr}: SASL ${mechanism} authentication aborted`);
+      state.errorMask |= MAIL_ERROR.PROTOCOL;
+      await smtpdChatReply(state, '501 5.7.0 Authentication aborted');
+      return -1;
+    }
+    r = await server.next(q.line);
+  }
+  if (r.status !== XSASL.DONE) {
+    msg.warn(`${state.namaddr}: SASL ${mechanism} authentication failed: ${r.reply}, sasl_username=${server.username ?? '(unavailable)'}`);
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    if (r.status === XSASL.TEMP) await smtpdChatReply(state, `454 4.7.0 Temporary authentication failure: ${r.reply}`);
+    else await smtpdChatReply(state, `535 5.7.8 Error: authentication failed: ${r.reply}`);
+    return -1;
+  }
+  s.username = server.username;
+  s.method = mechanism;
+  await smtpdChatReply(state, '235 2.7.0 Authentication successful');
+  return 0;
+}
+
+/**
+ * saslMailOpt - the MAIL FROM AUTH= parameter (smtpd_sasl_mail_opt):
+ * null when accepted, else the error reply.
+ */
+export async function saslMailOpt(state: SmtpdState, value: string): Promise<string | null> {
+  if (!(await saslActive(state))) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    return '503 5.5.4 Error: authentication disabled';
+  }
+  if (state.saslSender) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    return '503 5.5.4 Error: multiple AUTH= options';
+  }
+  if (value !== '<>') state.saslSender = value.replace(/[^\x20-\x7e\u0080-\uffff]/g, '?');
+  return null;
+}
+
+/** saslLogSuffix - ", sasl_method=..., sasl_username=...[, sasl_sender=...]" for the client= line. */
+export function saslLogSuffix(state: SmtpdState): string {
+  const s = sessions.get(state);
+  let out = '';
+  if (s?.method) out += `, sasl_method=${s.method}`;
+  if (s?.username) out += `, sasl_username=${s.username}`;
+  if (state.saslSender) out += `, sasl_sender=${state.saslSender}`;
+  return out;
+}
+
+/** saslAttrs - the sasl_* named attributes of the queue file. */
+export function saslAttrs(state: SmtpdState): Array<[string, string]> {
+  const s = sessions.get(state);
+  const out: Array<[string, string]> = [];
+  if (s?.method) out.push(['sasl_method', s.method]);
+  if (s?.username) out.push(['sasl_username', s.username]);
+  if (state.saslSender) out.push(['sasl_sender', state.saslSender]);
+  return out;
+}
+
+/** saslDeactivate - end of session: drop the auth server connection. */
+export function saslDeactivate(state: SmtpdState): void {
+  const s = sessions.get(state);
+  if (s?.server) {
+    s.server.close();
+    s.server = null;
+  }
+}
