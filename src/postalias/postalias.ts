@@ -15,7 +15,8 @@ import { msg } from '../util/msg.js';
 import { DICT_FLAG, O_RDONLY, type Dict } from '../util/dict.js';
 import { readLogicalLines, showInvalid } from '../util/dict_text.js';
 import { MailConfig } from '../global/mail_conf.js';
-import { getopt, TableCli } from '../postmap/table_cli.js';
+import { TableCli } from '../postmap/table_cli.js';
+import { getoptAll as getopt } from '../util/getopt.js';
 import { sequenceOne } from '../postmap/postmap.js';
 
 const USAGE = 'usage: postalias [-Nfinoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file...';

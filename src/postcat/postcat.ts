@@ -21,7 +21,7 @@ import { strerror } from '../util/msg_logwriter.js';
 import { REC, REC_TYPE_EOF, REC_TYPE_ERROR, REC_TYPE_ENVELOPE, REC_TYPE_CONT_NAME, recTypeName } from '../global/rec_type.js';
 import { RecordFile, REC_FLAG_DEFAULT, REC_FLAG_NONE, asctimeLocal, atol, printableBytes, splitNameval } from '../global/queue_file.js';
 import { MAIL_QUEUE, mailQueueIdOk, mailQueuePath, mailQueueRelPath } from '../global/mail_queue.js';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { smtputf8Enabled } from '../showq/showq.js';
 
 export const PC_FLAG_SEARCH_QUEUE = 1 << 0;

@@ -13,6 +13,7 @@
  * temporary file that is renamed over the original).
  */
 
+import { getoptAll as getopt } from '../util/getopt.js';
 import { closeSync, existsSync, fstatSync, statSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -1075,42 +1076,6 @@ function editFile(path: string, edit: (lines: string[], out: string[]) => void):
   } catch (e) {
     fatal(`close ${tmp}: ${errnoText(e as NodeJS.ErrnoException)}`);
   }
-}
-
-/** getopt - POSIX getopt(3) with glibc's diagnostics; undefined after a bad option. */
-function getopt(argv: string[], spec: string, prog: string): { opts: Array<[string, string]>; rest: string[] } | undefined {
-  const opts: Array<[string, string]> = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (!a.startsWith('-') || a === '-') break;
-    for (let j = 1; j < a.length; j++) {
-      const c = a[j];
-      const at = spec.indexOf(c);
-      if (at < 0 || c === ':') {
-        process.stderr.write(`${prog}: invalid option -- '${c}'\n`);
-        return undefined;
-      }
-      if (spec[at + 1] === ':') {
-        let arg = a.slice(j + 1);
-        if (arg === '') {
-          if (i + 1 >= argv.length) {
-            process.stderr.write(`${prog}: option requires an argument -- '${c}'\n`);
-            return undefined;
-          }
-          arg = argv[++i];
-        }
-        opts.push([c, arg]);
-        break;
-      }
-      opts.push([c, '']);
-    }
-  }
-  return { opts, rest: argv.slice(i) };
 }
 
 /** mapTypes - the table types of this build (postconf -m), from the table registry when it loads. */

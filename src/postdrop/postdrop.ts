@@ -20,7 +20,7 @@ import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
 import { REC } from '../global/rec_type.js';
 import { encodeAttrs } from '../util/attr.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from './maildrop.js';
 import { checkUserAclAsync, confInt, currentUid, stderrOutput } from './submit_common.js';
 

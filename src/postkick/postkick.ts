@@ -11,7 +11,7 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { stderrOutput } from '../postdrop/submit_common.js';
 

@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants as FS, openSync, statSync, unlinkSync } from 'node:fs';
 import { MailConfig, defaultConfigDirectory, splitList } from '../global/mail_conf.js';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { EX, stderrOutput } from '../postdrop/submit_common.js';
 import { strerror } from '../util/msg_logwriter.js';

@@ -15,7 +15,8 @@ import { readFileSync } from 'node:fs';
 import { msg } from '../util/msg.js';
 import { DICT_FLAG, O_RDONLY, DictError, type Dict } from '../util/dict.js';
 import { readLogicalLines, showInvalid, splitKeyValue } from '../util/dict_text.js';
-import { getopt, TableCli } from './table_cli.js';
+import { TableCli } from './table_cli.js';
+import { getoptAll as getopt } from '../util/getopt.js';
 
 const USAGE = 'usage: postmap [-bfFhimnNoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...';
 

@@ -17,46 +17,6 @@ import { DICT_FLAG, O_CREAT, O_RDWR, O_TRUNC, setDictMainConfig, DictError, Dict
 import { dictIsBulkType, dictOpen3 } from '../util/dict_open.js';
 import { DictLmdb, lmdbSuffix } from '../util/dict_lmdb.js';
 
-/** getopt - POSIX getopt(3); returns options in order and the operands, or an error letter. */
-export function getopt(
-  argv: string[],
-  spec: string,
-  progname: string,
-): { opts: Array<[string, string | undefined]>; rest: string[] } | undefined {
-  const opts: Array<[string, string | undefined]> = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (!a.startsWith('-') || a === '-') break;
-    for (let j = 1; j < a.length; j++) {
-      const c = a[j];
-      const at = spec.indexOf(c);
-      if (at < 0 || c === ':') {
-        process.stderr.write(`${progname}: invalid option -- '${c}'\n`);
-        return undefined;
-      }
-      if (spec[at + 1] === ':') {
-        let arg = a.slice(j + 1);
-        if (arg === '') {
-          if (i + 1 >= argv.length) {
-            process.stderr.write(`${progname}: option requires an argument -- '${c}'\n`);
-            return undefined;
-          }
-          arg = argv[++i];
-        }
-        opts.push([c, arg]);
-        break;
-      }
-      opts.push([c, undefined]);
-    }
-  }
-  return { opts, rest: argv.slice(i) };
-}
-
 /** Program context: name, output buffer, configuration. */
 export class TableCli {
   readonly progname: string;

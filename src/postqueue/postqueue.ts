@@ -23,7 +23,7 @@ import { strerror } from '../util/msg_logwriter.js';
 import { mailConnect, mailTrigger } from '../global/mail_connect.js';
 import { readAttrs, sendAttrs, attrExpectProtocol } from '../util/attr.js';
 import { mailQueueIdOk, longQueueIds } from '../global/mail_queue.js';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { writeAll } from '../postcat/postcat.js';
 import { MAIL_ATTR_PROTO_SHOWQ, showqScan, smtputf8Enabled, type ShowqMessage } from '../showq/showq.js';
 import { MailqFormatter, jsonMessage, readShowqMessage, ShowqProtocolError } from './showq_format.js';

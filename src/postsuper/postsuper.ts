@@ -52,7 +52,7 @@ import {
   queueIdInode,
   renamePathSync,
 } from '../global/mail_queue.js';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { getpwnam } from '../util/mypwd.js';
 import { initMaillog } from '../postqueue/postqueue.js';
 

@@ -26,7 +26,7 @@ import { REC } from '../global/rec_type.js';
 import { tok822GrepAddr, tok822Internalize, tok822Parse } from '../global/tok822.js';
 import { cleanupStrerror, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
-import { Getopt } from './getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from '../postdrop/maildrop.js';
 import { EX, checkUserAclAsync, confInt, confStr, currentUid, fullname, stderrName, stderrOutput, username } from '../postdrop/submit_common.js';
 

@@ -18,7 +18,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, openSync, writeSync, closeSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { getpwnam, mailDate, stderrOutput } from '../postdrop/submit_common.js';
 

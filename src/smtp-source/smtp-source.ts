@@ -15,7 +15,7 @@
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { Getopt } from '../sendmail/getopt.js';
+import { Getopt } from '../util/getopt.js';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { mailDate, stderrOutput } from '../postdrop/submit_common.js';
 import { parseHostPort } from '../smtp-sink/smtp-sink.js';

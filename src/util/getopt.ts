@@ -74,3 +74,23 @@ export class Getopt {
     this.nextchar = 0;
   }
 }
+
+/**
+ * getoptAll - every option up to the first operand, in order (an option
+ * without an argument gets ""), and the operands; undefined after a bad
+ * option or a missing argument, once glibc's diagnostic has been printed.
+ */
+export function getoptAll(
+  argv: string[],
+  optstring: string,
+  progname: string,
+): { opts: Array<[string, string]>; rest: string[] } | undefined {
+  const g = new Getopt(argv, optstring, progname);
+  const opts: Array<[string, string]> = [];
+  for (let c = g.next(); c !== -1; c = g.next()) {
+    if (c === '?') return undefined;
+    const pos = optstring.indexOf(c);
+    opts.push([c, optstring[pos + 1] === ':' ? g.optarg : '']);
+  }
+  return { opts, rest: argv.slice(g.optind) };
+}
