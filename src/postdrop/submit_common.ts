@@ -12,7 +12,6 @@
  * with limits, and unknown table types deny rather than allow.
  */
 
-import { readFileSync } from 'node:fs';
 import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import { msg } from '../util/msg.js';
@@ -56,46 +55,8 @@ export function confBool(config: MailConfig, name: string, def: boolean): boolea
   return msg.fatal(`bad boolean configuration: ${name} = ${v}`);
 }
 
-export interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  gecos: string;
-  dir: string;
-  shell: string;
-}
-
-let passwdCache: PasswdEntry[] | undefined;
-
-/** readPasswd - /etc/passwd entries (bounded to 4 MB; malformed lines are skipped). */
-function readPasswd(): PasswdEntry[] {
-  if (passwdCache) return passwdCache;
-  let text = '';
-  try {
-    const buf = readFileSync('/etc/passwd');
-    text = buf.subarray(0, 4 * 1024 * 1024).toString('utf8');
-  } catch {
-    text = '';
-  }
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7 || !/^\d+$/.test(f[2]) || !/^\d+$/.test(f[3])) continue;
-    out.push({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), gecos: f[4], dir: f[5], shell: f[6] });
-  }
-  passwdCache = out;
-  return out;
-}
-
-/** getpwuid - the passwd entry of a uid (first match), or undefined. */
-export function getpwuid(uid: number): PasswdEntry | undefined {
-  return readPasswd().find((p) => p.uid === uid);
-}
-
-/** getpwnam - the passwd entry of a login name, or undefined. */
-export function getpwnam(name: string): PasswdEntry | undefined {
-  return readPasswd().find((p) => p.name === name);
-}
+export { getpwnam, getpwuid, type Passwd as PasswdEntry } from '../util/mypwd.js';
+import { getpwuid } from '../util/mypwd.js';
 
 /** currentUid - the real uid (process.getuid exists on POSIX). */
 export function currentUid(): number {

@@ -32,7 +32,8 @@ function load(): NonNullable<typeof cache> {
   const byUid = new Map<number, Passwd>();
   let text = '';
   try {
-    text = readFileSync(path, 'utf8');
+    // bounded: a passwd file is small; a huge one is not worth parsing whole
+    text = readFileSync(path).subarray(0, 4 * 1024 * 1024).toString('utf8');
   } catch {
     text = '';
   }
