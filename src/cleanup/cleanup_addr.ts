@@ -18,11 +18,10 @@ import { CLEANUP_FLAG, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { quote822Local, unquote822Local } from '../global/quote_822_local.js';
 import { tok822Externalize, tok822GrepAddr, tok822Parse } from '../global/tok822.js';
 import { msg } from '../util/msg.js';
-import { mailAddrFind as mailAddrFindCore } from '../global/mail_addr_find.js';
 import { bounceLogAppend } from '../global/bounce_log.js';
 import { CANON } from './cleanup_init.js';
 import { SMTPUTF8_FLAG, type CleanupState } from './cleanup_state.js';
-import type { MapsLike } from './maps_adapter.js';
+import { loadTableModules, type MapsLike } from './maps_adapter.js';
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
@@ -40,6 +39,7 @@ export function rewriteInternal(state: CleanupState, context: string, addr: stri
 
 /** addrFind - mail_addr_find in virtual(5)/canonical(5) order; value plus the unmatched extension. */
 async function addrFind(state: CleanupState, maps: MapsLike, addr: string): Promise<{ value: string; extension?: string } | null> {
+  const [, { mailAddrFind: mailAddrFindCore }] = await loadTableModules();
   const hit = await mailAddrFindCore(maps.maps, addr, {
     delimiter: state.g.rcptDelim,
     myorigin: state.g.myorigin,

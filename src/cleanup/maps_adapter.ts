@@ -5,11 +5,20 @@
  * propagate_unmatched_extensions to address lookups.
  */
 
-import { Maps, MAPS_FULL, MAPS_PARTIAL } from '../global/maps.js';
-import { mailAddrFind as mailAddrFindCore, MA_FIND_DEFAULT } from '../global/mail_addr_find.js';
+import type { Maps } from '../global/maps.js';
 import { splitList } from '../global/mail_conf.js';
 
-export { MapsError } from '../global/maps.js';
+/**
+ * The table layer (src/global/maps.ts and with it the native lmdb and sqlite
+ * modules, ~4 MiB per process) is loaded when the first non-empty table list
+ * is opened: a cleanup with the default settings never needs it.
+ */
+type TableModules = [typeof import('../global/maps.js'), typeof import('../global/mail_addr_find.js')];
+let tableModules: Promise<TableModules> | undefined;
+export function loadTableModules(): Promise<TableModules> {
+  tableModules ??= Promise.all([import('../global/maps.js'), import('../global/mail_addr_find.js')]);
+  return tableModules;
+}
 
 export interface MapsLike {
   readonly title: string;
@@ -23,6 +32,7 @@ export interface MapsLike {
 /** openMaps - open a list of tables as one Maps, or null when the list is empty. */
 export async function openMaps(title: string, specList: string): Promise<MapsLike | null> {
   if (splitList(specList).length === 0) return null;
+  const [{ Maps, MAPS_FULL, MAPS_PARTIAL }] = await loadTableModules();
   const maps = Maps.create(title, specList);
   return {
     title,
@@ -61,6 +71,7 @@ export function splitExtension(local: string, delimiters: string): [string, stri
  * result when opts.propagate is set.
  */
 export async function mailAddrFind(m: MapsLike, address: string, opts: AddrFindOptions): Promise<string | null> {
+  const [, { mailAddrFind: mailAddrFindCore, MA_FIND_DEFAULT }] = await loadTableModules();
   const r = await mailAddrFindCore(m.maps, address, {
     delimiter: opts.delimiter,
     myorigin: opts.myorigin ?? '',
