@@ -158,16 +158,20 @@ export async function resolveTargets(hop: NextHop, config: MailConfig): Promise<
   return targets.slice(0, limit);
 }
 
-/** connectTarget - open the connection, bounded by smtp_connect_timeout. */
+/** connectTarget - open the connection, bounded by smtp_connect_timeout (0: unbounded). */
 export function connectTarget(t: SmtpTarget, timeoutMs: number, bindAddress: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = t.unixPath
       ? connect(t.unixPath)
       : connect({ host: t.addr, port: t.port, ...(bindAddress ? { localAddress: bindAddress } : {}) });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(Object.assign(new Error('Connection timed out'), { code: 'ETIMEDOUT' }));
-    }, timeoutMs);
+    // A zero timeout (lmtp_connect_timeout's default) means: no deadline but the system's.
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            sock.destroy();
+            reject(Object.assign(new Error('Connection timed out'), { code: 'ETIMEDOUT' }));
+          }, timeoutMs)
+        : undefined;
     sock.once('error', (err) => {
       clearTimeout(timer);
       sock.destroy();

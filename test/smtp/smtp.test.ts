@@ -25,7 +25,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const goldenPath = join(here, '..', '..', '..', 'test', 'smtp', 'golden', 'oracle-smtp-3.7.11.txt');
 const golden = readFileSync(goldenPath, 'utf8').split('\n').filter(Boolean);
 
-const TIMEOUTS = ['helo', 'mail', 'rcpt', 'data_init', 'data_done', 'quit'].flatMap((t) => [`smtp_${t}_timeout = 1s`, `lmtp_${t}_timeout = 1s`]).concat(['lmtp_lhlo_timeout = 1s', 'smtp_connection_cache_on_demand = no', 'lmtp_connection_cache_on_demand = no']);
+const timeouts = (v: string) => ['helo', 'mail', 'rcpt', 'data_init', 'data_done', 'quit'].flatMap((t) => [`smtp_${t}_timeout = ${v}`, `lmtp_${t}_timeout = ${v}`]).concat([`lmtp_lhlo_timeout = ${v}`]);
+/** Generous deadlines for servers that answer; 1s only where a test waits for a timeout on purpose. */
+const TIMEOUTS = [...timeouts('20s'), 'smtp_connection_cache_on_demand = no', 'lmtp_connection_cache_on_demand = no'];
+const HANG_TIMEOUTS = timeouts('1s');
 
 /** normalize - drop the queue ID, delay fields and port so that our lines compare with Postfix's. */
 function normalize(line: string): string {
@@ -81,7 +84,7 @@ async function oracleCase(name: string, rcpts: string[], sc: Scenario = SCENARIO
   const peer = await startOddServer(sc);
   try {
     const hop = lmtp ? `inet:127.0.0.1:${peer.port}` : `[127.0.0.1]:${peer.port}`;
-    const run = await deliverTo(hop, rcpts.map((r) => `${r}@${name}.test`), { lmtp });
+    const run = await deliverTo(hop, rcpts.map((r) => `${r}@${name}.test`), { lmtp, cf: name.endsWith('hang') ? HANG_TIMEOUTS : [] });
     assert.deepEqual(deliveries(run.lines), expected(`${name}.test`), `${name}: log lines as Postfix`);
     return run;
   } finally {
