@@ -1,0 +1,192 @@
+/**
+ * sasl - smtpd AUTH through a Dovecot auth server: the fake Dovecot server
+ * (test/sasl/fake_dovecot.ts, the real protocol) on a UNIX socket, smtpd on
+ * a loopback port, raw SMTP dialogues and nodemailer as a real client. The
+ * expected texts were recorded from Postfix 3.7.11 with the same fake server.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { startFixture, RawClient, waitFor, type Fixture } from '../smtpd/harness.js';
+import { startFakeDovecot, type FakeDovecot } from './fake_dovecot.js';
+
+const PLAIN = (u: string, p: string) => Buffer.from(`\0${u}\0${p}`).toString('base64');
+const B64 = (s: string) => Buffer.from(s).toString('base64');
+
+const SASL_CF = [
+  'smtpd_sasl_auth_enable = yes',
+  'smtpd_sasl_type = dovecot',
+  'smtpd_sasl_path = private/auth',
+];
+
+async function withSasl(extra: string[], fn: (f: Fixture, d: FakeDovecot) => Promise<void>, tables: Record<string, string> = {}): Promise<void> {
+  const f = await startFixture([...SASL_CF, ...extra].join('\n'), { tables });
+  const d = await startFakeDovecot(join(f.dir, 'spool', 'private', 'auth'));
+  try {
+    await fn(f, d);
+  } finally {
+    await d.close();
+    await f.close();
+  }
+}
+
+test('EHLO offers AUTH in Postfix position, AUTH= with broken_sasl_auth_clients', async () => {
+  await withSasl(['broken_sasl_auth_clients = yes'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    const ehlo = await c.cmd('EHLO client.example');
+    assert.equal(
+      ehlo,
+      '250-mail.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n' +
+        '250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n',
+    );
+    c.close();
+  });
+});
+
+test('AUTH dialogue: every reply as Postfix 3.7', async () => {
+  await withSasl([], async (f, d) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    assert.equal(await c.cmd('AUTH'), '501 5.5.4 Syntax: AUTH mechanism\r\n');
+    assert.equal(await c.cmd('AUTH FOO'), '535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n');
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'wrong')}`), '535 5.7.8 Error: authentication failed: (reason unavailable)\r\n');
+    assert.equal(await c.cmd('AUTH LOGIN'), '334 VXNlcm5hbWU6\r\n');
+    assert.equal(await c.cmd('*'), '501 5.7.0 Authentication aborted\r\n');
+    assert.equal(await c.cmd('AUTH PLAIN'), '334 \r\n');
+    assert.equal(await c.cmd('*'), '501 5.7.0 Authentication aborted\r\n');
+    assert.equal(await c.cmd('AUTH PLAIN !!!'), '535 5.7.8 Error: authentication failed: Invalid base64 data in initial response\r\n');
+    assert.equal(await c.cmd(`AUTH LOGIN ${B64('bob')}`), '334 UGFzc3dvcmQ6\r\n');
+    assert.equal(await c.cmd(B64('secret')), '235 2.7.0 Authentication successful\r\n');
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`), '503 5.5.1 Error: already authenticated\r\n');
+    assert.equal(await c.cmd('QUIT'), '221 2.0.0 Bye\r\n');
+    await c.waitClose();
+    await waitFor(() => f.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
+    assert.deepEqual(f.logs.filter((l) => l.startsWith('warning:')), [
+      'warning: localhost[127.0.0.1]: SASL FOO authentication failed: Invalid authentication mechanism, sasl_username=(unavailable)',
+      'warning: localhost[127.0.0.1]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=bob',
+      'warning: localhost[127.0.0.1]: SASL LOGIN authentication aborted',
+      'warning: localhost[127.0.0.1]: SASL PLAIN authentication aborted',
+      'warning: localhost[127.0.0.1]: SASL PLAIN authentication failed: Invalid base64 data in initial response, sasl_username=bob',
+    ]);
+    assert.ok(f.logs.includes('disconnect from localhost[127.0.0.1] ehlo=1 auth=1/8 quit=1 commands=3/10'), f.logs.join('\n'));
+    // the real protocol reached the auth server
+    assert.ok(d.requests.some((r) => /^AUTH\t\d+\tLOGIN\tservice=smtp\tnologin\tlip=127\.0\.0\.1\trip=127\.0\.0\.1$/.test(r)), d.requests.join('\n'));
+    assert.ok(d.requests[0].startsWith('VERSION\t1\t0'));
+  });
+});
+
+test('authenticated mail: client= suffix, queue-file attributes, Received header, relay permitted', async () => {
+  await withSasl(['smtpd_sasl_authenticated_header = yes', 'mynetworks = 10.0.0.0/8'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    // not authenticated: relaying is refused by the default smtpd_relay_restrictions
+    await c.cmd('MAIL FROM:<bob@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<x@remote.example>'), '454 4.7.1 <x@remote.example>: Relay access denied\r\n');
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`), '503 5.5.1 Error: MAIL transaction in progress\r\n');
+    await c.cmd('RSET');
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`), '235 2.7.0 Authentication successful\r\n');
+    assert.equal(await c.cmd('MAIL FROM:<bob@example.test> AUTH=<bob@example.test> AUTH=<x>'), '503 5.5.4 Error: multiple AUTH= options\r\n');
+    await c.cmd('RSET');
+    assert.equal(await c.cmd('MAIL FROM:<bob@example.test> AUTH=<bob@example.test>'), '250 2.1.0 Ok\r\n');
+    assert.equal(await c.cmd('RCPT TO:<x@remote.example>'), '250 2.1.5 Ok\r\n');
+    assert.equal(await c.cmd('DATA'), '354 End data with <CR><LF>.<CR><LF>\r\n');
+    assert.match(await c.cmd('Subject: t\r\n\r\nhi\r\n.'), /^250 2\.0\.0 Ok: queued as /);
+    await c.cmd('QUIT');
+    await waitFor(() => f.messages.length === 1, 'message');
+    const recs = f.messages[0].records;
+    const attrs = recs.filter((r) => r.type === 'A').map((r) => r.data);
+    const i = attrs.findIndex((a) => a.startsWith('rewrite_context='));
+    assert.deepEqual(attrs.slice(i + 1, i + 4), ['sasl_method=PLAIN', 'sasl_username=bob', 'sasl_sender=<bob@example.test>']);
+    const hdr = recs.filter((r) => r.type === 'N').map((r) => r.data);
+    assert.equal(hdr[0], 'Received: from x (localhost [127.0.0.1])');
+    assert.equal(hdr[1], '\t(Authenticated sender: bob)');
+    assert.match(hdr[2], /^\tby mail\.example\.test \(Postfix\) with ESMTPA id /);
+    const id = f.messages[0].queueId;
+    assert.ok(f.logs.includes(`${id}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=bob, sasl_sender=<bob@example.test>`), f.logs.join('\n'));
+  });
+});
+
+test('smtpd_sender_login_maps with reject_sender_login_mismatch and variants', async () => {
+  await withSasl(['smtpd_sender_restrictions = reject_sender_login_mismatch', 'smtpd_sender_login_maps = texthash:$config_directory/logins'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    // not logged in, owned address
+    await c.cmd('MAIL FROM:<alice@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '553 5.7.1 <alice@example.test>: Sender address rejected: not logged in\r\n');
+    await c.cmd('RSET');
+    await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`);
+    await c.cmd('MAIL FROM:<alice@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob\r\n');
+    await c.cmd('RSET');
+    // unknown sender, logged in: reject_sender_login_mismatch rejects
+    await c.cmd('MAIL FROM:<nobody@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '553 5.7.1 <nobody@example.test>: Sender address rejected: not owned by user bob\r\n');
+    await c.cmd('RSET');
+    await c.cmd('MAIL FROM:<bob@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    await c.cmd('QUIT');
+    await waitFor(() => f.logs.some((l) => l.startsWith('disconnect')), 'disconnect');
+    assert.ok(f.logs.includes('NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob; from=<alice@example.test> to=<root@mail.example.test> proto=ESMTP helo=<x>'), f.logs.join('\n'));
+  }, { logins: 'bob@example.test bob\nalice@example.test alice\n' });
+});
+
+test('reject_known_sender_login_mismatch allows unknown senders', async () => {
+  await withSasl(['smtpd_sender_restrictions = reject_known_sender_login_mismatch', 'smtpd_sender_login_maps = texthash:$config_directory/logins'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`);
+    await c.cmd('MAIL FROM:<nobody@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    await c.cmd('RSET');
+    await c.cmd('MAIL FROM:<alice@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob\r\n');
+    c.close();
+  }, { logins: 'alice@example.test alice\n' });
+});
+
+test('smtpd_tls_auth_only without TLS: no AUTH offered, AUTH not enabled', async () => {
+  await withSasl(['smtpd_tls_auth_only = yes'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    assert.doesNotMatch(await c.cmd('EHLO x'), /AUTH/);
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`), '503 5.5.1 Error: authentication not enabled\r\n');
+    c.close();
+  });
+});
+
+test('auth server down: warning, no AUTH, session goes on', async () => {
+  const f = await startFixture(SASL_CF.join('\n'));
+  try {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    assert.doesNotMatch(await c.cmd('EHLO x'), /AUTH/);
+    assert.equal(await c.cmd('AUTH PLAIN'), '503 5.5.1 Error: authentication not enabled\r\n');
+    assert.equal(await c.cmd('NOOP'), '250 2.0.0 Ok\r\n');
+    c.close();
+    assert.ok(f.logs.includes('warning: SASL: Connect to private/auth failed: No such file or directory'), f.logs.join('\n'));
+  } finally {
+    await f.close();
+  }
+});
+
+test('nodemailer authenticates with PLAIN and LOGIN, and a bad password fails', async () => {
+  await withSasl([], async (f) => {
+    for (const method of ['PLAIN', 'LOGIN']) {
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port: f.port, secure: false, ignoreTLS: true, authMethod: method, auth: { user: 'alice', pass: 'wonderland' } });
+      const info = await t.sendMail({ from: 'alice@example.test', to: 'x@remote.example', subject: 's', text: 'hi' });
+      assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+      t.close();
+    }
+    assert.equal(f.messages.length, 2);
+    const bad = nodemailer.createTransport({ host: '127.0.0.1', port: f.port, secure: false, ignoreTLS: true, auth: { user: 'alice', pass: 'nope' } });
+    await assert.rejects(bad.sendMail({ from: 'alice@example.test', to: 'x@remote.example', text: 'x' }), /535 5\.7\.8 Error: authentication failed/);
+    bad.close();
+  });
+});
