@@ -10,7 +10,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
@@ -34,6 +35,13 @@ export function tlsLevel(config: MailConfig): TlsLevel {
   return 'none';
 }
 
+/** node:tls, loaded when TLS is first used (about 1 MiB per process that never needs it) */
+let tlsMod: typeof import('node:tls') | undefined;
+function nodeTls(): typeof import('node:tls') {
+  tlsMod ??= createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+  return tlsMod;
+}
+
 const contexts = new WeakMap<MailConfig, SecureContext | null>();
 
 /** tlsContext - the server TLS context (null: no usable certificate; logged once). */
@@ -54,7 +62,7 @@ export function tlsContext(config: MailConfig): SecureContext | null {
       cert = readFileSync(certFile);
       key = readFileSync(config.str('smtpd_tls_key_file') || certFile);
     }
-    ctx = createSecureContext({ key, cert, minVersion: 'TLSv1' });
+    ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1' });
   } catch (e) {
     msg.warn(`No server certs available. TLS won't be enabled (${(e as Error).message})`);
     ctx = null;
@@ -87,7 +95,7 @@ export async function startTls(state: SmtpdState, ctx: SecureContext): Promise<T
   // anything the client sent after STARTTLS is discarded (vstream_fpurge)
   while (state.client.available > 0) await state.client.readSome(state.client.available);
   const timeoutMs = state.config.time('smtpd_starttls_timeout') * 1000;
-  const tlsSock = new TLSSocket(raw, { isServer: true, secureContext: ctx });
+  const tlsSock = new (nodeTls().TLSSocket)(raw, { isServer: true, secureContext: ctx });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       tlsSock.destroy();
