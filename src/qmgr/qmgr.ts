@@ -47,11 +47,15 @@ export class Qmgr {
   private flushDfxpDeferred = false;
   private deferredTimer: NodeJS.Timeout | undefined;
   private readonly activeLimit: number;
+  private readonly recipientLimit: number;
+  private recipientsInMemory = 0;
+  private readonly recipientCounts = new Map<string, number>();
 
   constructor(private readonly config: MailConfig) {
     this.scheduler = new Scheduler(config);
     this.resolver = new QmgrResolver(config);
     this.activeLimit = Math.max(1, config.int('qmgr_message_active_limit'));
+    this.recipientLimit = Math.max(config.int('qmgr_message_recipient_minimum'), config.int('qmgr_message_recipient_limit'), 1);
   }
 
   /** start - recover active/ into incoming/, then scan incoming and deferred, and start the deferred timer. */
@@ -164,7 +168,10 @@ export class Qmgr {
     const ids = await listQueue(this.queueDir(queue));
     for (const id of ids) {
       if (this.active.has(id)) continue;
-      while (this.active.size >= this.activeLimit) await this.waitForRoom();
+      // qmgr_message_active_limit messages and (once one is in) qmgr_message_recipient_limit recipients in memory
+      while (this.active.size >= this.activeLimit || (this.active.size > 0 && this.recipientsInMemory >= this.recipientLimit)) {
+        await this.waitForRoom();
+      }
       const path = mailQueuePath(this.config, queue, id);
       let st;
       try {
@@ -192,8 +199,9 @@ export class Qmgr {
   }
 
   private releaseRoom(): void {
-    const w = this.roomWaiters.shift();
-    if (w) w();
+    // every waiting scan re-checks the limits
+    const waiters = this.roomWaiters.splice(0);
+    for (const w of waiters) w();
   }
 
   /** activate - read an active file and schedule its recipients. */
@@ -216,6 +224,8 @@ export class Qmgr {
       return;
     }
     this.active.add(id);
+    this.recipientsInMemory += info.recipients.length;
+    this.recipientCounts.set(id, info.recipients.length);
     const message: ActiveMessage = {
       queueId: id,
       queueName: MAIL_QUEUE.ACTIVE,
@@ -357,6 +367,8 @@ export class Qmgr {
       msg.warn(`${id}: ${(err as Error).message}`);
     } finally {
       this.active.delete(id);
+      this.recipientsInMemory -= this.recipientCounts.get(id) ?? 0;
+      this.recipientCounts.delete(id);
       this.releaseRoom();
     }
   }
