@@ -357,6 +357,7 @@ export class SmtpAgent {
     const usable = (s.authMechs ?? []).filter((m) => (m === 'PLAIN' || m === 'LOGIN') && !options.includes('noplaintext') && (filter.length === 0 || filter.includes(m)));
     const soft = this.config.bool(`${this.prefix}_sasl_auth_soft_bounce`);
     if (usable.length === 0) {
+      msg.warn('SASL authentication failure: No worthy mechs found');
       this.dropSession(s, true);
       return { kind: 'defer', dsn: '4.7.0', text: `SASL authentication failed; cannot authenticate to server ${label}: no mechanism available` };
     }
