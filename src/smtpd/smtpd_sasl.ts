@@ -185,14 +185,12 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
 }
 
 /**
- * saslMailOpt - the MAIL FROM AUTH= parameter (smtpd_sasl_mail_opt):
+ * saslMailOpt - the MAIL FROM AUTH= parameter (smtpd_sasl_mail_opt), seen only with
+ * smtpd_sasl_auth_enable = yes:
  * null when accepted, else the error reply.
  */
 export async function saslMailOpt(state: SmtpdState, value: string): Promise<string | null> {
-  if (!(await saslActive(state))) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    return '503 5.5.4 Error: authentication disabled';
-  }
+  // Postfix takes the value whenever smtpd_sasl_auth_enable is on, also before AUTH or with AUTH not offered
   if (state.saslSender) {
     state.errorMask |= MAIL_ERROR.PROTOCOL;
     return '503 5.5.4 Error: multiple AUTH= options';

@@ -8,6 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import nodemailer from 'nodemailer';
 import { startFixture, RawClient, waitFor, type Fixture } from '../smtpd/harness.js';
 import { startFakeDovecot, type FakeDovecot } from './fake_dovecot.js';
@@ -189,4 +192,31 @@ test('nodemailer authenticates with PLAIN and LOGIN, and a bad password fails', 
     await assert.rejects(bad.sendMail({ from: 'alice@example.test', to: 'x@remote.example', text: 'x' }), /535 5\.7\.8 Error: authentication failed/);
     bad.close();
   });
+});
+
+test('smtpd_tls_auth_only: AUTH after STARTTLS ("secured"), ESMTPSA, MAIL FROM AUTH= before login', async () => {
+  const certDir = mkdtempSync(join(tmpdir(), 'sasl-cert-'));
+  const cert = join(certDir, 'cert.pem');
+  const key = join(certDir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=mail.example.test'], { stdio: 'ignore' });
+  try {
+    await withSasl(['smtpd_tls_auth_only = yes', 'smtpd_tls_security_level = may', `smtpd_tls_cert_file = ${cert}`, `smtpd_tls_key_file = ${key}`], async (f, d) => {
+      // before TLS: AUTH= is still taken, as Postfix does
+      const c = await RawClient.connect(f.port);
+      await c.replies(1);
+      assert.doesNotMatch(await c.cmd('EHLO x'), /AUTH/);
+      assert.equal(await c.cmd('MAIL FROM:<a@example.test> AUTH=<x@example.test>'), '250 2.1.0 Ok\r\n');
+      c.close();
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port: f.port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'bob', pass: 'secret' } });
+      const info = await t.sendMail({ from: 'bob@example.test', to: 'root@mail.example.test', subject: 's', text: 'hi' });
+      assert.match(info.response, /^250 2\.0\.0 Ok: queued as /);
+      t.close();
+      assert.equal(f.messages.length, 1);
+      const hdr = f.messages[0].records.filter((r) => r.type === 'N').map((r) => r.data);
+      assert.match(hdr[1], /^\tby mail\.example\.test \(Postfix\) with ESMTPSA id /);
+      assert.ok(d.requests.some((r) => r.startsWith('AUTH\t') && r.includes('\tsecured\t')), d.requests.join('\n'));
+    });
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
+  }
 });
