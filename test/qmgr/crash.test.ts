@@ -115,3 +115,21 @@ test('a bounce of a bounce is absorbed; mail to the double-bounce address is dis
     /qmgr\[\d+\]: [0-9A-F]+: to=<double-bounce@mail\.example\.test>, relay=none, delay=\S+, delays=\S+, dsn=2\.0\.0, status=sent \(undeliverable postmaster notification discarded\)$/,
   );
 });
+
+test('notify_classes bounce and 2bounce: postmaster copies of the bounce and of the double bounce', async () => {
+  inst.setMain({ notify_classes: 'bounce, 2bounce, resource, software' });
+  assert.equal((await inst.postfix('reload')).status, 0);
+  await sleep(500);
+  const r = await inst.command('sendmail', ['-f', 'nosuch4@mail.example.test', 'nosuch3@mail.example.test'], 'Subject: nc\n\nbody\n');
+  assert.equal(r.status, 0, r.stderr);
+  const first = await inst.waitForLog(/local\[\d+\]: [0-9A-F]+: to=<nosuch3@mail\.example\.test>, .*status=bounced/, 30000);
+  const id = /: ([0-9A-F]+): to=/.exec(first)![1];
+  await inst.waitForLog(new RegExp(`bounce\\[\\d+\\]: ${id}: sender non-delivery notification: [0-9A-F]+$`));
+  await inst.waitForLog(new RegExp(`bounce\\[\\d+\\]: ${id}: postmaster non-delivery notification: [0-9A-F]+$`));
+  const second = await inst.waitForLog(/local\[\d+\]: [0-9A-F]+: to=<nosuch4@mail\.example\.test>, .*status=bounced/);
+  const id2 = /: ([0-9A-F]+): to=/.exec(second)![1];
+  const pm = await inst.waitForLog(new RegExp(`bounce\\[\\d+\\]: ${id2}: postmaster non-delivery notification: [0-9A-F]+$`));
+  assert.equal(inst.logLines(new RegExp(`bounce\\[\\d+\\]: ${id2}: sender `)).length, 0, 'never to the null sender');
+  const pmId = /notification: ([0-9A-F]+)$/.exec(pm)![1];
+  await inst.waitForLog(new RegExp(`qmgr\\[\\d+\\]: ${pmId}: from=<double-bounce@mail\\.example\\.test>, size=\\d+, nrcpt=1 \\(queue active\\)$`));
+});
