@@ -27,6 +27,7 @@ import { readReply, replyDsn, SmtpProtocolError, type SmtpReply } from './smtp_c
 import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type NextHop, type SmtpTarget } from './smtp_connect.js';
 import { assess, caList, lookupPolicy, param, startTls, trustWord, type TlsPolicy } from './smtp_tls.js';
 import { saslCredentials } from './smtp_sasl.js';
+import { rewriteHeader } from './smtp_generic.js';
 import { splitList } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
 
@@ -226,6 +227,43 @@ export class SmtpAgent {
     }
     if (v === null) return addr;
     return v.includes('@') || !domain ? v : `${v}@${domain}`;
+  }
+
+  /** genericHeaders - the message lines with smtp_generic_maps applied to the primary header's addresses. */
+  private async *genericHeaders(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    let inHeader = true;
+    let pending: Buffer[] = [];
+    let pendingLen = 0;
+    const flush = async function* (this: SmtpAgent): AsyncGenerator<Buffer> {
+      if (pending.length === 0) return;
+      const lines = pending;
+      pending = [];
+      const tooBig = pendingLen > 64 * 1024;
+      pendingLen = 0;
+      const rewritten = tooBig ? null : await rewriteHeader(lines.map((l) => l.toString('utf8')).join('\n'), (a) => this.generic(a));
+      if (rewritten === null) yield* lines;
+      else for (const [i, l] of rewritten.split('\n').entries()) yield Buffer.from(i > 0 && !/^[ \t]/.test(l) ? `\t${l}` : l, 'utf8');
+    };
+    for await (const line of src) {
+      if (!inHeader) {
+        yield line;
+        continue;
+      }
+      if (line.length > 0 && (line[0] === 0x20 || line[0] === 0x09) && pending.length > 0) {
+        pending.push(line);
+        pendingLen += line.length;
+        continue;
+      }
+      yield* flush.call(this);
+      if (line.length > 0 && /^[!-9;-~]+:/.test(line.subarray(0, 200).toString('latin1'))) {
+        pending = [line];
+        pendingLen = line.length;
+      } else {
+        inHeader = false;
+        yield line;
+      }
+    }
+    yield* flush.call(this);
   }
 
   /** fallbackTargets - smtp_fallback_relay hosts, tried after the next hop's own servers. */
@@ -528,7 +566,9 @@ export class SmtpAgent {
     let batch: Buffer[] = [];
     let batchLen = 0;
     s.stream.timeout = this.t.dataXfer;
-    for await (const line of readMessageLines(path, req.data_offset)) {
+    const source = readMessageLines(path, req.data_offset);
+    const lines = param(this.config, this.prefix, 'generic_maps').trim() ? this.genericHeaders(source) : source;
+    for await (const line of lines) {
       if (line.length > 0 && line[0] === 0x2e) batch.push(DOT);
       batch.push(line, CRLF);
       batchLen += line.length + 3;

@@ -313,7 +313,7 @@ test('smtp_mx_session_limit: stop after N servers that answered; the others are 
   }
 });
 
-test('smtp_generic_maps rewrites the envelope sender and recipients on output', async () => {
+test('smtp_generic_maps rewrites the envelope and the primary header addresses on output', async () => {
   const peer = await startOddServer({});
   const inst = makeInstance(TIMEOUTS.join('\n'));
   try {
@@ -321,13 +321,20 @@ test('smtp_generic_maps rewrites the envelope sender and recipients on output', 
     writeFileSync(table, 's@example.org outside@isp.example\n@inside.test @outside.test\n');
     const cfInst = makeInstance([...TIMEOUTS, `smtp_generic_maps = texthash:${table}`].join('\n'));
     try {
-      await deliverTo(`[127.0.0.1]:${peer.port}`, ['bob@inside.test', 'carol@else.test'], { inst: cfInst });
+      await deliverTo(`[127.0.0.1]:${peer.port}`, ['bob@inside.test', 'carol@else.test'], {
+        inst: cfInst,
+        lines: ['From: Sender Name <s@example.org>', 'To: bob@inside.test,', ' carol@else.test', 'Subject: bob@inside.test stays', 'X-Other: <bob@inside.test>', '', 'To: bob@inside.test in the body stays'],
+      });
     } finally {
       cfInst.cleanup();
     }
     assert.ok(peer.seen.commands.includes('MAIL FROM:<outside@isp.example>'));
     assert.ok(peer.seen.commands.includes('RCPT TO:<bob@outside.test>'));
     assert.ok(peer.seen.commands.includes('RCPT TO:<carol@else.test>'));
+    assert.equal(
+      peer.seen.messages[0],
+      'From: Sender Name <outside@isp.example>\r\nTo: bob@outside.test,\r\n\tcarol@else.test\r\nSubject: bob@inside.test stays\r\nX-Other: <bob@inside.test>\r\n\r\nTo: bob@inside.test in the body stays\r\n',
+    );
   } finally {
     await peer.close();
     inst.cleanup();
