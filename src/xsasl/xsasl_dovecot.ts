@@ -215,7 +215,8 @@ export class XsaslDovecotServer {
           const user = attr('user');
           if (user !== undefined) this.username = user;
           const reason = attr('reason') ?? '(reason unavailable)';
-          return { status: attrs.includes('temp') ? XSASL.TEMP : XSASL.FAIL, reply: reason };
+          // Postfix 3.7 answers 535 also when the server flags the failure "temp"
+          return { status: XSASL.FAIL, reply: reason };
         }
         // unknown reply for our request: skip it, as Postfix does
       }

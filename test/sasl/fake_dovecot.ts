@@ -38,6 +38,10 @@ export async function startFakeDovecot(path: string, opts: { mechs?: string[] } 
     const login = new Map<string, { step: number; user: string }>();
     let buf = '';
     const check = (id: string, user: string, pass: string) => {
+      if (user === 'tempfail') {
+        sock.write(`FAIL\t${id}\treason=Temporary server failure, try again later\ttemp\n`);
+        return;
+      }
       if (USERS[user] !== undefined && USERS[user] === pass) sock.write(`OK\t${id}\tuser=${user}\n`);
       else sock.write(`FAIL\t${id}\tuser=${user}\n`);
     };

@@ -220,3 +220,21 @@ test('smtpd_tls_auth_only: AUTH after STARTTLS ("secured"), ESMTPSA, MAIL FROM A
     rmSync(certDir, { recursive: true, force: true });
   }
 });
+
+test('AUTH before HELO, a "temp" failure, and pipelined AUTH + MAIL + RCPT', async () => {
+  await withSasl(['smtpd_sasl_authenticated_header = yes'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('tempfail', 'x')}`), '535 5.7.8 Error: authentication failed: Temporary server failure, try again later\r\n');
+    assert.equal(await c.cmd('HELO x'), '250 mail.example.test\r\n');
+    c.send(`AUTH PLAIN ${PLAIN('bob', 'secret')}\r\nMAIL FROM:<bob@example.test>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\n`);
+    assert.equal(await c.replies(4), '235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n');
+    assert.match(await c.cmd('Subject: t\r\n\r\nhi\r\n.'), /^250 2\.0\.0 Ok: queued as /);
+    assert.equal(await c.cmd('QUIT'), '221 2.0.0 Bye\r\n');
+    await waitFor(() => f.logs.some((l) => l.startsWith('disconnect from') && l.includes('helo=1')), 'disconnect');
+    const hdr = f.messages[0].records.filter((r) => r.type === 'N').map((r) => r.data);
+    assert.equal(hdr[1], '\t(Authenticated sender: bob)');
+    assert.match(hdr[2], /^\tby mail\.example\.test \(Postfix\) with SMTP id /);
+    assert.ok(f.logs.includes('disconnect from localhost[127.0.0.1] helo=1 auth=1/2 mail=1 rcpt=1 data=1 quit=1 commands=6/7'), f.logs.join('\n'));
+  });
+});
