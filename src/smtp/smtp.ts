@@ -11,6 +11,8 @@
  * final reply carries a hop status so qmgr backs off the destination.
  * Idle sessions are kept per process for smtp_connection_cache_time_limit
  * and reused for the next request to the same destination (conn_use=N).
+ * STARTTLS (smtp_tls.ts), SASL PLAIN/LOGIN (smtp_sasl.ts) and
+ * smtp_generic_maps (smtp_generic.ts) as configured. See docs/smtp.md.
  */
 
 import type { Socket } from 'node:net';
@@ -362,7 +364,10 @@ export class SmtpAgent {
     try {
       const cert = param(this.config, this.prefix, 'tls_cert_file');
       const key = param(this.config, this.prefix, 'tls_key_file');
-      tsock = await startTls(s.sock, s.target.host, caList(this.config, this.prefix), this.t.helo, cert, key);
+      // SNI only when smtp_tls_servername asks for it, as in Postfix.
+      const sniParam = param(this.config, this.prefix, 'tls_servername').trim();
+      const sni = sniParam === '' ? '' : sniParam === 'hostname' ? s.target.host : sniParam === 'nexthop' ? ctx.hop.host : sniParam;
+      tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, cert, key);
     } catch (err) {
       this.dropSession(s, false);
       msg.info(`SSL_connect error to ${targetLabel(s.target)}: ${(err as Error).message}`);
