@@ -16,7 +16,9 @@ import { msg } from '../util/msg.js';
 import { registerParams } from '../global/mail_params.js';
 import type { ParamDef } from '../global/param_types.js';
 import { XSASL, XsaslDovecotServer, XsaslError } from '../xsasl/xsasl_dovecot.js';
+import { anvilClient } from './smtpd_anvil.js';
 import { smtpdChatQuery, smtpdChatReply } from './smtpd_chat.js';
+import { NamadrList } from './smtpd_resolve.js';
 import type { SmtpdToken } from './smtpd_token.js';
 import { MAIL_ERROR, inMailTransaction, type SmtpdState } from './smtpd_state.js';
 
@@ -154,6 +156,17 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
     state.errorMask |= MAIL_ERROR.PROTOCOL;
     await smtpdChatReply(state, '501 5.5.4 Syntax: AUTH mechanism');
     return -1;
+  }
+  const c = state.config;
+  const limit = c.int('smtpd_client_auth_rate_limit');
+  if (!state.xclientAllowed && limit > 0 && !(await new NamadrList(c.str('smtpd_client_event_limit_exceptions'), false).match(state.name, state.addr))) {
+    const rate = await anvilClient(c).rate('auth', state.service, state.addr);
+    if (rate !== null && rate > limit) {
+      state.errorMask |= MAIL_ERROR.POLICY;
+      msg.warn(`AUTH command rate limit exceeded: ${rate} from ${state.namaddr} for service ${state.service}`);
+      await smtpdChatReply(state, `450 4.7.1 Error: too many AUTH commands from ${state.addr}`);
+      return -1;
+    }
   }
   const server = s.server!;
   const mechanism = argv[1].strval;

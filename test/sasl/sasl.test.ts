@@ -238,3 +238,16 @@ test('AUTH before HELO, a "temp" failure, and pipelined AUTH + MAIL + RCPT', asy
     assert.ok(f.logs.includes('disconnect from localhost[127.0.0.1] helo=1 auth=1/2 mail=1 rcpt=1 data=1 quit=1 commands=6/7'), f.logs.join('\n'));
   });
 });
+
+test('smtpd_client_auth_rate_limit through anvil', async () => {
+  await withSasl(['smtpd_client_auth_rate_limit = 2', 'smtpd_client_event_limit_exceptions ='], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    assert.match(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'bad')}`), /^535 /);
+    assert.match(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'bad')}`), /^535 /);
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`), '450 4.7.1 Error: too many AUTH commands from 127.0.0.1\r\n');
+    c.close();
+    assert.ok(f.logs.includes('warning: AUTH command rate limit exceeded: 3 from localhost[127.0.0.1] for service smtp'), f.logs.join('\n'));
+  });
+});
