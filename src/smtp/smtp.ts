@@ -603,7 +603,8 @@ export class SmtpAgent {
   private release(s: Session): void {
     const limit = this.config.time(`${this.prefix}_connection_cache_time_limit`) * 1000;
     const maxReuse = this.config.int(`${this.prefix}_connection_reuse_count_limit`);
-    if (limit <= 0 || (maxReuse > 0 && s.reuseCount >= maxReuse) || !this.config.bool(`${this.prefix}_connection_cache_on_demand`)) {
+    const listed = splitList(param(this.config, this.prefix, 'connection_cache_destinations')).some((d) => d === s.key || d.toLowerCase() === parseNextHop(s.key, 0, this.lmtp).host.toLowerCase());
+    if (limit <= 0 || (maxReuse > 0 && s.reuseCount >= maxReuse) || !(listed || this.config.bool(`${this.prefix}_connection_cache_on_demand`))) {
       this.dropSession(s, true);
       return;
     }

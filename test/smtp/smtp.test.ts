@@ -383,3 +383,20 @@ test('MX lookup through DNS (a test server on loopback): preference order, smtp_
     await server.close();
   }
 });
+
+test('smtp_connection_cache_destinations caches a listed next hop even without on-demand caching', async () => {
+  const peer = await startOddServer({});
+  const hop = `[127.0.0.1]:${peer.port}`;
+  const inst = makeInstance([...TIMEOUTS, `smtp_connection_cache_destinations = ${hop}`].join('\n'));
+  try {
+    const agent = new SmtpAgent(inst.config, 'smtp');
+    await deliverTo(hop, ['a@cache.test'], { agent, inst });
+    const two = await deliverTo(hop, ['b@cache.test'], { agent, inst });
+    assert.equal(peer.seen.sessions, 1);
+    assert.match(deliveries(two.lines)[0], /conn_use=2/);
+    SmtpAgent.closeIdle();
+  } finally {
+    await peer.close();
+    inst.cleanup();
+  }
+});
