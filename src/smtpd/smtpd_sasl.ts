@@ -152,11 +152,6 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
     await smtpdChatReply(state, '503 5.5.1 Error: already authenticated');
     return -1;
   }
-  if (argv.length < 2 || argv.length > 3) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: AUTH mechanism');
-    return -1;
-  }
   const c = state.config;
   const limit = c.int('smtpd_client_auth_rate_limit');
   if (!state.xclientAllowed && limit > 0 && !(await new NamadrList(c.str('smtpd_client_event_limit_exceptions'), false).match(state.name, state.addr))) {
@@ -167,6 +162,11 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
       await smtpdChatReply(state, `450 4.7.1 Error: too many AUTH commands from ${state.addr}`);
       return -1;
     }
+  }
+  if (argv.length < 2 || argv.length > 3) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '501 5.5.4 Syntax: AUTH mechanism');
+    return -1;
   }
   const server = s.server!;
   const mechanism = argv[1].strval;
