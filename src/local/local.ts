@@ -19,7 +19,7 @@ import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
-import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_DEFER, type DeliverRecipient, type DeliverRequest } from '../global/deliver_request.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_DEFER, DEL_REQ_FLAG, type DeliverRecipient, type DeliverRequest } from '../global/deliver_request.js';
 import { DeliveryStatus } from '../global/deliver_status.js';
 import { mailQueuePath } from '../global/mail_queue.js';
 import { messageHasDeliveredTo } from '../global/mail_copy.js';
@@ -228,6 +228,7 @@ export class LocalAgent {
     const env = this.commandEnv(req, s, pw, ext);
     const mailboxCommand = (await this.maps.transportFor('mailbox_command_maps', pw.name)) ?? this.config.str('mailbox_command');
     if (mailboxCommand) {
+      if (verifyOnly(req)) return sent(`delivers to command: ${this.config.expand(mailboxCommand)}`);
       if (pw.uid === 0) return this.asDefaultPrivs(async (dp) => deliverCommand(this.config, this.config.expand(mailboxCommand), ref, dp, env));
       return deliverCommand(this.config, this.config.expand(mailboxCommand), ref, id, env);
     }
@@ -237,11 +238,13 @@ export class LocalAgent {
     const home = this.config.str('home_mailbox');
     if (home) {
       const path = join(pw.dir, home);
+      if (verifyOnly(req)) return sent(home.endsWith('/') ? 'delivers to maildir' : 'delivers to mailbox');
       if (home.endsWith('/')) return asUser(owner, () => deliverMaildir(path, ref, pw.name));
       const r = await asUser(owner, () => appendMbox(this.config, path, ref, owner, pw.name));
       return r.kind === 'sent' ? sent('delivered to mailbox') : r;
     }
     const spool = join(this.config.str('mail_spool_directory'), pw.name);
+    if (verifyOnly(req)) return sent('delivers to mailbox');
     const r = await appendMbox(this.config, spool, ref, owner, pw.name);
     return r.kind === 'sent' ? sent('delivered to mailbox') : r;
   }
@@ -305,7 +308,9 @@ export class LocalAgent {
         }
       }
     }
-    if (remote.length > 0) {
+    if (remote.length > 0 && verifyOnly(req)) {
+      for (const addr of remote) await s.report(addr, sent(`forwards to ${addr}`));
+    } else if (remote.length > 0) {
       const r = await forwardMessage(this.config, this.messageRef(req, s.top, s.address), remote, s.sender, s.address);
       for (const addr of remote) await s.report(addr, r);
     }
@@ -330,12 +335,15 @@ export class LocalAgent {
     const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
     const pw = runAsPasswd(runAs);
     const env = this.commandEnv(req, s, pw, '');
-    return deliverCommand(this.config, command.trim().replace(/^"(.*)"$/, '$1'), this.messageRef(req, s.top, s.address), runAs, env);
+    const cmd = command.trim().replace(/^"(.*)"$/, '$1');
+    if (verifyOnly(req)) return sent(`delivers to command: ${cmd}`);
+    return deliverCommand(this.config, cmd, this.messageRef(req, s.top, s.address), runAs, env);
   }
 
   private async memberFile(req: DeliverRequest, s: RecipientState, path: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
     if (!this.allowed('allow_mail_to_files', origin)) return bounce('5.7.1', `mail to file is restricted`);
     const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
+    if (verifyOnly(req)) return sent(`delivers to file: ${path}`);
     return asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address), runAs));
   }
 
@@ -390,6 +398,11 @@ export class LocalAgent {
   private async asDefaultPrivs(fn: (id: Identity | undefined) => Promise<LocalResult>): Promise<LocalResult> {
     return fn(await this.defaultPrivs());
   }
+}
+
+/** verifyOnly - sendmail -bv and address probes: say what would happen, deliver nothing (Postfix local verify mode). */
+function verifyOnly(req: DeliverRequest): boolean {
+  return (req.flags & (DEL_REQ_FLAG.MTA_VRFY | DEL_REQ_FLAG.USR_VRFY)) !== 0;
 }
 
 function runAsPasswd(id: Identity | undefined): Passwd | undefined {

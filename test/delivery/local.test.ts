@@ -12,6 +12,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { msgAddOutput } from '../../src/util/msg.js';
 import { REC } from '../../src/global/rec_type.js';
+import { DEL_REQ_FLAG } from '../../src/global/deliver_request.js';
 import { readQueueFile } from '../../src/qmgr/qmgr_message.js';
 import { bounceLogRead } from '../../src/global/bounce_log.js';
 import { LocalAgent } from '../../src/local/local.js';
@@ -321,6 +322,33 @@ test('mailbox_transport passes the recipient to another agent, which logs and ma
   } finally {
     log.stop();
     for (const s of servers) s.close();
+    inst.cleanup();
+  }
+});
+
+test('verify mode (sendmail -bv, probes) says what would happen and delivers nothing', async () => {
+  const inst = makeInstance('alias_maps = inline:{ {list = /tmp/never-written-by-verify, |"exit 1", someone@remote.example} }');
+  const log = captureLog();
+  const agent = new LocalAgent(inst.config);
+  const server = await serveAgent(inst, 'local', (s) => agent.service(s));
+  try {
+    const rcpts = [{ address: `${me}@mail.example.test` }, { address: 'list@mail.example.test' }];
+    const file = buildQueueFile('s@example.org', rcpts, ['Subject: verify', '', 'x']);
+    placeQueueFile(inst, 'VRFY1', file);
+    const req = requestFor('VRFY1', file, 's@example.org', rcpts);
+    req.flags |= DEL_REQ_FLAG.USR_VRFY;
+    const reply = await deliverVia(inst, 'local', req);
+    assert.equal(reply.status, 0);
+    const lines = log.lines.filter((l) => l.startsWith('VRFY1: to='));
+    assert.ok(lines.some((l) => l.startsWith(`VRFY1: to=<${me}@mail.example.test>, relay=local,`) && l.endsWith('status=deliverable (delivers to mailbox)')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('VRFY1: to=<list@mail.example.test>, relay=local,') && l.endsWith('status=deliverable (delivers to file: /tmp/never-written-by-verify)')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.endsWith('status=deliverable (delivers to command: exit 1)')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('VRFY1: to=<someone@remote.example>, orig_to=<list@mail.example.test>,') && l.endsWith('status=deliverable (forwards to someone@remote.example)')), lines.join('\n'));
+    assert.equal(existsSync(join(inst.dir, 'mail', me)), false);
+    assert.equal(existsSync('/tmp/never-written-by-verify'), false);
+  } finally {
+    log.stop();
+    server.close();
     inst.cleanup();
   }
 });
