@@ -11,6 +11,7 @@
 
 import { connect, isIP, type Socket } from 'node:net';
 import { promises as dnsp } from 'node:dns';
+import { isAbsolute, join } from 'node:path';
 import type { MailConfig } from '../global/mail_conf.js';
 
 export interface SmtpTarget {
@@ -125,7 +126,8 @@ export function sortMx<T extends { priority: number }>(mx: T[], randomize: boole
 
 /** resolveTargets - the addresses to try for a next hop, in order. */
 export async function resolveTargets(hop: NextHop, config: MailConfig): Promise<SmtpTarget[]> {
-  if (hop.unixPath) return [{ host: config.str('myhostname'), addr: hop.unixPath, port: 0, unixPath: hop.unixPath }];
+  // A relative unix: path is relative to the queue directory (private/dovecot-lmtp) and is logged as written.
+  if (hop.unixPath) return [{ host: config.str('myhostname'), addr: hop.unixPath, port: 0, unixPath: isAbsolute(hop.unixPath) ? hop.unixPath : join(config.str('queue_directory'), hop.unixPath) }];
   const limit = Math.max(1, config.int('smtp_mx_address_limit'));
   const targets: SmtpTarget[] = [];
   const disableDns = config.bool('disable_dns_lookups') || config.str('smtp_dns_support_level') === 'disabled';
@@ -188,6 +190,6 @@ export function connectTarget(t: SmtpTarget, timeoutMs: number, bindAddress: str
 
 /** targetLabel - host[addr]:port as Postfix logs it. */
 export function targetLabel(t: SmtpTarget, withPort = true): string {
-  if (t.unixPath) return `${t.host}[${t.unixPath}]`;
+  if (t.unixPath) return `${t.host}[${t.addr}]`;
   return withPort ? `${t.host}[${t.addr}]:${t.port}` : `${t.host}[${t.addr}]`;
 }

@@ -191,6 +191,21 @@ test('LMTP over a unix: socket', async () => {
   }
 });
 
+test('LMTP to a unix: path relative to the queue directory is logged as written (Postfix 3.7.11: relay=myhostname[private/x])', async () => {
+  const inst = makeInstance(TIMEOUTS.join('\n'));
+  const peer = await startOddServer(SCENARIOS.lmtp, join(inst.config.str('queue_directory'), 'private', 'lmtptest'));
+  try {
+    const run = await deliverTo('unix:private/lmtptest', ['ok@lu1.test', 'over@lu1.test'], { lmtp: true, inst });
+    assert.deepEqual(deliveries(run.lines), [
+      'to=<ok@lu1.test>, relay=mail.example.test[private/lmtptest], dsn=2.0.0, status=sent (250 2.0.0 <ok@lu1.test> Ok)',
+      'to=<over@lu1.test>, relay=mail.example.test[private/lmtptest], dsn=5.2.2, status=bounced (host mail.example.test[private/lmtptest] said: 552 5.2.2 <over@lu1.test>: Mailbox full (in reply to end of DATA command))',
+    ]);
+  } finally {
+    await peer.close();
+    inst.cleanup();
+  }
+});
+
 test('DSN parameters pass through: RET, ENVID (xtext), NOTIFY, ORCPT', async () => {
   const peer = await startOddServer({ extensions: ['PIPELINING', 'SIZE 10000000', 'DSN', '8BITMIME'] });
   try {
