@@ -19,6 +19,7 @@ import { XSASL, XsaslDovecotServer, XsaslError } from '../xsasl/xsasl_dovecot.js
 import { anvilClient } from './smtpd_anvil.js';
 import { smtpdChatQuery, smtpdChatReply } from './smtpd_chat.js';
 import { NamadrList } from './smtpd_resolve.js';
+import { openTable } from './smtpd_tables.js';
 import type { SmtpdToken } from './smtpd_token.js';
 import { MAIL_ERROR, inMailTransaction, type SmtpdState } from './smtpd_state.js';
 
@@ -115,6 +116,9 @@ export async function saslActive(state: SmtpdState): Promise<boolean> {
     return false;
   }
   s.serverTls = tls;
+  const kept: string[] = [];
+  for (const mech of s.server.mechanisms) if (await mechFilterMatch(c.str('smtpd_sasl_mechanism_filter'), mech)) kept.push(mech);
+  s.server.mechanisms = kept;
   if (s.server.mechanisms.length === 0) {
     s.server.close();
     s.server = null;
@@ -125,9 +129,35 @@ export async function saslActive(state: SmtpdState): Promise<boolean> {
   return true;
 }
 
+/**
+ * mechFilterMatch - smtpd_sasl_mechanism_filter: a string list with
+ * "!" negation and lookup tables (the default "!external, static:rest"
+ * hides EXTERNAL); a mechanism no item matches is hidden.
+ */
+async function mechFilterMatch(filter: string, mech: string): Promise<boolean> {
+  const items = filter.split(/[\s,]+/).filter(Boolean);
+  if (items.length === 0) return true;
+  for (let item of items) {
+    let negate = false;
+    while (item.startsWith('!')) {
+      negate = !negate;
+      item = item.slice(1);
+    }
+    let hit: boolean;
+    if (item.toLowerCase().startsWith('static:')) hit = true;
+    else if (/^[a-z]+:/i.test(item)) hit = (await openTable(item).lookup(mech.toLowerCase()).catch(() => undefined)) !== undefined;
+    else hit = item.toLowerCase() === mech.toLowerCase();
+    if (hit) return !negate;
+  }
+  return false;
+}
+
 /** saslEhloWords - "AUTH mechs" (and "AUTH=mechs" with broken_sasl_auth_clients) for the EHLO reply. */
 export async function saslEhloWords(state: SmtpdState, discardMask: number): Promise<string[]> {
   if (discardMask & EHLO_MASK_AUTH || !(await saslActive(state))) return [];
+  // smtpd_sasl_exceptions_networks: AUTH is not offered to these clients (but still accepted)
+  const exceptions = state.config.str('smtpd_sasl_exceptions_networks');
+  if (exceptions && (await new NamadrList(exceptions, false).match(state.name, state.addr))) return [];
   const list = session(state).server!.mechList();
   const words = [`AUTH ${list}`];
   if (state.config.bool('broken_sasl_auth_clients')) words.push(`AUTH=${list}`);
@@ -141,17 +171,6 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
     await smtpdChatReply(state, '503 5.5.1 Error: authentication not enabled');
     return -1;
   }
-  if (inMailTransaction(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: MAIL transaction in progress');
-    return -1;
-  }
-  const s = session(state);
-  if (s.username !== null) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: already authenticated');
-    return -1;
-  }
   const c = state.config;
   const limit = c.int('smtpd_client_auth_rate_limit');
   if (!state.xclientAllowed && limit > 0 && !(await new NamadrList(c.str('smtpd_client_event_limit_exceptions'), false).match(state.name, state.addr))) {
@@ -162,6 +181,17 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
       await smtpdChatReply(state, `450 4.7.1 Error: too many AUTH commands from ${state.addr}`);
       return -1;
     }
+  }
+  if (inMailTransaction(state)) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '503 5.5.1 Error: MAIL transaction in progress');
+    return -1;
+  }
+  const s = session(state);
+  if (s.username !== null) {
+    state.errorMask |= MAIL_ERROR.PROTOCOL;
+    await smtpdChatReply(state, '503 5.5.1 Error: already authenticated');
+    return -1;
   }
   if (argv.length < 2 || argv.length > 3) {
     state.errorMask |= MAIL_ERROR.PROTOCOL;

@@ -251,3 +251,25 @@ test('smtpd_client_auth_rate_limit through anvil', async () => {
     assert.ok(f.logs.includes('warning: AUTH command rate limit exceeded: 3 from localhost[127.0.0.1] for service smtp'), f.logs.join('\n'));
   });
 });
+
+test('mechanism filter, security options and smtpd_sasl_exceptions_networks', async () => {
+  const f = await startFixture([...SASL_CF, 'smtpd_sasl_exceptions_networks = 127.0.0.0/8'].join('\n'));
+  const d = await startFakeDovecot(join(f.dir, 'spool', 'private', 'auth'), {
+    mechs: ['EXTERNAL', 'ANONYMOUS\tanonymous', 'PLAIN\tplaintext', 'SECRET\tprivate', 'LOGIN\tplaintext'],
+  });
+  try {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    // not offered to an excepted client ...
+    assert.doesNotMatch(await c.cmd('EHLO x'), /AUTH/);
+    // ... but still accepted; EXTERNAL (filter), ANONYMOUS (noanonymous) and private ones are not usable
+    assert.equal(await c.cmd('AUTH EXTERNAL'), '535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n');
+    assert.equal(await c.cmd('AUTH ANONYMOUS'), '535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n');
+    assert.equal(await c.cmd('AUTH SECRET'), '535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n');
+    assert.equal(await c.cmd(`AUTH plain ${PLAIN('bob', 'secret')}`), '235 2.7.0 Authentication successful\r\n');
+    c.close();
+  } finally {
+    await d.close();
+    await f.close();
+  }
+});
