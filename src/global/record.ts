@@ -105,6 +105,8 @@ export function readRecords(buf: Buffer, start = 0): PositionedRecord[] {
 
 /** readRecord - the next record from a stream, or type REC_TYPE_EOF at a clean end of input. */
 export async function readRecord(stream: VStream, maxLen = MAX_RECORD_LEN): Promise<QueueRecord> {
+  const ready = bufferedRecord(stream, maxLen);
+  if (ready !== undefined) return ready;
   const type = await stream.readByte();
   if (type < 0) return { type: REC_TYPE_EOF, data: Buffer.alloc(0) };
   let len = 0;
@@ -120,6 +122,33 @@ export async function readRecord(stream: VStream, maxLen = MAX_RECORD_LEN): Prom
   if (len > maxLen) throw new RecordError(`illegal record length ${len}`);
   const data = await stream.readBytes(len);
   return { type, data };
+}
+
+/**
+ * bufferedRecord - the next record when it is complete in the stream's
+ * buffer (the common case: no await per byte), else undefined with nothing
+ * consumed; anything unusual (bad length, short input) is left to the
+ * byte-by-byte path of readRecord, which reports it.
+ */
+function bufferedRecord(stream: VStream, maxLen: number): QueueRecord | undefined {
+  const head = stream.peek(6);
+  if (head.length < 2) return undefined;
+  const type = head[0];
+  let len = 0;
+  let shift = 1;
+  let i = 1;
+  for (let n = 0; ; n++) {
+    if (i >= head.length) return undefined;
+    const b = head[i++];
+    len += (b & 0x7f) * shift;
+    if ((b & 0x80) === 0) break;
+    shift *= 128;
+    if (n >= 4) return undefined;
+  }
+  if (len > maxLen || stream.available < i + len) return undefined;
+  const buf = stream.tryReadBytes(i + len);
+  if (buf === undefined) return undefined;
+  return { type, data: buf.subarray(i) };
 }
 
 /** fixedNumber - a number right-aligned in a %15ld field (SIZE, PTR, WARN payloads). */

@@ -82,7 +82,9 @@ async function receiveDataMessage(state: SmtpdState): Promise<void> {
   let gotBareLf = false;
   let prevGotBareLf = false;
   for (;;) {
-    const raw = await readWithFlush(state, () => state.client.readUntil(0x0a, lineLimit));
+    // lines already received are taken without a promise round trip each
+    const ready = state.client.tryReadUntil(0x0a, lineLimit);
+    const raw = ready !== undefined ? ready : await readWithFlush(state, () => state.client.readUntil(0x0a, lineLimit));
     if (raw === null) throw new LostConnection();
     let line: Buffer;
     let recType: number;

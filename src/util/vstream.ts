@@ -181,6 +181,41 @@ export class VStream {
     }
   }
 
+  /** peek - up to n buffered bytes from the front, not consumed (fewer when fewer are buffered). */
+  peek(n: number): Buffer {
+    if (this.chunks.length === 0 || n <= 0) return Buffer.alloc(0);
+    const first = this.chunks[0];
+    if (first.length >= n || this.chunks.length === 1) return first.subarray(0, n);
+    const parts: Buffer[] = [];
+    let have = 0;
+    for (const c of this.chunks) {
+      parts.push(c);
+      have += c.length;
+      if (have >= n) break;
+    }
+    return Buffer.concat(parts, have).subarray(0, n);
+  }
+
+  /** tryReadBytes - exactly n bytes when that many are buffered, else undefined (nothing consumed). */
+  tryReadBytes(n: number): Buffer | undefined {
+    if (n === 0) return Buffer.alloc(0);
+    if (this.buffered < n) return undefined;
+    return this.take(n);
+  }
+
+  /**
+   * tryReadUntil - readUntil() without waiting: the same result when it is
+   * already decided by the buffered input, else undefined (then call
+   * readUntil). Saves the promise round trip per line of bulk input.
+   */
+  tryReadUntil(delimiter: number, max: number): Buffer | null | undefined {
+    const idx = this.indexOf(delimiter, max);
+    if (idx >= 0) return this.take(idx + 1);
+    if (this.buffered >= max) return this.take(max);
+    if (this.ended) return this.buffered > 0 ? this.take(this.buffered) : null;
+    return undefined;
+  }
+
   /** write - queue bytes for the peer (the socket buffers; use flush() to wait for drain). */
   write(data: Buffer | string): boolean {
     return this.sock.write(data);
