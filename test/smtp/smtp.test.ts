@@ -415,3 +415,45 @@ test('smtp_connection_cache_destinations caches a listed next hop even without o
     inst.cleanup();
   }
 });
+
+test('our smtp-sink as the peer: a clean delivery, then injected RCPT and DATA errors', async () => {
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('../helpers/instance.js');
+  const { userInfo } = await import('node:os');
+  const bin = join(here, '..', '..', '..', 'bin', 'smtp-sink');
+  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : ['-u', userInfo().username];
+  const runSink = async (flags: string[], body: (port: number) => Promise<void>) => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [bin, ...user, ...flags, `127.0.0.1:${port}`, '10'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const ok = await new Promise<boolean>((r) => {
+          const s = connect(port, '127.0.0.1', () => {
+            s.destroy();
+            r(true);
+          });
+          s.on('error', () => r(false));
+        });
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await body(port);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
+  const { connect } = await import('node:net');
+  await runSink([], async (port) => {
+    const run = await deliverTo(`[127.0.0.1]:${port}`, ['a@sink.test']);
+    assert.deepEqual(deliveries(run.lines), ['to=<a@sink.test>, relay=127.0.0.1[127.0.0.1]:PORT, dsn=2.0.0, status=sent (250 2.0.0 Ok)']);
+  });
+  await runSink(['-r', 'rcpt'], async (port) => {
+    const run = await deliverTo(`[127.0.0.1]:${port}`, ['a@sink.test']);
+    assert.deepEqual(deliveries(run.lines), ['to=<a@sink.test>, relay=127.0.0.1[127.0.0.1]:PORT, dsn=4.3.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.3.0 Error: command failed (in reply to RCPT TO command))']);
+  });
+  await runSink(['-f', 'data'], async (port) => {
+    const run = await deliverTo(`[127.0.0.1]:${port}`, ['a@sink.test']);
+    assert.deepEqual(deliveries(run.lines), ['to=<a@sink.test>, relay=127.0.0.1[127.0.0.1]:PORT, dsn=5.3.0, status=bounced (host 127.0.0.1[127.0.0.1] said: 500 5.3.0 Error: command failed (in reply to DATA command))']);
+  });
+});
