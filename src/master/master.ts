@@ -132,6 +132,17 @@ class Service {
     for (const c of this.children) if (!c.retiring) n++;
     return n;
   }
+
+  /**
+   * countedChildren - the processes that count against the process limit. A
+   * service limited to one process (qmgr, pickup, anvil ...) gets its new
+   * process only after the retiring one has exited (Postfix counts every
+   * process in total_proc), so that after a reload two queue managers never
+   * work on the same active queue.
+   */
+  countedChildren(): number {
+    return this.ent.maxproc === 1 ? this.children.size : this.liveChildren();
+  }
 }
 
 /** pidText - Postfix's pid file contents: right-aligned in sizeof(unsigned long)*4 columns. */
@@ -516,7 +527,7 @@ export class Master {
 
   private ensureEager(svc: Service): void {
     if (this.terminating || svc.removed || svc.throttled) return;
-    if (svc.liveChildren() === 0) this.spawnChild(svc);
+    if (svc.countedChildren() === 0) this.spawnChild(svc);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -571,7 +582,7 @@ export class Master {
       // Until a process has said how many clients it takes, start one at a time.
       if (starting > 0 && (!svc.capKnown || svc.lastCap === 0 || svc.pending.length <= starting * svc.lastCap)) return;
       const procLimit = ent.maxproc === 0 ? Infinity : clientLimited ? Math.ceil(ent.maxproc / svc.lastCap) : ent.maxproc;
-      if (svc.liveChildren() >= procLimit) {
+      if (svc.countedChildren() >= procLimit) {
         this.limitWarning(svc);
         return;
       }
