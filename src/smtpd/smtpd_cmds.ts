@@ -23,7 +23,7 @@ import { TOK_ERROR, type SmtpdToken } from './smtpd_token.js';
 import { flushSite } from './smtpd_glue.js';
 import { anvilRateCheck } from './smtpd_anvil.js';
 import { NamadrList } from './smtpd_resolve.js';
-import { saslAttrs, saslAuthCmd, saslEhloWords, saslLogSuffix, saslMailOpt } from './smtpd_sasl.js';
+import { saslAttrs, saslAuthCmd, saslAuthExtern, saslAuthReset, saslEhloWords, saslLogSuffix, saslMailOpt } from './smtpd_sasl.js';
 import {
   CLEANUP_FLAG, FLAG, MAIL_ERROR, heloReset, inMailTransaction, mailReset, processingBdat, rcptReset,
   setNamaddr, type SmtpdState,
@@ -709,6 +709,7 @@ async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number
   let gotHelo = false;
   let gotProto = false;
   let updateNamaddr = false;
+  let gotLogin = false;
   for (const tok of args(argv).slice(1)) {
     const eq = tok.indexOf('=');
     if (eq < 0 || eq === tok.length - 1) {
@@ -796,6 +797,10 @@ async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number
         state.destPort = value;
         break;
       case 'LOGIN':
+        if (!unavailable) {
+          saslAuthExtern(state, value, 'XCLIENT');
+          gotLogin = true;
+        }
         break;
       default:
         state.errorMask |= MAIL_ERROR.PROTOCOL;
@@ -807,6 +812,7 @@ async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number
   state.xclientAllowed = await new NamadrList(state.config.str('smtpd_authorized_xclient_hosts'), false).match(state.name, state.addr);
   if (!gotHelo) state.heloName = null;
   if (!gotProto) state.protocol = 'SMTP';
+  if (!gotLogin) saslAuthReset(state);
   mailReset(state);
   rcptReset(state);
   // the session starts over for the new client (greeting, access checks)

@@ -262,6 +262,23 @@ export function saslAttrs(state: SmtpdState): Array<[string, string]> {
   return out;
 }
 
+/** saslAuthExtern - XCLIENT LOGIN=name: the session counts as logged in by "XCLIENT" (smtpd_sasl_auth_extern). */
+export function saslAuthExtern(state: SmtpdState, username: string, method: string): void {
+  if (!state.config.bool('smtpd_sasl_auth_enable')) return;
+  const s = session(state);
+  s.username = username;
+  s.method = method;
+}
+
+/** saslAuthReset - forget the login (XCLIENT without LOGIN; smtpd_sasl_auth_reset). */
+export function saslAuthReset(state: SmtpdState): void {
+  const s = sessions.get(state);
+  if (s) {
+    s.username = null;
+    s.method = null;
+  }
+}
+
 /** saslDeactivate - end of session: drop the auth server connection. */
 export function saslDeactivate(state: SmtpdState): void {
   const s = sessions.get(state);

@@ -273,3 +273,27 @@ test('mechanism filter, security options and smtpd_sasl_exceptions_networks', as
     await f.close();
   }
 });
+
+test('XCLIENT LOGIN= logs the session in as method XCLIENT; XCLIENT without LOGIN logs it out', async () => {
+  await withSasl(['smtpd_authorized_xclient_hosts = 127.0.0.0/8', 'smtpd_sasl_authenticated_header = yes'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    assert.equal(await c.cmd('XCLIENT LOGIN=bob'), '220 mail.example.test ESMTP Postfix\r\n');
+    await c.cmd('EHLO y');
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`), '503 5.5.1 Error: already authenticated\r\n');
+    await c.cmd('MAIL FROM:<bob@example.test>');
+    await c.cmd('RCPT TO:<root@mail.example.test>');
+    await c.cmd('DATA');
+    assert.match(await c.cmd('Subject: t\r\n\r\nhi\r\n.'), /^250 2\.0\.0 Ok: queued as /);
+    await waitFor(() => f.messages.length === 1, 'message');
+    const id = f.messages[0].queueId;
+    assert.ok(f.logs.includes(`${id}: client=localhost[127.0.0.1], sasl_method=XCLIENT, sasl_username=bob`), f.logs.join('\n'));
+    const hdr = f.messages[0].records.filter((r) => r.type === 'N').map((r) => r.data);
+    assert.deepEqual(hdr.slice(0, 2), ['Received: from y (localhost [127.0.0.1])', '\t(Authenticated sender: bob)']);
+    assert.equal(await c.cmd('XCLIENT NAME=other.example'), '220 mail.example.test ESMTP Postfix\r\n');
+    await c.cmd('EHLO z');
+    assert.equal(await c.cmd(`AUTH PLAIN ${PLAIN('alice', 'wonderland')}`), '235 2.7.0 Authentication successful\r\n');
+    c.close();
+  });
+});
