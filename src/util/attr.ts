@@ -84,11 +84,15 @@ export function sendAttrs(stream: VStream, pairs: AttrPairs): boolean {
   return stream.write(encodeAttrs(pairs));
 }
 
-/** readAttrs - read one attribute list; null when the peer closed before sending anything. */
+/**
+ * readAttrs - read one attribute list; null when the peer closed before
+ * sending anything. Names and values already buffered are taken without
+ * waiting (no await per name and value).
+ */
 export async function readAttrs(stream: VStream): Promise<AttrList | null> {
   const pairs: Array<[string, string]> = [];
   for (;;) {
-    const name = await stream.readUntil(0, MAX_ATTR_LEN + 1);
+    const name = stream.tryReadUntil(0, MAX_ATTR_LEN + 1) ?? (await stream.readUntil(0, MAX_ATTR_LEN + 1));
     if (name === null) {
       if (pairs.length === 0) return null;
       throw new AttrError('premature end-of-input while reading attribute name');
@@ -100,7 +104,7 @@ export async function readAttrs(stream: VStream): Promise<AttrList | null> {
     if (name.length === 1) return new AttrList(pairs); // the terminating NUL
     const key = name.subarray(0, name.length - 1).toString('utf8');
     if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new AttrError(`bad attribute name: "${key.slice(0, 64)}"`);
-    const value = await stream.readUntil(0, MAX_ATTR_LEN + 1);
+    const value = stream.tryReadUntil(0, MAX_ATTR_LEN + 1) ?? (await stream.readUntil(0, MAX_ATTR_LEN + 1));
     if (value === null || value[value.length - 1] !== 0) {
       if (value && value.length > MAX_ATTR_LEN) throw new LimitError(`attribute value too long: ${key}`);
       throw new AttrError(`premature end-of-input while reading attribute value: ${key}`);
