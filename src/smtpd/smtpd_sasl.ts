@@ -17,7 +17,7 @@ import { registerParams } from '../global/mail_params.js';
 import type { ParamDef } from '../global/param_types.js';
 import { XSASL, XsaslDovecotServer, XsaslError } from '../xsasl/xsasl_dovecot.js';
 import { anvilClient } from './smtpd_anvil.js';
-import { smtpdChatQuery, smtpdChatReply } from './smtpd_chat.js';
+import { LostConnection, readWithFlush, smtpdChatReply } from './smtpd_chat.js';
 import { NamadrList } from './smtpd_resolve.js';
 import { openTable } from './smtpd_tables.js';
 import type { SmtpdToken } from './smtpd_token.js';
@@ -205,14 +205,19 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
   let r = await server.first(mechanism, init);
   while (r.status === XSASL.MORE) {
     await smtpdChatReply(state, `334 ${r.reply}`);
-    const q = await smtpdChatQuery(state);
-    if (q.line === '*') {
+    const line = await readResponse(state, c.int('smtpd_sasl_response_limit'));
+    if (line === null) {
+      state.errorMask |= MAIL_ERROR.PROTOCOL;
+      await smtpdChatReply(state, '500 5.5.6 SASL response limit exceeded');
+      return -1;
+    }
+    if (line === '*') {
       msg.warn(`${state.namaddr}: SASL ${mechanism} authentication aborted`);
       state.errorMask |= MAIL_ERROR.PROTOCOL;
       await smtpdChatReply(state, '501 5.7.0 Authentication aborted');
       return -1;
     }
-    r = await server.next(q.line);
+    r = await server.next(line);
   }
   if (r.status !== XSASL.DONE) {
     msg.warn(`${state.namaddr}: SASL ${mechanism} authentication failed: ${r.reply}, sasl_username=${server.username ?? '(unavailable)'}`);
@@ -225,6 +230,28 @@ export async function saslAuthCmd(state: SmtpdState, argv: SmtpdToken[]): Promis
   s.method = mechanism;
   await smtpdChatReply(state, '235 2.7.0 Authentication successful');
   return 0;
+}
+
+/**
+ * readResponse - one client response to a challenge, up to
+ * smtpd_sasl_response_limit bytes (not line_length_limit); null when it was
+ * longer (the rest of the line is read and dropped).
+ */
+async function readResponse(state: SmtpdState, limit: number): Promise<string | null> {
+  const max = limit + 2;
+  const raw = await readWithFlush(state, () => state.client.readUntil(0x0a, max));
+  if (raw === null) throw new LostConnection();
+  if (raw[raw.length - 1] !== 0x0a) {
+    if (raw.length < max) throw new LostConnection();
+    for (;;) {
+      const more = await readWithFlush(state, () => state.client.readUntil(0x0a, 65536));
+      if (more === null) throw new LostConnection();
+      if (more[more.length - 1] === 0x0a) return null;
+    }
+  }
+  const line = raw.subarray(0, raw.length - 1).toString('latin1').replace(/\r+$/, '');
+  msg.debug(1, `< ${state.namaddr}: ${line}`);
+  return line.length > limit ? null : line;
 }
 
 /**

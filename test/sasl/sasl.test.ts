@@ -297,3 +297,18 @@ test('XCLIENT LOGIN= logs the session in as method XCLIENT; XCLIENT without LOGI
     c.close();
   });
 });
+
+test('SASL responses may exceed line_length_limit up to smtpd_sasl_response_limit', async () => {
+  await withSasl([], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    assert.equal(await c.cmd('AUTH LOGIN'), '334 VXNlcm5hbWU6\r\n');
+    assert.equal(await c.cmd('QUFB'.repeat(1000)), '334 UGFzc3dvcmQ6\r\n');
+    assert.equal(await c.cmd(B64('x')), '535 5.7.8 Error: authentication failed: (reason unavailable)\r\n');
+    assert.equal(await c.cmd('AUTH LOGIN'), '334 VXNlcm5hbWU6\r\n');
+    assert.equal(await c.cmd('QUFB'.repeat(3200)), '500 5.5.6 SASL response limit exceeded\r\n');
+    assert.equal(await c.cmd('NOOP'), '250 2.0.0 Ok\r\n');
+    c.close();
+  });
+});
