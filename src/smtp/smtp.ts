@@ -287,6 +287,12 @@ export class SmtpAgent {
   private async greet(s: Session, ctx: HopContext): Promise<GreetResult> {
     const label = targetLabel(s.target, false);
     try {
+      if (/^(yes|true|1)$/i.test(param(this.config, this.prefix, 'tls_wrappermode').trim()) && !s.tls) {
+        // SMTPS (port 465): TLS first, then the greeting.
+        s.stage = 'performing the TLS handshake';
+        const failed = await this.handshake(s, ctx);
+        if (failed) return failed;
+      }
       s.stage = 'receiving the initial server greeting';
       const banner = await readReply(s.stream, this.t.helo);
       if (banner.code !== 220) {
@@ -359,6 +365,14 @@ export class SmtpAgent {
       this.dropSession(s, true);
       return { kind: 'defer', dsn: '4.7.4', text: `TLS is required, but host ${label} refused to start TLS: ${reply.text}` };
     }
+    const failed = await this.handshake(s, ctx);
+    if (failed) return failed;
+    return this.hello(s, label);
+  }
+
+  /** handshake - TLS client handshake on the session's socket; checks and logs as the policy says. */
+  private async handshake(s: Session, ctx: HopContext): Promise<GreetResult | undefined> {
+    const policy = ctx.tlsPolicy;
     s.sock.removeAllListeners('data');
     let tsock;
     try {
@@ -387,7 +401,7 @@ export class SmtpAgent {
       this.dropSession(s, true);
       return { kind: 'defer', dsn: '4.7.5', text: 'Server certificate not verified' };
     }
-    return this.hello(s, label);
+    return undefined;
   }
 
   /** auth - SASL PLAIN/LOGIN with the credentials from smtp_sasl_password_maps. */

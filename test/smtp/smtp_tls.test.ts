@@ -225,3 +225,15 @@ test('SASL with the default smtp_sasl_security_options (noplaintext): no mechani
     await peer.close();
   }
 });
+
+test('smtp_tls_wrappermode: TLS before the greeting (SMTPS, port 465 style)', async () => {
+  const peer = await startPeer({ secure: true });
+  try {
+    const run = await deliver(`[127.0.0.1]:${peer.port}`, ['smtp_tls_wrappermode = yes', 'smtp_tls_security_level = encrypt', 'smtp_tls_loglevel = 1', `smtp_tls_CAfile = ${certFile}`]);
+    assert.deepEqual(tlsLines(run.lines), golden.filter((l) => l.startsWith('Trusted')));
+    assert.match(delivery(run.lines)[0], /dsn=2\.0\.0, status=sent/);
+    assert.deepEqual(peer.secure, [true]);
+  } finally {
+    await peer.close();
+  }
+});
