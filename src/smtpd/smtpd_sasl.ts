@@ -92,9 +92,12 @@ export async function saslActive(state: SmtpdState): Promise<boolean> {
   const s = session(state);
   if (s.server !== null && s.serverTls === tls) return true;
   if (s.server !== null) {
+    // STARTTLS: a new auth server connection, and what was learned before TLS is forgotten
     s.server.close();
     s.server = null;
     s.broken = false;
+    s.username = null;
+    s.method = null;
   }
   if (s.broken) return false;
   const type = c.str('smtpd_sasl_type');
