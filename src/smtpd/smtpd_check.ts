@@ -1037,7 +1037,7 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
           break;
         case 'check_sasl_access': {
           const user = saslUsername(state);
-          if (user) status = (await checkAccessKey(state, arg!, user, state.namaddr, 'SASL login name', defAcl)).status;
+          if (user) status = (await checkAccessKey(state, arg!, user, user, 'SASL login name', defAcl)).status;
           break;
         }
         case 'permit_tls_clientcerts':

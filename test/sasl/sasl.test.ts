@@ -312,3 +312,17 @@ test('SASL responses may exceed line_length_limit up to smtpd_sasl_response_limi
     c.close();
   });
 });
+
+test('check_sasl_access looks up the login name', async () => {
+  await withSasl(['smtpd_recipient_restrictions = check_sasl_access texthash:$config_directory/sasl_access'], async (f) => {
+    const c = await RawClient.connect(f.port);
+    await c.replies(1);
+    await c.cmd('EHLO x');
+    await c.cmd(`AUTH PLAIN ${PLAIN('bob', 'secret')}`);
+    await c.cmd('MAIL FROM:<bob@example.test>');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '554 5.7.1 <bob>: SASL login name rejected: go away\r\n');
+    await c.cmd('QUIT');
+    await waitFor(() => f.logs.some((l) => l.startsWith('disconnect')), 'disconnect');
+    assert.ok(f.logs.includes('NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <bob>: SASL login name rejected: go away; from=<bob@example.test> to=<root@mail.example.test> proto=ESMTP helo=<x>'), f.logs.join('\n'));
+  }, { sasl_access: 'bob REJECT go away\n' });
+});
