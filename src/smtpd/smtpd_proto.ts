@@ -16,7 +16,7 @@ import { openTable } from './smtpd_tables.js';
 import { smtpdToken } from './smtpd_token.js';
 import { BARE_LF, FLAG, MAIL_ERROR, WHERE, bareLfMaskOf, mailReset, rcptReset, type SmtpdState } from './smtpd_state.js';
 import { splitList } from '../global/mail_conf.js';
-import { NamadrList } from './smtpd_resolve.js';
+import { namadrList } from './smtpd_resolve.js';
 import { anvilClient } from './smtpd_anvil.js';
 import { tlsLevel } from './smtpd_tls.js';
 
@@ -157,10 +157,10 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
   const bareMask = bareLfMaskOf(c.str('smtpd_forbid_bare_newline'));
   if (bareMask < 0) msg.fatal(`invalid smtpd_forbid_bare_newline value: "${c.str('smtpd_forbid_bare_newline')}"`);
   state.bareLfMask =
-    !state.standAlone && bareMask && !(await new NamadrList(c.str('smtpd_forbid_bare_newline_exclusions'), true).match(state.name, state.addr)) ? bareMask : 0;
+    !state.standAlone && bareMask && !(await namadrList(c.str('smtpd_forbid_bare_newline_exclusions'), true).match(state.name, state.addr)) ? bareMask : 0;
   // who may use XCLIENT/XFORWARD is decided by the real client (XCLIENT re-decides its own)
-  const xclientHosts = new NamadrList(c.str('smtpd_authorized_xclient_hosts'), false);
-  const xforwardHosts = new NamadrList(c.str('smtpd_authorized_xforward_hosts'), false);
+  const xclientHosts = namadrList(c.str('smtpd_authorized_xclient_hosts'), false);
+  const xforwardHosts = namadrList(c.str('smtpd_authorized_xforward_hosts'), false);
   state.xclientAllowed = !state.standAlone && (await xclientHosts.match(state.name, state.addr));
   state.xforwardAllowed = !state.standAlone && (await xforwardHosts.match(state.name, state.addr));
   for (;;) {
@@ -170,7 +170,7 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
       throw new QuietEnd();
     }
     if (!state.standAlone && !state.xclientAllowed && anvilWanted(state)) {
-      const hoggers = new NamadrList(c.str('smtpd_client_event_limit_exceptions'), splitList(c.str('parent_domain_matches_subdomains')).includes('smtpd_client_event_limit_exceptions'));
+      const hoggers = namadrList(c.str('smtpd_client_event_limit_exceptions'), splitList(c.str('parent_domain_matches_subdomains')).includes('smtpd_client_event_limit_exceptions'));
       if (!(await hoggers.match(state.name, state.addr))) {
         const r = await anvilClient(c).connect(state.service, state.addr);
         if (r !== null) {

@@ -157,6 +157,21 @@ export class NamadrList {
   }
 }
 
+/** shared NamadrList objects by (value, parent matching): they are immutable once built */
+const namadrLists = new Map<string, NamadrList>();
+
+/** namadrList - a NamadrList for a parameter value, built once per process (per-connection checks). */
+export function namadrList(value: string, parentMatches: boolean): NamadrList {
+  const key = (parentMatches ? '1' : '0') + value;
+  let l = namadrLists.get(key);
+  if (!l) {
+    l = new NamadrList(value, parentMatches);
+    if (namadrLists.size >= 64) namadrLists.delete(namadrLists.keys().next().value as string);
+    namadrLists.set(key, l);
+  }
+  return l;
+}
+
 /** ownAddresses - the addresses of inet_interfaces/proxy_interfaces (own_inet_addr.c). */
 export function ownAddresses(config: MailConfig): Set<string> {
   const out = new Set<string>();
