@@ -296,6 +296,10 @@ async function sendRelay(subject: string, to: string[]): Promise<string> {
   return q.slice('250 2.0.0 Ok: queued as '.length);
 }
 
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
 function sinkFiles(dir: string): string[] {
   return readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8'));
 }
@@ -458,6 +462,8 @@ test('bad input: a disconnect in mid-DATA queues nothing; another client is serv
   await stillServes(badPort);
   await sleep(500);
   assert.deepEqual(await ids(), before);
+  // cleanup removed its half-written file: incoming/ is empty again.
+  await waitFor('an empty incoming queue', () => (filesUnder(join(A.queueDir, 'incoming')).length === 0 ? true : undefined));
   // The aborted message never reaches qmgr (its sender appears in no qmgr line).
   const leaked = A.logLines(/qmgr\[\d+\]: .*from=<a@example\.org>/);
   assert.deepEqual(leaked, []);
