@@ -90,6 +90,8 @@ class FileRecordReader {
     private readonly maxLen: number,
     /** follow `p` pointer records (requeued files); otherwise they are returned as records */
     private readonly followPointers: boolean,
+    /** the file name in warnings, as rec_get() logs it (e.g. maildrop/ID) */
+    private readonly path = 'queue file',
   ) {}
 
   private seek(offset: number): void {
@@ -131,9 +133,15 @@ class FileRecordReader {
             break;
           }
           shift *= 128;
-          if (n >= 4) return { type: -2, data: Buffer.alloc(0) };
+          if (n >= 4) {
+            msg.warn(`${this.path}: too many length bits, record type ${this.buf[this.start]}`);
+            return { type: -2, data: Buffer.alloc(0) };
+          }
         }
-        if (complete && len > this.maxLen) return { type: -2, data: Buffer.alloc(0) };
+        if (complete && len > this.maxLen) {
+          msg.warn(`${this.path}: illegal length ${len}, record type ${this.buf[this.start]}`);
+          return { type: -2, data: Buffer.alloc(0) };
+        }
         if (complete && pos + len <= this.end) {
           const type = this.buf[this.start];
           const data = Buffer.from(this.buf.subarray(pos, pos + len));
@@ -148,7 +156,26 @@ class FileRecordReader {
           return { type, data };
         }
       }
-      if (this.eof) return { type: this.end > this.start ? -2 : -1, data: Buffer.alloc(0) };
+      if (this.eof) {
+        if (this.end > this.start) {
+          // what rec_get_raw() says about a truncated record
+          const type = this.buf[this.start];
+          let len = 0;
+          let shift = 1;
+          let complete = false;
+          for (let pos = this.start + 1; pos < this.end; pos++) {
+            len += (this.buf[pos] & 0x7f) * shift;
+            shift *= 128;
+            if ((this.buf[pos] & 0x80) === 0) {
+              complete = true;
+              break;
+            }
+          }
+          msg.warn(complete ? `${this.path}: unexpected EOF in data, record type ${type} length ${len}` : `${this.path}: unexpected EOF reading length, record type ${type}`);
+          return { type: -2, data: Buffer.alloc(0) };
+        }
+        return { type: -1, data: Buffer.alloc(0) };
+      }
       await this.fill();
     }
   }
@@ -386,7 +413,7 @@ async function pickupFile(config: MailConfig, dir: string, name: string, opts: P
       return KEEP;
     }
     info.id = cleanup.queueId;
-    const reader = new FileRecordReader(fh, confInt(config, 'line_length_limit', 2048) * 2 + 1024, info.requeued);
+    const reader = new FileRecordReader(fh, confInt(config, 'line_length_limit', 2048) * 2 + 1024, info.requeued, rel);
     let status: number;
     try {
       status = await pickupCopy(config, reader, cleanup, info);

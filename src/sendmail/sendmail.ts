@@ -412,8 +412,15 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
   put(REC.END, '');
 
   stderrName.value = 'postdrop';
-  const { status, reason } = await dst.finish();
+  const finished = await dst.finish();
   stderrName.value = basename(process.argv[1] ?? 'sendmail');
+  const reason = finished.reason;
+  let status = finished.status;
+  if (status & (CLEANUP_STAT.SIZE | CLEANUP_STAT.WRITE)) {
+    // postdrop reports the status and then exits with it; mail_stream_finish() sees the non-zero exit.
+    msg.warn('mail_stream_cleanup: close error');
+    status |= CLEANUP_STAT.WRITE;
+  }
   if (status !== 0) {
     msg.fatal(
       `${who}: ${reason || cleanupStrerror(status)}`,
