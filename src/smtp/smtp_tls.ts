@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { MailConfig } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
 import { splitList } from '../global/mail_conf.js';
+import { tlsSummary } from '../tls/tls_misc.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify' | 'secure';
 
@@ -188,29 +189,6 @@ export function nameMatches(names: string[], patterns: string[], host: string, n
   return false;
 }
 
-function cipherBits(name: string): number {
-  if (/CHACHA20|AES_?256|AES256/i.test(name)) return 256;
-  if (/AES_?128|AES128/i.test(name)) return 128;
-  return 0;
-}
-
-/** tlsSummary - "TLSv1.3 with cipher X (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256". */
-export function tlsSummary(t: TLSSocket): string {
-  const proto = t.getProtocol() ?? 'unknown';
-  const cipher = t.getCipher();
-  const bits = cipherBits(cipher.standardName ?? cipher.name);
-  let text = `${proto} with cipher ${cipher.name} (${bits}/${bits} bits)`;
-  const kx = t.getEphemeralKeyInfo() as { name?: string; type?: string } | null;
-  if (kx && (kx as object) && kx.name) text += ` key-exchange ${kx.name}`;
-  const cert = t.getPeerCertificate();
-  if (cert && Object.keys(cert).length) {
-    const c = cert as PeerCertificate & { asn1Curve?: string; nistCurve?: string; bits?: number; modulus?: string };
-    if (c.modulus) text += ` server-signature ${proto === 'TLSv1.3' ? 'RSA-PSS' : 'RSA'} (${c.bits} bits) server-digest SHA256`;
-    else if (c.asn1Curve || c.nistCurve) text += ` server-signature ECDSA (${c.nistCurve ?? c.asn1Curve}) server-digest SHA256`;
-  }
-  return text;
-}
-
 /** assess - trust and name checks for a finished handshake. */
 export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: string): TlsResult {
   const cert = t.getPeerCertificate();
@@ -226,7 +204,7 @@ export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: s
     matched = nameMatches(certNames(cert), policy.match, host, nexthop);
     if (!matched) failure = isIP(host) && policy.level === 'verify' ? 'num=64:IP address mismatch' : 'num=62:hostname mismatch';
   }
-  return { sock: t, trusted, matched, failure, summary: tlsSummary(t), peerCert };
+  return { sock: t, trusted, matched, failure, summary: tlsSummary(t, 'client'), peerCert };
 }
 
 /** trustWord - Verified, Trusted, Untrusted or Anonymous, as in the Postfix log line. */

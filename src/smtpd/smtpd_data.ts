@@ -40,6 +40,14 @@ function commonPreMessageHandling(state: SmtpdState): void {
   const saslUser = state.standAlone ? null : saslUsername(state);
   const withProtocol = (state.flags & 4 /* FLAG.SMTPUTF8 */ ? 'UTF8SMTP' : state.protocol) + (state.tls !== null && state.protocol === 'ESMTP' ? 'S' : '') + (saslUser !== null && state.protocol === 'ESMTP' ? 'A' : '');
   out(state, REC.NORM, `Received: from ${state.heloName ?? state.name} (${state.name} [${state.rfcAddr}])`);
+  if (state.tls !== null && config.bool('smtpd_tls_received_header')) {
+    // Postfix folds the TLS details over two lines, then says what it asked of the client.
+    const t = state.tls;
+    const details = t.details.trim();
+    out(state, REC.NORM, `\t(using ${t.protocol} with cipher ${t.cipher} (${t.bits}/${t.bits} bits)${details ? '' : ')'}`);
+    if (details) out(state, REC.NORM, `\t ${details})`);
+    out(state, REC.NORM, '\t(No client certificate requested)');
+  }
   if (saslUser !== null && config.bool('smtpd_sasl_authenticated_header')) {
     out(state, REC.NORM, `\t(Authenticated sender: ${printable(saslUser)})`);
   }

@@ -140,7 +140,7 @@ export interface SmtpdState {
   /** an anvil connect event was sent and needs its disconnect */
   anvilConnected: boolean;
   /** the session runs under TLS (after STARTTLS) */
-  tls: { protocol: string; cipher: string; bits: number } | null;
+  tls: { protocol: string; cipher: string; bits: number; details: string } | null;
   /** smtpd_forbid_bare_newline mask for this client (BARE_LF_*) */
   bareLfMask: number;
   /** the last line read ended in a bare LF */

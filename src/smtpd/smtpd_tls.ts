@@ -18,6 +18,7 @@ import { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import type { SmtpdState } from './smtpd_state.js';
+import { tlsParts, type TlsParts } from '../tls/tls_misc.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt';
 
@@ -71,19 +72,7 @@ export function tlsContext(config: MailConfig): SecureContext | null {
   return ctx;
 }
 
-/** cipherBits - the symmetric key size of a cipher suite name. */
-function cipherBits(name: string): number {
-  if (/AES_?256|AES256|CHACHA20/i.test(name)) return 256;
-  if (/AES_?128|AES128/i.test(name)) return 128;
-  if (/3DES|DES-CBC3/i.test(name)) return 168;
-  return 0;
-}
-
-export interface TlsInfo {
-  protocol: string;
-  cipher: string;
-  bits: number;
-}
+export type TlsInfo = TlsParts;
 
 /**
  * startTls - run the server handshake on the client connection and switch
@@ -111,12 +100,11 @@ export async function startTls(state: SmtpdState, ctx: SecureContext): Promise<T
     });
   });
   tlsSock.on('error', () => undefined);
-  const cipher = tlsSock.getCipher();
-  const bits = cipherBits(cipher.standardName ?? cipher.name);
-  const info: TlsInfo = { protocol: tlsSock.getProtocol() ?? 'unknown', cipher: cipher.name, bits };
+  const info: TlsInfo = tlsParts(tlsSock, 'server');
+  const bits = info.bits;
   state.client = new VStream(tlsSock, { timeout: state.client.timeout });
   if (state.config.int('smtpd_tls_loglevel') >= 1) {
-    msg.info(`Anonymous TLS connection established from ${state.namaddr}: ${info.protocol} with cipher ${info.cipher} (${bits}/${bits} bits)`);
+    msg.info(`Anonymous TLS connection established from ${state.namaddr}: ${info.protocol} with cipher ${info.cipher} (${bits}/${bits} bits)${info.details}`);
   }
   return info;
 }

@@ -395,10 +395,15 @@ test('STARTTLS in smtpd: a self-signed certificate, the dialogue continues under
 
 test('smtpd_tls_received_header = yes: the Received: header records the TLS protocol and cipher as Postfix does', async () => {
   assert.ok(tlsMessage, 'the message of the STARTTLS test');
-  // Postfix 3.7.11 (checked live): the clause sits between the "from" and "by" lines.
+  // Postfix 3.7.11 (checked live): the clause sits between the "from" and "by" lines:
+  //   \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+  //   \t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)
+  //   \t(No client certificate requested)
+  // Node cannot tell a TLS server the key-exchange group (getEphemeralKeyInfo() is empty
+  // on server sockets), so ours has no "key-exchange X25519" (docs/smtpd.md).
   assert.match(
     tlsMessage,
-    /^Received: from tls\.client\.test \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.3 with cipher TLS_AES_256_GCM_SHA384 \(256\/256 bits\)\n\t key-exchange X25519 server-signature RSA-PSS \(2048 bits\) server-digest SHA256\)\n\t\(No client certificate requested\)\n\tby tls\.example\.test \(Postfix\) with ESMTPS id [0-9A-F]+\n/m,
+    /^Received: from tls\.client\.test \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.3 with cipher TLS_AES_256_GCM_SHA384 \(256\/256 bits\)\n\t server-signature RSA-PSS \(2048 bits\) server-digest SHA256\)\n\t\(No client certificate requested\)\n\tby tls\.example\.test \(Postfix\) with ESMTPS id [0-9A-F]+\n/m,
   );
 });
 
