@@ -187,46 +187,5 @@ export function allPrint(text: string): boolean {
   return /^[\x20-\x7e]*$/.test(text);
 }
 
-/** mailDate - RFC 2822 date as Postfix writes it: "Tue, 24 Nov 2026 22:04:54 +0000 (UTC)". */
-export function mailDate(when: Date): string {
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const off = -when.getTimezoneOffset();
-  const sign = off < 0 ? '-' : '+';
-  const abs = Math.abs(off);
-  const zone = timeZoneAbbrev(when);
-  return (
-    `${days[when.getDay()]}, ${p2(when.getDate())} ${months[when.getMonth()]} ${when.getFullYear()} ` +
-    `${p2(when.getHours())}:${p2(when.getMinutes())}:${p2(when.getSeconds())} ` +
-    `${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}` +
-    (zone ? ` (${zone})` : '')
-  );
-}
-
-/** zone abbreviation by UTC offset: it changes only when the offset does (DST), and formatToParts is costly */
-const zoneCache = new Map<number, string>();
-
-function timeZoneAbbrev(when: Date): string {
-  const off = when.getTimezoneOffset();
-  let zone = zoneCache.get(off);
-  if (zone === undefined) {
-    // At offset 0 the en-US short name is GMT or UTC, which we print as UTC;
-    // skipping Intl there saves its ICU start-up (~30 ms per process).
-    zone = off === 0 ? 'UTC' : computeZoneAbbrev(when);
-    if (zoneCache.size < 16) zoneCache.set(off, zone);
-  }
-  return zone;
-}
-
-function computeZoneAbbrev(when: Date): string {
-  try {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(when);
-    const name = parts.find((p) => p.type === 'timeZoneName')?.value ?? '';
-    if (/^GMT$|^UTC$/.test(name) && when.getTimezoneOffset() === 0) return 'UTC';
-    if (/^[A-Z]{2,5}$/.test(name)) return name;
-    return '';
-  } catch {
-    return '';
-  }
-}
+/** mailDate - the one Postfix date writer (global/mail_date.ts). */
+export { mailDate } from '../global/mail_date.js';
