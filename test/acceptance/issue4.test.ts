@@ -460,12 +460,18 @@ test('crash safety: kill -9 of cleanup mid-message gives the client a temporary 
 
 test('once the hold on delivery is lifted the first message is delivered and leaves the queue', async () => {
   inst.setMain({ defer_transports: '' });
-  let r = await inst.postfix('reload');
+  const r = await inst.postfix('reload');
   assert.equal(r.status, 0, r.stderr);
-  await inst.waitForLog(/master\[\d+\]: reload/);
-  r = await inst.command('postqueue', ['-c', inst.configDir, '-f']);
-  assert.equal(r.status, 0, r.stderr);
-  await inst.waitForLog(new RegExp(`${firstId}: to=<${me}@localhost>, relay=local, .*status=sent \\(delivered to mailbox\\)`));
+  // The master's "reload -- version ..." line is not waited for (see the report: seen missing once under load);
+  // flush until qmgr, restarted with the new main.cf, delivers.
+  const sent = new RegExp(`${firstId}: to=<${me}@localhost>, relay=local, .*status=sent \\(delivered to mailbox\\)`);
+  await waitFor('delivery after reload', async () => {
+    if (inst.logLines(sent).length > 0) return true;
+    const f = await inst.command('postqueue', ['-c', inst.configDir, '-f']);
+    assert.equal(f.status, 0, f.stderr);
+    await sleep(1000);
+    return inst.logLines(sent).length > 0 ? true : undefined;
+  }, 30000);
   await inst.waitForLog(new RegExp(`${firstId}: removed`));
   const mbox = readFileSync(join(inst.mailDir, me), 'utf8');
   assert.match(mbox, /\nSubject: hi\n[\s\S]*\n\nbody\n/);
