@@ -147,7 +147,7 @@ test('sendmail: message_size_limit refuses the message and leaves nothing behind
   try {
     const r = run('sendmail', ['-C', inst.etc, '-f', 'a@example.test', 'u@example.test'], 'x'.repeat(300000) + '\n');
     assert.equal(r.status, 75);
-    assert.equal(r.stderr, 'postdrop: warning: uid=' + process.getuid!() + ': File too large\nsendmail: fatal: a@example.test(' + process.getuid!() + '): message file too big\n');
+    assert.equal(r.stderr, 'postdrop: warning: uid=' + process.getuid!() + ': File too large\nsendmail: warning: mail_stream_cleanup: close error\nsendmail: fatal: a@example.test(' + process.getuid!() + '): message file too big\n');
     assert.deepEqual(maildropFiles(inst), []);
   } finally {
     inst.cleanup();
