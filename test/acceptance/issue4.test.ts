@@ -429,14 +429,15 @@ test('crash safety: kill -9 of cleanup mid-message gives the client a temporary 
     await waitFor('cleanup gone', () => (existsSync(`/proc/${victim.pid}`) ? undefined : true));
     c.sock.write('the rest\r\n.\r\n');
     const reply = await c.reply();
-    // Postfix: 451 4.3.0 Error: queue file write error
-    assert.match(reply, /^4\d\d /, `a temporary failure, never a success: ${reply}`);
-    assert.doesNotMatch(reply, /^2/);
+    // Postfix 3.7 answers exactly this (a temporary failure, never a success)
+    assert.equal(reply, '451 4.3.0 Error: queue file write error');
     await c.cmd('QUIT').catch(() => '');
 
-    // The partial file, if it exists, is not marked complete, so qmgr never takes it.
+    // The partial file is not marked complete, so qmgr never takes it.
+    // Postfix leaves it there with mode 0600 (cleanup sets the owner-x bit only when complete)
     const partial = queuePath('incoming', partialId);
-    if (partial) assert.equal(statSync(partial).mode & 0o700, 0o600, 'the half-written file is not marked ready');
+    assert.ok(partial, 'the half-written file is left in incoming/');
+    assert.equal(statSync(partial).mode & 0o700, 0o600, 'the half-written file is not marked ready');
     // Prove qmgr scanned incoming/ after the crash: a later message goes through, the partial one does not.
     const later = await submitDeferred(`To: ${me}@localhost\nSubject: after crash\n\nstill fine\n`);
     assert.notEqual(later, partialId);
@@ -445,7 +446,7 @@ test('crash safety: kill -9 of cleanup mid-message gives the client a temporary 
     assert.ok(queuePath('deferred', firstId), 'other messages are not affected');
 
     // postsuper -p removes left-over temporary files once they are old (Postfix: 7 days).
-    if (partial) {
+    {
       const old = Date.now() / 1000 - 8 * 24 * 3600;
       utimesSync(partial, old, old);
       const r = await inst.command('postsuper', ['-c', inst.configDir, '-p']);
