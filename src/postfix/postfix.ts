@@ -90,6 +90,7 @@ async function checkFatal(ctx: Ctx): Promise<void> {
       found = entries.some((e) => e.service === ctx.config.str('postlog_service_name') && e.type === 'unix-dgram');
     } catch (e) {
       if (!(e instanceof MasterCfError)) throw e;
+      fatal(e.message); // a broken master.cf is reported as master would, with file and line
     }
     if (!found) fatal("missing 'postlog' service in master.cf - run 'postfix upgrade-configuration'");
   }
