@@ -183,8 +183,52 @@ export function embeddedSettings(root: string, varDir: string): Array<[string, s
   if (!isRoot()) {
     const me = userInfo();
     s.push(['mail_owner', me.username], ['setgid_group', groupName(me.gid)], ['default_privs', me.username]);
+  } else if (!accountExists('postfix')) {
+    // As root without a postfix account: run the daemons as an existing unprivileged account.
+    const nobody = passwdEntry('nobody');
+    if (nobody) {
+      s.push(['mail_owner', 'nobody'], ['setgid_group', groupName(nobody.gid)]);
+      process.stderr.write(
+        'warning: there is no "postfix" account; the ./var instance runs its daemons as "nobody".\n' +
+          'warning: to use a proper account: groupadd --system postdrop && useradd --system --home-dir /var/spool/postfix --shell /usr/sbin/nologin postfix,\n' +
+          'warning: then set mail_owner = postfix and setgid_group = postdrop in var/etc/main.cf\n',
+      );
+    }
   }
   return s;
+}
+
+/** passwdEntry - name, uid and gid of an account from /etc/passwd, if it exists. */
+function passwdEntry(name: string): { uid: number; gid: number } | undefined {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 7 && f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
+    }
+  } catch {
+    // no passwd file
+  }
+  return undefined;
+}
+
+function accountExists(name: string): boolean {
+  return passwdEntry(name) !== undefined;
+}
+
+/** embeddedBanner - where the ./var instance keeps things and how to send a first message. */
+export function embeddedBanner(varDir: string): string {
+  const user = userInfo().username;
+  return [
+    `mail system instance in ${varDir}:`,
+    `  configuration  ${join(varDir, 'etc')}/main.cf, master.cf`,
+    `  mail log       ${join(varDir, 'log', 'maillog')}`,
+    `  mailboxes      ${join(varDir, 'mail')}/`,
+    `  SMTP           ${EMBEDDED_SMTP}`,
+    `send a first message:  printf 'Subject: hello\\n\\nfirst message\\n' | ./bin/sendmail -C ${join(varDir, 'etc')} ${user}`,
+    `               or:     swaks --server ${EMBEDDED_SMTP} --to ${user}@localhost`,
+    `read the queue:        ./bin/postqueue -c ${join(varDir, 'etc')} -p     stop: Ctrl-C`,
+    '',
+  ].join('\n');
 }
 
 /** embedded - create ./var (config in ./var/etc) unless it exists. */
@@ -337,6 +381,7 @@ export function main(argv: string[]): number {
         return 0;
       case 'embedded':
         embedded();
+        process.stdout.write(embeddedBanner(join(ROOT, 'var')));
         return 0;
       case 'install':
         install(args, false);
