@@ -5,15 +5,21 @@
  * is not delivered again.
  */
 
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { REC } from './rec_type.js';
 
 const DONE = Buffer.from([REC.DONE]);
 
-/** deliverCompleted - flip the R records at these offsets to D in the file at path. */
-export async function deliverCompleted(path: string, offsets: number[]): Promise<void> {
+/**
+ * deliverCompleted - flip the R records at these offsets to D in the file at
+ * path, or in a queue file the caller already has open for reading and
+ * writing (then it stays open).
+ */
+export async function deliverCompleted(source: string | FileHandle, offsets: number[]): Promise<void> {
   if (offsets.length === 0) return;
-  const fh = await open(path, 'r+');
+  const owned = typeof source === 'string';
+  const fh = typeof source === 'string' ? await open(source, 'r+') : source;
+  const path = typeof source === 'string' ? source : 'queue file';
   try {
     const probe = Buffer.alloc(1);
     for (const offset of offsets) {
@@ -25,6 +31,6 @@ export async function deliverCompleted(path: string, offsets: number[]): Promise
     }
     await fh.sync();
   } finally {
-    await fh.close();
+    if (owned) await fh.close();
   }
 }

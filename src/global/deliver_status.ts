@@ -12,6 +12,7 @@
  * Nothing is marked done before its logfile entry is safely written.
  */
 
+import type { FileHandle } from 'node:fs/promises';
 import { msg } from '../util/msg.js';
 import type { MailConfig } from './mail_conf.js';
 import { mailQueuePath } from './mail_queue.js';
@@ -43,6 +44,13 @@ export interface Outcome {
 export class DeliveryStatus {
   /** DELIVER_STAT_OK unless some recipient was deferred or could not be recorded */
   status = DELIVER_STAT_OK;
+
+  /**
+   * The queue file, when the agent already has it open for reading and
+   * writing (smtp(8) opens it once per request); otherwise each done mark
+   * opens the file by name.
+   */
+  queueFile: FileHandle | undefined;
 
   constructor(
     readonly config: MailConfig,
@@ -131,7 +139,7 @@ export class DeliveryStatus {
     this.heldMarks = undefined;
     if (!ok || offsets.length === 0) return;
     try {
-      await deliverCompleted(this.queuePath, offsets);
+      await deliverCompleted(this.queueFile ?? this.queuePath, offsets);
     } catch (err) {
       msg.warn(`${this.req.queue_id}: update queue file ${this.queuePath}: ${(err as Error).message}`);
       this.status = DELIVER_STAT_DEFER;
@@ -144,7 +152,7 @@ export class DeliveryStatus {
       return;
     }
     try {
-      await deliverCompleted(this.queuePath, [rcpt.offset]);
+      await deliverCompleted(this.queueFile ?? this.queuePath, [rcpt.offset]);
     } catch (err) {
       msg.warn(`${this.req.queue_id}: update queue file ${this.queuePath}: ${(err as Error).message}`);
       this.status = DELIVER_STAT_DEFER;

@@ -15,6 +15,7 @@
  * smtp_generic_maps (smtp_generic.ts) as configured. See docs/smtp.md.
  */
 
+import { open } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
@@ -102,7 +103,22 @@ export class SmtpAgent {
     const req = await readDeliverRequest(stream);
     if (req === null) return;
     const status = new DeliveryStatus(this.config, req);
-    const hop = await this.deliver(req, status);
+    // One open of the queue file per request, for the content and the done
+    // marks; when it cannot be opened here, each use opens it by name and
+    // reports its own error, as before.
+    try {
+      status.queueFile = await open(mailQueuePath(this.config, req.queue_name, req.queue_id), 'r+');
+    } catch {
+      status.queueFile = undefined;
+    }
+    let hop: HopStatus;
+    try {
+      hop = await this.deliver(req, status);
+    } finally {
+      const fh = status.queueFile;
+      status.queueFile = undefined;
+      await fh?.close().catch(() => undefined);
+    }
     await sendDeliverReply(stream, { hop, status: status.status });
   }
 
@@ -540,7 +556,7 @@ export class SmtpAgent {
         return { remaining: [] };
       }
       stage = 'sending message body';
-      await this.sendContent(s, req);
+      await this.sendContent(s, req, status);
       stage = 'sending end of data -- message may be sent more than once';
       const done = await readReply(s.stream, this.t.dataDone);
       if (this.lmtp) {
@@ -578,14 +594,14 @@ export class SmtpAgent {
   }
 
   /** sendContent - the message, dot-stuffed, CRLF line ends, then the final dot. */
-  private async sendContent(s: Session, req: DeliverRequest): Promise<void> {
+  private async sendContent(s: Session, req: DeliverRequest, status: DeliveryStatus): Promise<void> {
     const path = mailQueuePath(this.config, req.queue_name, req.queue_id);
     const CRLF = Buffer.from('\r\n');
     const DOT = Buffer.from('.');
     let batch: Buffer[] = [];
     let batchLen = 0;
     s.stream.timeout = this.t.dataXfer;
-    const source = readMessageLines(path, req.data_offset);
+    const source = readMessageLines(status.queueFile ?? path, req.data_offset);
     const lines = param(this.config, this.prefix, 'generic_maps').trim() ? this.genericHeaders(source) : source;
     for await (const line of lines) {
       if (line.length > 0 && line[0] === 0x2e) batch.push(DOT);
