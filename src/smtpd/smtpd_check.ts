@@ -24,10 +24,11 @@ import { Maps, TableError, mailAddrFind, openTable, type Table } from './smtpd_t
 import { NamadrList, Resolver, RESOLVE, ownAddresses, type ResolveReply, DomainList } from './smtpd_resolve.js';
 import { saslMethod, saslUsername } from './smtpd_sasl.js';
 import { MAIL_ERROR, CLEANUP_FLAG, type SmtpdState, WHERE } from './smtpd_state.js';
+import { rejectUnverifiedAddress, permitMxBackup } from './smtpd_verify.js';
 
-const CHECK_DUNNO = 0;
-const CHECK_OK = 1;
-const CHECK_REJECT = 2;
+export const CHECK_DUNNO = 0;
+export const CHECK_OK = 1;
+export const CHECK_REJECT = 2;
 
 export const NAME = {
   CLIENT: 'Client host',
@@ -147,12 +148,12 @@ export function smtpdCheckInit(config: MailConfig): CheckConfig {
 }
 
 /** DNS resolver used by reject_unknown_* (tests may point it at a local server). */
-let dnsResolver: dnsPromises.Resolver = new dnsPromises.Resolver({ timeout: 10000, tries: 2 });
+export let dnsResolver: dnsPromises.Resolver = new dnsPromises.Resolver({ timeout: 10000, tries: 2 });
 export function setDnsResolver(r: dnsPromises.Resolver): void {
   dnsResolver = r;
 }
 
-function cc(state: SmtpdState): CheckConfig {
+export function cc(state: SmtpdState): CheckConfig {
   return smtpdCheckInit(state.config);
 }
 
@@ -200,7 +201,7 @@ function validDsn(text: string): boolean {
 }
 
 /** checkReject - format, log and record a reject (smtpd_check_reject). */
-function checkReject(state: SmtpdState, errorClass: number, code: number, dsn: string, text: string): number {
+export function checkReject(state: SmtpdState, errorClass: number, code: number, dsn: string, text: string): number {
   let warn = false;
   let whatsup = 'reject';
   if (
@@ -237,7 +238,7 @@ function checkReject(state: SmtpdState, errorClass: number, code: number, dsn: s
 }
 
 /** deferIf - remember a conditional deferral (defer_if). */
-function deferIf(d: SmtpdState['deferIfPermit'], errorClass: number, code: number, dsn: string, reason: string): number {
+export function deferIf(d: SmtpdState['deferIfPermit'], errorClass: number, code: number, dsn: string, reason: string): number {
   if (!d.active) {
     d.active = true;
     d.errorClass = errorClass;
@@ -249,7 +250,7 @@ function deferIf(d: SmtpdState['deferIfPermit'], errorClass: number, code: numbe
 }
 
 /** DEFER_IF_PERMIT2: the action of a temporary failure, by reject_tempfail_action style name. */
-function deferIfPermitAction(state: SmtpdState, action: string, errorClass: number, code: number, dsn: string, text: string): number {
+export function deferIfPermitAction(state: SmtpdState, action: string, errorClass: number, code: number, dsn: string, text: string): number {
   switch (action.toLowerCase()) {
     case 'reject':
       return checkReject(state, errorClass, code, dsn, text);
@@ -264,7 +265,7 @@ function deferIfPermitAction(state: SmtpdState, action: string, errorClass: numb
   }
 }
 
-function rejectDictRetry(state: SmtpdState, replyName: string): never {
+export function rejectDictRetry(state: SmtpdState, replyName: string): never {
   throw new CheckAbort(checkReject(state, MAIL_ERROR.DATA, 451, '4.3.0', `<${replyName}>: Temporary lookup failure`));
 }
 
@@ -306,7 +307,7 @@ function permitInetInterfaces(state: SmtpdState): number {
   return cc(state).own.has(a) ? CHECK_OK : CHECK_DUNNO;
 }
 
-async function permitAuthDestination(state: SmtpdState, recipient: string): Promise<number> {
+export async function permitAuthDestination(state: SmtpdState, recipient: string): Promise<number> {
   const reply = await resolveAddr(state, state.sender, recipient);
   if (reply.flags & RESOLVE.FLAG_FAIL) rejectDictRetry(state, recipient);
   if (!reply.recipient.includes('@')) return CHECK_OK;
@@ -1077,8 +1078,25 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
           break;
         }
         case 'reject_unverified_sender':
+          if (sender) {
+            status = await rejectUnverifiedAddress(state, sender, sender, NAME.SENDER, c.int('unverified_sender_defer_code'),
+              c.int('unverified_sender_reject_code'), state.config.str('unverified_sender_tempfail_action'),
+              state.config.str('unverified_sender_reject_reason'));
+          }
+          break;
         case 'reject_unverified_recipient':
+          if (recipient) {
+            status = await rejectUnverifiedAddress(state, recipient, recipient, NAME.RECIPIENT, c.int('unverified_recipient_defer_code'),
+              c.int('unverified_recipient_reject_code'), state.config.str('unverified_recipient_tempfail_action'),
+              state.config.str('unverified_recipient_reject_reason'));
+          }
+          break;
         case 'permit_mx_backup':
+          if (recipient !== null) {
+            status = await permitMxBackup(state, recipient, recipient, NAME.RECIPIENT);
+            if (status === CHECK_OK) status = aclPermit(state, name, NAME.RECIPIENT, recipient);
+          }
+          break;
         case 'reject_sender_login_mismatch':
           if (sender) {
             status = await rejectAuthSenderLoginMismatch(state, sender, false);
