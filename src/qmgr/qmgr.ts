@@ -319,12 +319,20 @@ export class Qmgr {
     const id = message.queueId;
     try {
       // What is left to do is what the queue file still lists as R records.
+      // When every delivery request of this pass came back DELIVER_STAT_OK,
+      // each agent has marked all its recipients done in the file (a failed
+      // mark makes its status a deferral), so nothing is left and the file
+      // need not be read again (Postfix qmgr_deliver_update: only a deferral
+      // keeps the message). After any deferral, and for postsuper -e, the
+      // file says what is left.
       let remaining: QmgrRecipient[] = [];
-      try {
-        remaining = (await readQueueFile(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id), id)).recipients;
-      } catch (err) {
-        msg.warn(`${id}: re-read active file: ${(err as Error).message}`);
-        remaining = info.recipients;
+      if (message.deferred || message.forcedExpire) {
+        try {
+          remaining = (await readQueueFile(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id), id)).recipients;
+        } catch (err) {
+          msg.warn(`${id}: re-read active file: ${(err as Error).message}`);
+          remaining = info.recipients;
+        }
       }
       const bounces = await bounceLogRead(this.config, 'bounce', id);
       if (bounces.length > 0) {

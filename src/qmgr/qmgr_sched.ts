@@ -452,7 +452,7 @@ export class Scheduler {
       else if (kind === 'defer') await status.defer(r, { dsn, text, relay: 'none' });
       else await status.sent(r, { dsn, text, relay: 'none' });
     }
-    if (kind === 'defer') message.deferred = true;
+    if (kind === 'defer' || status.status !== DELIVER_STAT_OK) message.deferred = true;
   }
 }
 
