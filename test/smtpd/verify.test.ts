@@ -9,7 +9,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestInstance } from '../helpers/instance.js';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { RawClient, startFixture } from './harness.js';
+import { VStream } from '../../src/util/vstream.js';
+import { attrSendProtocol, readAttrs, sendAttrs } from '../../src/util/attr.js';
 
 /** settle - repeat a command while its answer says the verification is still under way. */
 async function settle(c: RawClient, line: string): Promise<string> {
@@ -69,7 +73,7 @@ test('reject_unverified_sender and reject_unverified_recipient with the verify s
   }
 });
 
-test('reject_unverified_recipient: the verify service cannot be reached', async () => {
+test('reject_unverified_recipient: the verify service reports a failure', async () => {
   const fx = await startFixture(
     [
       'smtpd_recipient_restrictions = reject_unverified_recipient, permit_mynetworks, reject_unauth_destination',
@@ -77,6 +81,23 @@ test('reject_unverified_recipient: the verify service cannot be reached', async 
       'unverified_recipient_tempfail_action = defer',
     ].join('\n'),
   );
+  // a verify service on the real private/verify socket that answers VRFY_STAT_FAIL
+  const queries: string[] = [];
+  const server = createServer((sock) => {
+    const stream = new VStream(sock, { timeout: 5000 });
+    void (async () => {
+      attrSendProtocol(stream, 'address_verify_protocol');
+      await stream.flush();
+      const req = await readAttrs(stream);
+      if (req !== null) {
+        queries.push(`${req.get('request')} ${req.get('address')}`);
+        sendAttrs(stream, [['status', -1], ['recipient_status', 3], ['reason', '']]);
+        await stream.flush();
+      }
+      stream.close();
+    })();
+  });
+  await new Promise<void>((r) => server.listen(join(fx.dir, 'spool', 'private', 'verify'), r));
   try {
     const c = await RawClient.connect(fx.port);
     await c.replies(1);
@@ -87,8 +108,10 @@ test('reject_unverified_recipient: the verify service cannot be reached', async 
       '450 4.1.1 <root@mail.example.test>: Recipient address rejected: address verification problem\r\n',
     );
     c.close();
+    assert.deepEqual(queries, ['query root@mail.example.test']);
     assert.ok(fx.logs.some((l) => /warning: verify service failure/.test(l)), fx.logs.join('\n'));
   } finally {
+    await new Promise<void>((r) => server.close(() => r()));
     await fx.close();
   }
 });
