@@ -5,7 +5,9 @@
  * is not delivered again.
  */
 
+import { fsync, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { REC } from './rec_type.js';
 
 const DONE = Buffer.from([REC.DONE]);
@@ -15,8 +17,9 @@ const DONE = Buffer.from([REC.DONE]);
  * path, or in a queue file the caller already has open for reading and
  * writing (then it stays open).
  */
-export async function deliverCompleted(source: string | FileHandle, offsets: number[]): Promise<void> {
+export async function deliverCompleted(source: string | FileHandle | number, offsets: number[]): Promise<void> {
   if (offsets.length === 0) return;
+  if (typeof source === 'number') return completedFd(source, offsets);
   const owned = typeof source === 'string';
   const fh = typeof source === 'string' ? await open(source, 'r+') : source;
   const path = typeof source === 'string' ? source : 'queue file';
@@ -33,4 +36,23 @@ export async function deliverCompleted(source: string | FileHandle, offsets: num
   } finally {
     if (owned) await fh.close();
   }
+}
+
+const fsyncAsync = promisify(fsync);
+
+/**
+ * completedFd - the same on an open descriptor: the one-byte reads and
+ * writes are synchronous (page cache), only the fsync waits in the thread
+ * pool.
+ */
+async function completedFd(fd: number, offsets: number[]): Promise<void> {
+  const probe = Buffer.alloc(1);
+  for (const offset of offsets) {
+    readSync(fd, probe, 0, 1, offset);
+    if (probe[0] !== REC.RCPT && probe[0] !== REC.DONE) {
+      throw new Error(`queue file: offset ${offset}: not a recipient record`);
+    }
+    writeSync(fd, DONE, 0, 1, offset);
+  }
+  await fsyncAsync(fd);
 }

@@ -50,7 +50,7 @@ export class DeliveryStatus {
    * writing (smtp(8) opens it once per request); otherwise each done mark
    * opens the file by name.
    */
-  queueFile: FileHandle | undefined;
+  queueFile: FileHandle | number | undefined;
 
   constructor(
     readonly config: MailConfig,

@@ -10,6 +10,7 @@
  * line at the end (mbox), and CRLF or LF line ends.
  */
 
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { parseRecordAt } from './record.js';
 import { REC } from './rec_type.js';
@@ -33,7 +34,7 @@ const CHUNK = 64 * 1024;
  * recipient's identity open the file first (as Postfix does), because the
  * recipient may not read the queue.
  */
-export type QueueSource = string | FileHandle;
+export type QueueSource = string | FileHandle | number;
 
 /**
  * readMessageLines - the message content as lines (without line ends); L
@@ -42,7 +43,10 @@ export type QueueSource = string | FileHandle;
  */
 export async function* readMessageLines(source: QueueSource, dataOffset: number): AsyncGenerator<Buffer> {
   const owned = typeof source === 'string';
-  const fh = typeof source === 'string' ? await open(source, 'r') : source;
+  // A descriptor (number) is read synchronously: a few KiB from the page
+  // cache cost far less than a thread-pool round trip per read.
+  const fd = typeof source === 'number' ? source : -1;
+  const fh = typeof source === 'string' ? await open(source, 'r') : typeof source === 'number' ? undefined : source;
   const path = typeof source === 'string' ? source : 'queue file';
   try {
     let buf = Buffer.alloc(0);
@@ -55,7 +59,7 @@ export async function* readMessageLines(source: QueueSource, dataOffset: number)
       if (!parsed) {
         if (eof) throw new Error(`${path}: premature end of queue file`);
         const chunk = Buffer.allocUnsafe(CHUNK);
-        const { bytesRead } = await fh.read(chunk, 0, CHUNK, filePos);
+        const bytesRead = fh ? (await fh.read(chunk, 0, CHUNK, filePos)).bytesRead : readSync(fd, chunk, 0, CHUNK, filePos);
         if (bytesRead === 0) eof = true;
         filePos += bytesRead;
         buf = Buffer.concat([buf.subarray(pos), chunk.subarray(0, bytesRead)]);
@@ -87,7 +91,7 @@ export async function* readMessageLines(source: QueueSource, dataOffset: number)
       throw new Error(`${path}: unexpected record type ${type} in message content`);
     }
   } finally {
-    if (owned) await fh.close();
+    if (owned) await fh!.close();
   }
 }
 
