@@ -183,3 +183,35 @@ test('permit_mx_backup and permit_mx_backup_networks against a local test DNS se
     setDnsResolver(new dns.Resolver());
   }
 });
+
+test('reject_multi_recipient_bounce at RCPT (the DATA form is in the golden dialogues)', async () => {
+  const fx = await startFixture(
+    [
+      'smtpd_recipient_restrictions = reject_multi_recipient_bounce, permit_mynetworks, reject_unauth_destination',
+      'smtpd_data_restrictions = reject_multi_recipient_bounce',
+    ].join('\n'),
+  );
+  try {
+    const c = await RawClient.connect(fx.port);
+    await c.replies(1);
+    await c.cmd('HELO client.example');
+    assert.equal(await c.cmd('MAIL FROM:<>'), '250 2.1.0 Ok\r\n');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    assert.equal(
+      await c.cmd('RCPT TO:<postmaster@mail.example.test>'),
+      '550 5.5.3 <postmaster@mail.example.test>: Recipient address rejected: Multi-recipient bounce\r\n',
+    );
+    // a non-null sender may have many recipients
+    assert.equal(await c.cmd('RSET'), '250 2.0.0 Ok\r\n');
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok\r\n');
+    assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    assert.equal(await c.cmd('RCPT TO:<postmaster@mail.example.test>'), '250 2.1.5 Ok\r\n');
+    c.close();
+    assert.ok(
+      fx.logs.some((l) => l.includes('reject: RCPT from localhost[127.0.0.1]: 550 5.5.3 <postmaster@mail.example.test>: Recipient address rejected: Multi-recipient bounce; from=<> to=<postmaster@mail.example.test> proto=SMTP helo=<client.example>')),
+      fx.logs.join('\n'),
+    );
+  } finally {
+    await fx.close();
+  }
+});
