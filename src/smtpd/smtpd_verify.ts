@@ -135,9 +135,10 @@ export async function permitMxBackup(state: SmtpdState, recipient: string, reply
   const at = reply.recipient.lastIndexOf('@');
   if (at < 0) return CHECK_OK;
   const domain = reply.recipient.slice(at + 1);
-  if (reply.flags & RESOLVE.CLASS_LOCAL) return CHECK_OK;
+  // first as permit_auth_destination: final and relay_domains destinations
   if (!config.bool('allow_untrusted_routing') && reply.flags & RESOLVE.FLAG_ROUTED) return CHECK_DUNNO;
   if (reply.flags & RESOLVE.CLASS_FINAL) return CHECK_OK;
+  if (reply.flags & RESOLVE.CLASS_RELAY) return CHECK_OK;
   if (domain.startsWith('[') && domain.endsWith(']')) return CHECK_DUNNO;
   let mx: Array<{ priority: number; exchange: string }>;
   try {

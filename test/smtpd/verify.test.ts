@@ -178,6 +178,20 @@ test('permit_mx_backup and permit_mx_backup_networks against a local test DNS se
     } finally {
       await fx3.close();
     }
+    // local and relay_domains destinations are permitted as by permit_auth_destination
+    const fx4 = await startFixture('smtpd_relay_restrictions = permit_mx_backup, reject\nmynetworks = 10.9.9.0/24\nrelay_domains = relayed.example');
+    try {
+      const c = await RawClient.connect(fx4.port);
+      await c.replies(1);
+      await c.cmd('HELO client.example');
+      await c.cmd('MAIL FROM:<a@example.org>');
+      assert.equal(await c.cmd('RCPT TO:<u@relayed.example>'), '250 2.1.5 Ok\r\n');
+      assert.equal(await c.cmd('RCPT TO:<root@mail.example.test>'), '250 2.1.5 Ok\r\n');
+      assert.equal(await c.cmd('RCPT TO:<u@stranger.example>'), '554 5.7.1 <u@stranger.example>: Recipient address rejected: Access denied\r\n');
+      c.close();
+    } finally {
+      await fx4.close();
+    }
   } finally {
     server.stop();
     setDnsResolver(new dns.Resolver());
