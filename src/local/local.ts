@@ -288,7 +288,8 @@ export class LocalAgent {
     const members = splitAliasList(list);
     if (members.length === 0) return bounce('5.3.0', `empty alias expansion for ${name}`);
     const remote: string[] = [];
-    for (const member of members) {
+    for (const quoted of members) {
+      const member = unquoteMember(quoted);
       if (member.startsWith('|')) await s.report(s.address, await this.memberCommand(req, s, member.slice(1), origin, owner));
       else if (member.startsWith('/')) await s.report(s.address, await this.memberFile(req, s, member, origin, owner));
       else if (member.toLowerCase().startsWith(':include:')) await s.report(s.address, await this.memberInclude(req, s, member.slice(9).trim(), owner));
@@ -430,6 +431,18 @@ export function splitAliasList(value: string): string[] {
   }
   if (cur.trim()) out.push(cur.trim());
   return out;
+}
+
+/**
+ * unquoteMember - `"|command args"` and `"/file name"` are a command and a
+ * file, as Postfix's RFC 822 tokenizer reads a quoted local part; other
+ * quoted addresses stay as they are (they are forwarded with their quotes).
+ */
+export function unquoteMember(member: string): string {
+  const m = /^"((?:[^"\\]|\\.)*)"(?:@[^\s"]*)?$/s.exec(member.trim());
+  if (!m) return member;
+  const inner = m[1].replace(/\\(.)/gs, '$1');
+  return /^(\||\/|:include:)/i.test(inner) ? inner : member;
 }
 
 function stripQuotesAndBrackets(addr: string): string {
