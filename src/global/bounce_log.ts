@@ -60,7 +60,12 @@ export async function bounceLogAppend(config: MailConfig, queue: 'bounce' | 'def
     await appendFile(path, text, { mode: 0o600 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const made = await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    // A hash subdirectory made by a privileged agent belongs to mail_owner too.
+    if (made !== undefined && process.geteuid?.() === 0) {
+      const owner = getpwnam(config.str('mail_owner'));
+      if (owner && owner.uid !== 0) await chown(dirname(path), owner.uid, owner.gid);
+    }
     await appendFile(path, text, { mode: 0o600 });
   }
   // A privileged agent (local, pipe, virtual run as root) writes here too: the
