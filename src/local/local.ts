@@ -14,6 +14,7 @@
  */
 
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
@@ -121,11 +122,11 @@ export class LocalAgent {
     }
   }
 
-  private messageRef(req: DeliverRequest, rcpt: DeliverRecipient, deliveredTo: string): MessageRef {
+  private messageRef(req: DeliverRequest, rcpt: DeliverRecipient, deliveredTo: string, sender: string = req.sender): MessageRef {
     return {
       path: this.queueFiles.get(req) ?? mailQueuePath(this.config, req.queue_name, req.queue_id),
       dataOffset: req.data_offset,
-      sender: req.sender,
+      sender,
       origRecipient: rcpt.orig_addr || rcpt.address,
       deliveredTo,
     };
@@ -140,6 +141,11 @@ export class LocalAgent {
   private stripExtension(local: string): { user: string; ext: string } {
     const delims = this.config.str('recipient_delimiter');
     if (!delims) return { user: local, ext: '' };
+    // owner-list and list-request are never split (Postfix split_addr).
+    if (this.config.bool('owner_request_special')) {
+      const lc = local.toLowerCase();
+      if (lc.startsWith('owner-') || (lc.length > 8 && lc.endsWith('-request'))) return { user: local, ext: '' };
+    }
     for (let i = 0; i < local.length; i++) {
       if (delims.includes(local[i]) && i > 0) return { user: local.slice(0, i), ext: local.slice(i + 1) };
     }
@@ -155,7 +161,7 @@ export class LocalAgent {
   /** deliverRecipient - one address: loop check, aliases, then the user's own delivery. */
   private async deliverRecipient(req: DeliverRequest, s: RecipientState): Promise<LocalResult> {
     if (s.level > MAX_RECURSION) return bounce('5.4.6', `mail forwarding loop for ${s.top.address}`);
-    const ref = this.messageRef(req, s.top, s.address);
+    const ref = this.messageRef(req, s.top, s.address, s.sender);
     if (await messageHasDeliveredTo(ref.path, ref.dataOffset, s.address)) {
       return bounce('5.4.6', `mail forwarding loop for ${s.address}`);
     }
@@ -181,13 +187,37 @@ export class LocalAgent {
         return { kind: 'expanded', dsn: '', text: '' };
       }
       s.seen.add(`alias:${key}`);
-      return this.expandList(req, { ...s, via: { alias: key, address: s.address } }, value.value, 'alias', value.owner, key);
+      const sender = await this.ownerSender(key, s.sender);
+      return this.expandList(req, { ...s, sender, via: { alias: key, address: s.address } }, value.value, 'alias', value.owner, key);
     }
 
     // 2. the user's own delivery
     const pw = getpwnam(user);
     if (!pw) return this.unknownUser(req, s, user);
     return this.deliverUser(req, s, pw, ext);
+  }
+
+  /**
+   * ownerSender - the envelope sender for the expansion of alias `name`: with
+   * owner_request_special, when an owner-name alias exists, owner-name@$myorigin
+   * (or, with expand_owner_alias, the owner alias's value), so that list
+   * errors go to the list owner (Postfix local/alias.c).
+   */
+  private async ownerSender(name: string, sender: string): Promise<string> {
+    if (!this.config.bool('owner_request_special')) return sender;
+    const owner = `owner-${name}`;
+    let found: { value: string } | null;
+    try {
+      found = await this.maps.alias(owner);
+    } catch {
+      return sender;
+    }
+    if (found === null) return sender;
+    if (this.config.bool('expand_owner_alias')) {
+      const m = stripQuotesAndBrackets(found.value.trim());
+      return m.includes('@') ? m : `${m}@${this.config.str('myorigin')}`;
+    }
+    return `${owner}@${this.config.str('myorigin')}`;
   }
 
   /** unknownUser - fallback_transport(_maps), then luser_relay, then "unknown user" (Postfix local/unknown.c). */
@@ -224,7 +254,7 @@ export class LocalAgent {
     }
     const mailboxTransport = (await this.maps.transportFor('mailbox_transport_maps', s.address)) ?? this.config.str('mailbox_transport');
     if (mailboxTransport) return this.pass(mailboxTransport, req, s);
-    const ref = this.messageRef(req, s.top, s.address);
+    const ref = this.messageRef(req, s.top, s.address, s.sender);
     const env = this.commandEnv(req, s, pw, ext);
     const mailboxCommand = (await this.maps.transportFor('mailbox_command_maps', pw.name)) ?? this.config.str('mailbox_command');
     if (mailboxCommand) {
@@ -240,13 +270,40 @@ export class LocalAgent {
       const path = join(pw.dir, home);
       if (verifyOnly(req)) return sent(home.endsWith('/') ? 'delivers to maildir' : 'delivers to mailbox');
       if (home.endsWith('/')) return asUser(owner, () => deliverMaildir(path, ref, pw.name));
+      const offset = await fileSize(path);
       const r = await asUser(owner, () => appendMbox(this.config, path, ref, owner, pw.name));
+      if (r.kind === 'sent') await this.biff(pw.name, offset);
       return r.kind === 'sent' ? sent('delivered to mailbox') : r;
     }
     const spool = join(this.config.str('mail_spool_directory'), pw.name);
     if (verifyOnly(req)) return sent('delivers to mailbox');
+    const offset = await fileSize(spool);
     const r = await appendMbox(this.config, spool, ref, owner, pw.name);
+    if (r.kind === 'sent') await this.biff(pw.name, offset);
     return r.kind === 'sent' ? sent('delivered to mailbox') : r;
+  }
+
+  /**
+   * biff - with biff = yes, tell the local comsat service "user@offset" (the
+   * mailbox size before this message) after a mailbox delivery, as Postfix's
+   * biff_notify(); one UDP datagram ("user@offset" and a NUL, as Postfix) to 127.0.0.1
+   * port biff (512); errors are ignored.
+   */
+  private async biff(user: string, offset: number): Promise<void> {
+    if (!this.config.bool('biff')) return;
+    await new Promise<void>((resolve) => {
+      const sock = createSocket('udp4');
+      const done = (): void => {
+        try {
+          sock.close();
+        } catch {
+          // already closed
+        }
+        resolve();
+      };
+      sock.once('error', done);
+      sock.send(`${user}@${offset}\0`, BIFF_PORT, '127.0.0.1', done);
+    });
   }
 
   /** readForward - the first .forward of forward_path that exists and is owned by the user. */
@@ -312,7 +369,7 @@ export class LocalAgent {
     if (remote.length > 0 && verifyOnly(req)) {
       for (const addr of remote) await s.report(addr, sent(`forwards to ${addr}`));
     } else if (remote.length > 0) {
-      const r = await forwardMessage(this.config, this.messageRef(req, s.top, s.address), remote, s.sender, s.address);
+      const r = await forwardMessage(this.config, this.messageRef(req, s.top, s.address, s.sender), remote, s.sender, s.address);
       for (const addr of remote) await s.report(addr, r);
     }
     return { kind: 'expanded', dsn: '', text: '' };
@@ -338,14 +395,14 @@ export class LocalAgent {
     const env = this.commandEnv(req, s, pw, '');
     const cmd = command.trim().replace(/^"(.*)"$/, '$1');
     if (verifyOnly(req)) return sent(`delivers to command: ${cmd}`);
-    return deliverCommand(this.config, cmd, this.messageRef(req, s.top, s.address), runAs, env);
+    return deliverCommand(this.config, cmd, this.messageRef(req, s.top, s.address, s.sender), runAs, env);
   }
 
   private async memberFile(req: DeliverRequest, s: RecipientState, path: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
     if (!this.allowed('allow_mail_to_files', origin)) return bounce('5.7.1', `mail to file is restricted`);
     const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
     if (verifyOnly(req)) return sent(`delivers to file: ${path}`);
-    return asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address), runAs));
+    return asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address, s.sender), runAs));
   }
 
   private async memberInclude(req: DeliverRequest, s: RecipientState, path: string, owner: Identity | undefined): Promise<LocalResult> {
@@ -398,6 +455,22 @@ export class LocalAgent {
 
   private async asDefaultPrivs(fn: (id: Identity | undefined) => Promise<LocalResult>): Promise<LocalResult> {
     return fn(await this.defaultPrivs());
+  }
+}
+
+/** The comsat service port (getservbyname("biff", "udp")). */
+export let BIFF_PORT = 512;
+/** setBiffPort - tests point biff at a port of their own. */
+export function setBiffPort(port: number): void {
+  BIFF_PORT = port;
+}
+
+/** fileSize - the size of a file, 0 when it does not exist yet. */
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
   }
 }
 

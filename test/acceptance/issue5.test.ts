@@ -76,6 +76,8 @@ before(async () => {
       `mdir: ${box}/Maildir/`,
       'tempfail: "|echo try again later; exit 75"',
       `slow: "|sleep 0.3; cat >> ${box}/slow"`,
+      `list: ${box}/listfile`,
+      'owner-list: bouncebox',
       '',
     ].join('\n'),
   );
@@ -190,6 +192,15 @@ test('a |command exiting 75 is deferred, listed by mailq, retried by postqueue -
   assert.ok(!after.stdout.includes(id), after.stdout);
   inst.setMain({ maximal_queue_lifetime: '5d', bounce_queue_lifetime: '5d' });
   assert.equal((await inst.postfix('reload')).status, 0);
+});
+
+test('a list with an owner-list alias: its deliveries carry owner-list@$myorigin as envelope sender', async () => {
+  const id = await send(`list@${DOM}`, 'to the list');
+  await inst.waitForLog(new RegExp(`${id}: to=<list@${DOM}>, relay=local, .*status=sent \\(delivered to file: ${box}/listfile\\)`));
+  const text = readOr(join(box, 'listfile'));
+  assert.match(text, /^From owner-list@mail\.example\.test {2}/);
+  assert.match(text, /\nReturn-Path: <owner-list@mail\.example\.test>\n/);
+  assert.match(text, /\nSubject: to the list\n/);
 });
 
 /** localPids - this instance's local(8) processes. */
