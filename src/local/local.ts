@@ -4,10 +4,11 @@
  * For each recipient, in Postfix's order: Delivered-To: loop detection;
  * alias_maps (user+ext, then user; `owner-`/`-request` handling; members
  * that are local are delivered here recursively, others are forwarded as a
- * new message); ~/.forward via forward_path; mailbox_transport is not
- * supported yet; mailbox_command; home_mailbox (Maildir/ when it ends in
+ * new message; an owner-listname alias becomes the envelope sender);
+ * ~/.forward via forward_path; mailbox_transport(_maps); mailbox_command; home_mailbox (Maildir/ when it ends in
  * a slash, else an mbox file in the home directory); the mbox in
- * mail_spool_directory; luser_relay; "unknown user". Deliveries for a user
+ * mail_spool_directory (with a biff notice); fallback_transport; luser_relay;
+ * "unknown user". Deliveries for a user
  * run with that user's identity when the agent runs as root; alias
  * commands and files run as the alias table's owner, or default_privs when
  * that owner is root. Never as root.
