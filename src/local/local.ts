@@ -310,9 +310,8 @@ export class LocalAgent {
   /** readForward - the first .forward of forward_path that exists and is owned by the user. */
   private async readForward(pw: Passwd, ext: string): Promise<string | null> {
     const delim = this.config.str('recipient_delimiter').charAt(0);
-    const expanded = this.config.str('forward_path');
+    // $home, $user, $extension are per-recipient: expand them here, not through main.cf.
     const raw = this.config.raw('forward_path') ?? '';
-    void expanded;
     const paths = raw
       .split(/[\s,]+/)
       .filter(Boolean)

@@ -30,8 +30,6 @@ import { readQueueFile, CorruptQueueFile, type QmgrMessageInfo, type QmgrRecipie
 import { Scheduler, RETRY_TRANSPORT, type ActiveMessage } from './qmgr_sched.js';
 import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
 
-/** cleanup's qmgr flags in the C record (global/qmgr_user.h) */
-const QMGR_READ_FLAG_USER = 0x0100; // DSN/verify bits live in the envelope attributes; see below
 
 export class Qmgr {
   private readonly scheduler: Scheduler;
@@ -487,7 +485,6 @@ function deliveryFlags(info: QmgrMessageInfo): number {
   const tflags = Number(info.attrs.get('trace_flags') ?? 0) || 0;
   // trace_flags (global/deliver_request.h DEL_REQ_FLAG_*): sendmail -v / -bv
   flags |= tflags & (DEL_REQ_FLAG.RECORD | DEL_REQ_FLAG.MTA_VRFY | DEL_REQ_FLAG.USR_VRFY);
-  void QMGR_READ_FLAG_USER;
   return flags;
 }
 
