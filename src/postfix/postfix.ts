@@ -57,15 +57,26 @@ function fatal(text: string): never {
 }
 
 /** run - a Postfix program (Node shim or other executable); resolves with its exit status. */
-function run(ctx: Ctx, path: string, args: string[], stdio: 'inherit' | 'ignore' = 'inherit'): Promise<number> {
+function run(ctx: Ctx, path: string, args: string[], stdio: 'inherit' | 'ignore' = 'inherit', timeoutMs = 0): Promise<number> {
   return new Promise((resolve) => {
     const node = isNodeProgram(path);
     const child = spawn(node ? process.execPath : path, node ? [path, ...args] : args, { stdio, env: ctx.env });
+    // A helper that hangs must not hold up the command (e.g. reload): past the
+    // limit we go on without it and let it finish on its own.
+    const timer = timeoutMs > 0 ? setTimeout(() => {
+      msg.warn(`${path} ${args.join(' ')}: still running after ${timeoutMs / 1000}s, continuing without it`);
+      child.unref();
+      resolve(-1);
+    }, timeoutMs) : undefined;
     child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
       msg.warn(`${path}: ${errnoText(e as NodeJS.ErrnoException)}`);
       resolve(127);
     });
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve(code ?? (signal ? 128 : 1));
+    });
   });
 }
 
@@ -296,8 +307,8 @@ async function cmdReload(ctx: Ctx): Promise<number> {
   const postsuper = join(ctx.config.str('command_directory'), 'postsuper');
   const havePostsuper = existsSync(postsuper);
   if (havePostsuper) {
-    const status = await run(ctx, postsuper, ['active'], 'inherit');
-    if (status !== 0) msg.warn(`${postsuper} active exited with status ${status}`);
+    const status = await run(ctx, postsuper, ['active'], 'inherit', 5000);
+    if (status > 0) msg.warn(`${postsuper} active exited with status ${status}`);
   }
   await maillogClientFlush();
   process.kill(pid, 'SIGHUP');
