@@ -16,6 +16,7 @@ import { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
 import { singleServerMain } from '../master/single_server.js';
+import { tlsContext, tlsLevel } from './smtpd_tls.js';
 import './smtpd_params.js';
 import { smtpdCheckInit } from './smtpd_check.js';
 import { setDestOpener } from './smtpd_cmds.js';
@@ -45,6 +46,7 @@ export async function smtpdService(stream: VStream, ctx: ServerContext, opener?:
   setDestOpener(state, opener ?? cleanupOpener(config));
   msg.info(`connect from ${state.namaddr}`);
   await smtpdProto(state);
+  await closeTls(state.client.sock, sock);
   saslDeactivate(state);
   msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);
 }
@@ -96,7 +98,28 @@ export function main(argv: string[]): Promise<void> {
     // clients at once (a Node process costs far more than a C one); master
     // still counts every client against the master.cf process limit.
     concurrency: SMTPD_CONCURRENCY,
+    // Certificates and keys are read before privileges are dropped (Postfix's
+    // pre-jail init): a key file is usually readable by root only.
+    preInit: (ctx) => {
+      if (tlsLevel(ctx.config) !== 'none' || ctx.config.bool('smtpd_tls_wrappermode')) tlsContext(ctx.config);
+    },
     postInit: (ctx) => smtpdInit(ctx.config),
     service: (stream, ctx) => smtpdService(stream, ctx),
+  });
+}
+
+/**
+ * closeTls - after STARTTLS or in wrapper mode the session talks through a TLS
+ * layer: end it and let its last records (the 221 reply, close_notify) reach
+ * the socket before the skeleton closes the connection (at most 1 second).
+ */
+function closeTls(current: Duplex, raw: Socket): Promise<void> {
+  if (current === raw || current.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    current.end(() => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }

@@ -18,7 +18,7 @@ import { BARE_LF, FLAG, MAIL_ERROR, WHERE, bareLfMaskOf, mailReset, rcptReset, t
 import { splitList } from '../global/mail_conf.js';
 import { namadrList } from './smtpd_resolve.js';
 import { anvilClient } from './smtpd_anvil.js';
-import { tlsLevel } from './smtpd_tls.js';
+import { startTls, tlsContext, tlsLevel } from './smtpd_tls.js';
 
 /** anvilWanted - any anvil limit is configured (smtpd.c creates the anvil client only then). */
 function anvilWanted(state: SmtpdState): boolean {
@@ -163,6 +163,21 @@ export async function smtpdProto(state: SmtpdState): Promise<void> {
   const xforwardHosts = namadrList(c.str('smtpd_authorized_xforward_hosts'), false);
   state.xclientAllowed = !state.standAlone && (await xclientHosts.match(state.name, state.addr));
   state.xforwardAllowed = !state.standAlone && (await xforwardHosts.match(state.name, state.addr));
+  // smtps (port 465): TLS starts at connect, before the greeting (smtpd_tls_wrappermode).
+  if (!state.standAlone && c.bool('smtpd_tls_wrappermode')) {
+    const ctx = tlsContext(c);
+    if (ctx === null) {
+      msg.warn(`Wrapper-mode request dropped from ${state.namaddr} for service ${state.service}. TLS context initialization failed. For details see earlier warnings in your logs.`);
+      return;
+    }
+    try {
+      state.tls = await startTls(state, ctx, true);
+    } catch (e) {
+      msg.debug(1, `TLS handshake failed: ${(e as Error).message}`);
+      msg.info(`lost connection after CONNECT from ${state.namaddr}`);
+      return;
+    }
+  }
   for (;;) {
   try {
     if (!state.standAlone && !(state.flags & FLAG.ILL_PIPELINING) && flagIllPipelining(state) && limits.forbidUnauthPipelining) {

@@ -11,6 +11,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { Duplex, PassThrough } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 import { msg } from '../util/msg.js';
@@ -79,10 +80,25 @@ export type TlsInfo = TlsParts;
  * the session to the encrypted stream. Throws when the handshake fails
  * (the session then ends as a lost connection).
  */
-export async function startTls(state: SmtpdState, ctx: SecureContext): Promise<TlsInfo> {
-  const raw = state.client.sock as Socket;
-  // anything the client sent after STARTTLS is discarded (vstream_fpurge)
-  while (state.client.available > 0) await state.client.readSome(state.client.available);
+export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMode = false): Promise<TlsInfo> {
+  let raw: Socket | Duplex;
+  if (wrapperMode) {
+    // smtps: the client's first bytes (its TLS hello) may already sit in our
+    // buffer; TLS reads a net.Socket's handle directly, so give it a stream that
+    // replays them and then follows the socket.
+    const sock = state.client.sock as Socket;
+    const early = state.client.available > 0 ? await state.client.readSome(state.client.available) : Buffer.alloc(0);
+    state.client.detach();
+    const input = new PassThrough();
+    if (early.length > 0) input.write(early);
+    sock.pipe(input);
+    raw = Duplex.from({ readable: input, writable: sock });
+    sock.on('close', () => (raw as Duplex).destroy());
+  } else {
+    raw = state.client.sock as Socket;
+    // anything the client sent after STARTTLS is discarded (vstream_fpurge)
+    while (state.client.available > 0) await state.client.readSome(state.client.available);
+  }
   const timeoutMs = state.config.time('smtpd_starttls_timeout') * 1000;
   const tlsSock = new (nodeTls().TLSSocket)(raw, { isServer: true, secureContext: ctx });
   await new Promise<void>((resolve, reject) => {

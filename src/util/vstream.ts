@@ -44,16 +44,18 @@ export class VStream {
   /** total bytes consumed by readers (for offsets and statistics) */
   consumed = 0;
 
+  private readonly onData = (chunk: Buffer): void => {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered >= this.highWater) this.sock.pause();
+    this.notify();
+  };
+
   constructor(sock: Duplex, opts: VStreamOptions = {}) {
     this.sock = sock;
     this.timeout = opts.timeout ?? 0;
     this.highWater = opts.highWater ?? 256 * 1024;
-    sock.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.buffered >= this.highWater) sock.pause();
-      this.notify();
-    });
+    sock.on('data', this.onData);
     sock.on('end', () => {
       this.ended = true;
       this.notify();
@@ -72,6 +74,22 @@ export class VStream {
     const w = this.wake;
     this.wake = undefined;
     if (w) w();
+  }
+
+  /**
+   * detach - stop reading the socket and put back what was read but not yet
+   * consumed, so that another reader (a TLS layer: smtps wrapper mode) sees
+   * the stream from its first unread byte. The VStream must not be used after.
+   */
+  detach(): Duplex {
+    this.sock.off('data', this.onData);
+    if (this.buffered > 0) {
+      const rest = Buffer.concat(this.chunks, this.buffered);
+      this.chunks = [];
+      this.buffered = 0;
+      this.sock.unshift(rest);
+    }
+    return this.sock;
   }
 
   /** bytes available without waiting */

@@ -1,0 +1,81 @@
+/**
+ * wrappermode - the smtps service (port 465 style, smtpd_tls_wrappermode =
+ * yes): TLS starts at connect, before the greeting; STARTTLS is then not
+ * offered, and the message is received "with ESMTPS". Whole instance, real
+ * TLS client, certificate made by the test.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { TestInstance, freePort } from '../helpers/instance.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** conversation - over TLS from the first byte: send each command after the previous reply. */
+function conversation(port: number, commands: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    const replies: string[] = [];
+    let buf = '';
+    let i = 0;
+    sock.setTimeout(20000, () => {
+      sock.destroy();
+      reject(new Error(`timeout; replies so far: ${replies.join(' | ')}`));
+    });
+    sock.on('error', reject);
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      let nl: number;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        replies.push(line);
+        if (line[3] === '-') continue;
+        if (i < commands.length) sock.write(commands[i++]);
+        else sock.end();
+      }
+    });
+    sock.on('close', () => resolve(replies));
+  });
+}
+
+test('smtpd_tls_wrappermode: TLS before the greeting, no STARTTLS offered, received with ESMTPS', async () => {
+  const smtps = await freePort();
+  const inst = await TestInstance.create({
+    name: 'smtps',
+    extraMasterCf: `127.0.0.1:${smtps} inet n - n - - smtpd\n  -o smtpd_tls_wrappermode=yes\n  -o smtpd_tls_security_level=encrypt\n`,
+  });
+  try {
+    const cert = join(inst.configDir, 'cert.pem');
+    const key = join(inst.configDir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    inst.setMain({ smtpd_tls_cert_file: cert, smtpd_tls_key_file: key });
+    await inst.start();
+    await inst.waitForPort(smtps);
+    const me = userInfo().username;
+    const replies = await conversation(smtps, [
+      'EHLO client.example.test\r\n',
+      'MAIL FROM:<s@example.org>\r\n',
+      `RCPT TO:<${me}@mail.example.test>\r\n`,
+      'DATA\r\n',
+      'Subject: over smtps\r\n\r\nwrapped\r\n.\r\n',
+      'QUIT\r\n',
+    ]);
+    assert.equal(replies[0], '220 mail.example.test ESMTP Postfix');
+    const ehlo = replies.filter((r) => r.startsWith('250-') || r.startsWith('250 ')).slice(0, 12);
+    assert.ok(ehlo.some((r) => r.includes('PIPELINING')), replies.join('\n'));
+    assert.ok(!ehlo.some((r) => r.includes('STARTTLS')), 'no STARTTLS inside TLS');
+    assert.ok(replies.some((r) => /^250 2\.0\.0 Ok: queued as [0-9A-F]+$/.test(r)), replies.join('\n'));
+    assert.equal(replies[replies.length - 1], '221 2.0.0 Bye');
+    const mbox = join(inst.mailDir, me);
+    for (let n = 0; n < 100 && !(existsSync(mbox) && readFileSync(mbox, 'utf8').includes('wrapped')); n++) await sleep(100);
+    assert.match(readFileSync(mbox, 'utf8'), /by mail\.example\.test \(Postfix\) with ESMTPS id [0-9A-F]+/);
+  } finally {
+    await inst.cleanup();
+  }
+});
