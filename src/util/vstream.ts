@@ -77,18 +77,12 @@ export class VStream {
   }
 
   /**
-   * detach - stop reading the socket and put back what was read but not yet
-   * consumed, so that another reader (a TLS layer: smtps wrapper mode) sees
-   * the stream from its first unread byte. The VStream must not be used after.
+   * detach - stop reading the socket (another reader takes over, e.g. the TLS
+   * layer in smtps wrapper mode); take what is buffered with readSome() first.
+   * The VStream must not be used after.
    */
   detach(): Duplex {
     this.sock.off('data', this.onData);
-    if (this.buffered > 0) {
-      const rest = Buffer.concat(this.chunks, this.buffered);
-      this.chunks = [];
-      this.buffered = 0;
-      this.sock.unshift(rest);
-    }
     return this.sock;
   }
 
