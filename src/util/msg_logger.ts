@@ -25,6 +25,10 @@ import { loggerTimestamp } from './msg_time.js';
 import type { MsgOutput, Severity } from './msg.js';
 
 /** Text beyond this many characters (after the severity prefix) is cut off. */
+
+/** how long a daemon waits for the postlog socket before writing the log file itself */
+const SOCKET_WAIT_MS = 5000;
+
 export const MSG_LOGGER_RECLEN = 2000;
 
 /**
@@ -237,6 +241,7 @@ export class MsgLogger {
         return;
       }
       this.queue.shift();
+      this.unavailableSince = 0;
       // The lost records came after those still queued: report them there.
       if (this.dropped > 0 && this.queue.length < this.maxQueue) this.queue.push(this.takeDropWarning()!);
     }
@@ -258,8 +263,30 @@ export class MsgLogger {
     else setImmediate(close);
   }
 
+  /** since when the postlog socket has been missing (0: it is there) */
+  private unavailableSince = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+
   /** unavailable - the service socket is not there: hand the queue to the fallback. */
   private unavailable(e: unknown): void {
+    // A daemon that starts with the instance may log before postlogd has bound
+    // its socket (and as mail_owner it may not append to the file itself):
+    // keep the records and try again for a few seconds before falling back.
+    if (this.opts.fallback === 'async' && !this.opts.sink) {
+      const now = Date.now();
+      if (this.unavailableSince === 0) this.unavailableSince = now;
+      if (now - this.unavailableSince < SOCKET_WAIT_MS) {
+        if (!this.retryTimer) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.pump();
+          }, 200);
+          this.retryTimer.unref?.();
+        }
+        return;
+      }
+    }
+    this.unavailableSince = 0;
     const records = this.queue;
     this.queue = [];
     const code = e instanceof DgramError ? e.code : String(e);
@@ -303,6 +330,13 @@ export class MsgLogger {
 
   /** flushed - resolves when the queue is empty (sent, written, or dropped). */
   async flushed(): Promise<void> {
+    if (this.retryTimer) {
+      // Someone waits for the log to be written: stop waiting for postlogd.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.unavailableSince = 1;
+      this.pump();
+    }
     if (this.queue.length > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.asyncWriter) await this.asyncWriter.flushed();
   }
