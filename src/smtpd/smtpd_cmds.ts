@@ -112,11 +112,17 @@ function collapse(argv: SmtpdToken[], from: number): string {
     .join(' ');
 }
 
+
+/** protocolError - a protocol error reply: counted as such, and the command fails (-1). */
+async function protocolError(state: SmtpdState, reply: string): Promise<number> {
+  state.errorMask |= MAIL_ERROR.PROTOCOL;
+  await smtpdChatReply(state, reply);
+  return -1;
+}
+
 async function heloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argv.length < 2) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 Syntax: HELO hostname');
-    return -1;
+    return protocolError(state, '501 Syntax: HELO hostname');
   }
   const name = collapse(argv, 1);
   if (!state.standAlone && !state.config.bool('smtpd_delay_reject')) {
@@ -137,9 +143,7 @@ async function heloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
 
 async function ehloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argv.length < 2) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 Syntax: EHLO hostname');
-    return -1;
+    return protocolError(state, '501 Syntax: EHLO hostname');
   }
   const name = collapse(argv, 1);
   const c = state.config;
@@ -271,19 +275,13 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     return -1;
   }
   if (inMailTransaction(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: nested MAIL command');
-    return -1;
+    return protocolError(state, '503 5.5.1 Error: nested MAIL command');
   }
   if (processingBdat(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: MAIL after BDAT');
-    return -1;
+    return protocolError(state, '503 5.5.1 Error: MAIL after BDAT');
   }
   if (argv.length < 3 || argv[1].strval.toLowerCase() !== 'from:') {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: MAIL FROM:<address>');
-    return -1;
+    return protocolError(state, '501 5.5.4 Syntax: MAIL FROM:<address>');
   }
   const mailRate = await anvilRateCheck(state, 'message');
   if (mailRate !== null) {
@@ -291,18 +289,14 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     return -1;
   }
   if (argv[2].tokval === TOK_ERROR) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.1.7 Bad sender address syntax');
-    return -1;
+    return protocolError(state, '501 5.1.7 Bad sender address syntax');
   }
   const utf8Enabled = c.bool('smtputf8_enable') && !(state.ehloDiscardMask & EHLO_MASK.SMTPUTF8);
   if (utf8Enabled && argv.slice(3).some((a) => a.strval.toUpperCase() === 'SMTPUTF8')) state.flags |= FLAG.SMTPUTF8;
   const ex = extractAddr(argv[2].strval, true, c.bool('strict_rfc821_envelopes'));
   if (!ex.ok || (!state.standAlone && !(await smtpdCheckAddr(state, state.recipient, ex.addr, (state.flags & FLAG.SMTPUTF8) !== 0)))) {
     msg.warn(`Illegal address syntax from ${state.namaddr} in MAIL command: ${printable(argv[2].strval)}`);
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.1.7 Bad sender address syntax');
-    return -1;
+    return protocolError(state, '501 5.1.7 Bad sender address syntax');
   }
   let envid: string | null = null;
   for (const tok of argv.slice(3)) {
@@ -312,9 +306,7 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     else if (upper === 'BODY=7BIT') state.encoding = '7bit';
     else if (upper.startsWith('SIZE=')) {
       if (!/^\d+$/.test(arg.slice(5))) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.5.4 Bad message size syntax');
-        return -1;
+        return protocolError(state, '501 5.5.4 Bad message size syntax');
       }
       // off_cvt_string(): anything up to the largest off_t is a size
       const size = Number(arg.slice(5));
@@ -328,26 +320,18 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
       // handled above
     } else if (upper.startsWith('RET=')) {
       if (state.ehloDiscardMask & EHLO_MASK.DSN) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.7.1 DSN support is disabled');
-        return -1;
+        return protocolError(state, '501 5.7.1 DSN support is disabled');
       }
       if (state.dsnRet || (state.dsnRet = dsnRetCode(arg.slice(4))) === 0) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.5.4 Bad RET parameter syntax');
-        return -1;
+        return protocolError(state, '501 5.5.4 Bad RET parameter syntax');
       }
     } else if (upper.startsWith('ENVID=')) {
       if (state.ehloDiscardMask & EHLO_MASK.DSN) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.7.1 DSN support is disabled');
-        return -1;
+        return protocolError(state, '501 5.7.1 DSN support is disabled');
       }
       const decoded: string | null = envid === null ? xtextUnquote(arg.slice(6)) : null;
       if (decoded === null || !allPrint(decoded)) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.5.4 Bad ENVID parameter syntax');
-        return -1;
+        return protocolError(state, '501 5.5.4 Bad ENVID parameter syntax');
       }
       envid = decoded;
     } else if (upper.startsWith('AUTH=') && c.bool('smtpd_sasl_auth_enable') && !state.standAlone) {
@@ -357,9 +341,7 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
         return -1;
       }
     } else {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, `555 5.5.4 Unsupported option: ${arg}`);
-      return -1;
+      return protocolError(state, `555 5.5.4 Unsupported option: ${arg}`);
     }
   }
   // smtpd_check_size() sees the sender for logging
@@ -406,19 +388,13 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
 async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   const c = state.config;
   if (!inMailTransaction(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: need MAIL command');
-    return -1;
+    return protocolError(state, '503 5.5.1 Error: need MAIL command');
   }
   if (processingBdat(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: RCPT after BDAT');
-    return -1;
+    return protocolError(state, '503 5.5.1 Error: RCPT after BDAT');
   }
   if (argv.length < 3 || argv[1].strval.toLowerCase() !== 'to:') {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: RCPT TO:<address>');
-    return -1;
+    return protocolError(state, '501 5.5.4 Syntax: RCPT TO:<address>');
   }
   const rcptRate = await anvilRateCheck(state, 'recipient');
   if (rcptRate !== null) {
@@ -426,16 +402,12 @@ async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     return -1;
   }
   if (argv[2].tokval === TOK_ERROR) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.1.3 Bad recipient address syntax');
-    return -1;
+    return protocolError(state, '501 5.1.3 Bad recipient address syntax');
   }
   const ex = extractAddr(argv[2].strval, false, c.bool('strict_rfc821_envelopes'));
   if (!ex.ok || (!state.standAlone && !(await smtpdCheckAddr(state, state.sender, ex.addr, (state.flags & FLAG.SMTPUTF8) !== 0)))) {
     msg.warn(`Illegal address syntax from ${state.namaddr} in RCPT command: ${printable(argv[2].strval)}`);
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.1.3 Bad recipient address syntax');
-    return -1;
+    return protocolError(state, '501 5.1.3 Bad recipient address syntax');
   }
   let notify = 0;
   let orcptType: string | null = null;
@@ -445,9 +417,7 @@ async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     const upper = arg.toUpperCase();
     if (upper.startsWith('NOTIFY=')) {
       if (state.ehloDiscardMask & EHLO_MASK.DSN) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.7.1 DSN support is disabled');
-        return -1;
+        return protocolError(state, '501 5.7.1 DSN support is disabled');
       }
       const mask = notify ? 0 : dsnNotifyMask(arg.slice(7));
       if (mask === 0) {
@@ -459,16 +429,12 @@ async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
             }
           }
         }
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.5.4 Error: Bad NOTIFY parameter syntax');
-        return -1;
+        return protocolError(state, '501 5.5.4 Error: Bad NOTIFY parameter syntax');
       }
       notify = mask;
     } else if (upper.startsWith('ORCPT=')) {
       if (state.ehloDiscardMask & EHLO_MASK.DSN) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.7.1 DSN support is disabled');
-        return -1;
+        return protocolError(state, '501 5.7.1 DSN support is disabled');
       }
       const value = arg.slice(6);
       const semi = value.indexOf(';');
@@ -476,16 +442,12 @@ async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
       const coded = semi >= 0 ? value.slice(semi + 1) : null;
       const decoded = coded === null ? null : type.toLowerCase() === 'utf-8' ? uxtextUnquote(coded) : xtextUnquote(coded);
       if (orcptAddr !== null || coded === null || type === '' || decoded === null) {
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, '501 5.5.4 Error: Bad ORCPT parameter syntax');
-        return -1;
+        return protocolError(state, '501 5.5.4 Error: Bad ORCPT parameter syntax');
       }
       orcptType = type;
       orcptAddr = decoded;
     } else {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, `555 5.5.4 Unsupported option: ${arg}`);
-      return -1;
+      return protocolError(state, `555 5.5.4 Unsupported option: ${arg}`);
     }
   }
   const rcptLimit = c.int('smtpd_recipient_limit');
@@ -524,9 +486,7 @@ async function rcptCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
 
 async function rsetCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argv.length !== 1) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: RSET');
-    return -1;
+    return protocolError(state, '501 5.5.4 Syntax: RSET');
   }
   mailReset(state);
   rcptReset(state);
@@ -554,9 +514,7 @@ async function vrfyCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     smtputf8 = true;
   }
   if (argc < 2) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, `501 5.5.4 Syntax: VRFY address${utf8Enabled ? ' [SMTPUTF8]' : ''}`);
-    return -1;
+    return protocolError(state, `501 5.5.4 Syntax: VRFY address${utf8Enabled ? ' [SMTPUTF8]' : ''}`);
   }
   const vrfyRate = await anvilRateCheck(state, 'recipient');
   if (vrfyRate !== null) {
@@ -570,9 +528,7 @@ async function vrfyCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   const ex = extractAddr(text, false, false);
   if (!ex.ok || (!state.standAlone && !(await smtpdCheckAddr(state, state.sender, ex.addr, smtputf8)))) {
     msg.warn(`Illegal address syntax from ${state.namaddr} in VRFY command: ${printable(text)}`);
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.1.3 Bad recipient address syntax');
-    return -1;
+    return protocolError(state, '501 5.1.3 Bad recipient address syntax');
   }
   if (!smtputf8 && c.bool('strict_smtputf8') && /[^\x00-\x7f]/.test(ex.addr)) {
     mailReset(state);
@@ -600,21 +556,15 @@ async function etrnCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     return -1;
   }
   if (inMailTransaction(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 Error: MAIL transaction in progress');
-    return -1;
+    return protocolError(state, '503 Error: MAIL transaction in progress');
   }
   if (argv.length !== 2) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '500 Syntax: ETRN domain');
-    return -1;
+    return protocolError(state, '500 Syntax: ETRN domain');
   }
   let domain = argv[1].strval;
   if (domain.startsWith('@') || domain.startsWith('#')) domain = domain.slice(1);
   if (!validHostname(domain) && !validMailhostLiteral(domain)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 Error: invalid parameter syntax');
-    return -1;
+    return protocolError(state, '501 Error: invalid parameter syntax');
   }
   if (state.standAlone) {
     msg.warn('do not use ETRN in "sendmail -bs" mode');
@@ -652,19 +602,13 @@ async function quitCmd(state: SmtpdState): Promise<number> {
 
 async function starttlsCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (argv.length !== 1) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: STARTTLS');
-    return -1;
+    return protocolError(state, '501 5.5.4 Syntax: STARTTLS');
   }
   if (state.tls !== null) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '554 5.5.1 Error: TLS already active');
-    return -1;
+    return protocolError(state, '554 5.5.1 Error: TLS already active');
   }
   if (state.standAlone || tlsLevel(state.config) === 'none' || state.ehloDiscardMask & EHLO_MASK.STARTTLS) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '502 5.5.1 Error: command not implemented');
-    return -1;
+    return protocolError(state, '502 5.5.1 Error: command not implemented');
   }
   const ctx = tlsContext(state.config);
   if (ctx === null) {
@@ -692,14 +636,10 @@ async function authCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
 
 async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (inMailTransaction(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: MAIL transaction in progress');
-    return -1;
+    return protocolError(state, '503 5.5.1 Error: MAIL transaction in progress');
   }
   if (argv.length < 2) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: XCLIENT attribute=value...');
-    return -1;
+    return protocolError(state, '501 5.5.4 Syntax: XCLIENT attribute=value...');
   }
   if (!state.xclientAllowed) {
     state.errorMask |= MAIL_ERROR.POLICY;
@@ -713,22 +653,16 @@ async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number
   for (const tok of args(argv).slice(1)) {
     const eq = tok.indexOf('=');
     if (eq < 0 || eq === tok.length - 1) {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, '501 5.5.4 Error: attribute=value expected');
-      return -1;
+      return protocolError(state, '501 5.5.4 Error: attribute=value expected');
     }
     const name = tok.slice(0, eq).toUpperCase();
     const raw = tok.slice(eq + 1);
     if (raw.length > 255) {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, '501 5.5.4 Error: attribute value too long');
-      return -1;
+      return protocolError(state, '501 5.5.4 Error: attribute value too long');
     }
     let value = printable(xtextUnquote(raw) ?? raw);
     const bad = async (what: string) => {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, `501 5.5.4 Bad ${what} syntax: ${value}`);
-      return -1;
+      return protocolError(state, `501 5.5.4 Bad ${what} syntax: ${value}`);
     };
     const unavailable = value.toUpperCase() === '[UNAVAILABLE]';
     const temporary = value.toUpperCase() === '[TEMPUNAVAIL]';
@@ -803,9 +737,7 @@ async function xclientCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number
         }
         break;
       default:
-        state.errorMask |= MAIL_ERROR.PROTOCOL;
-        await smtpdChatReply(state, `501 5.5.4 Bad XCLIENT attribute name: ${tok.slice(0, eq)}`);
-        return -1;
+        return protocolError(state, `501 5.5.4 Bad XCLIENT attribute name: ${tok.slice(0, eq)}`);
     }
   }
   if (updateNamaddr) setNamaddr(state);
@@ -824,14 +756,10 @@ export class RestartSession extends Error {}
 
 async function xforwardCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   if (inMailTransaction(state)) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '503 5.5.1 Error: MAIL transaction in progress');
-    return -1;
+    return protocolError(state, '503 5.5.1 Error: MAIL transaction in progress');
   }
   if (argv.length < 2) {
-    state.errorMask |= MAIL_ERROR.PROTOCOL;
-    await smtpdChatReply(state, '501 5.5.4 Syntax: XFORWARD attribute=value...');
-    return -1;
+    return protocolError(state, '501 5.5.4 Syntax: XFORWARD attribute=value...');
   }
   if (!state.xforwardAllowed) {
     state.errorMask |= MAIL_ERROR.POLICY;
@@ -841,16 +769,12 @@ async function xforwardCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<numbe
   for (const tok of args(argv).slice(1)) {
     const eq = tok.indexOf('=');
     if (eq < 0 || eq === tok.length - 1) {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, '501 5.5.4 Error: attribute=value expected');
-      return -1;
+      return protocolError(state, '501 5.5.4 Error: attribute=value expected');
     }
     const name = tok.slice(0, eq).toUpperCase();
     const value = printable(xtextUnquote(tok.slice(eq + 1)) ?? tok.slice(eq + 1));
     if (!['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO', 'IDENT', 'SOURCE'].includes(name)) {
-      state.errorMask |= MAIL_ERROR.PROTOCOL;
-      await smtpdChatReply(state, `501 5.5.4 Bad XFORWARD attribute name: ${tok.slice(0, eq)}`);
-      return -1;
+      return protocolError(state, `501 5.5.4 Bad XFORWARD attribute name: ${tok.slice(0, eq)}`);
     }
     if (value.toUpperCase() === '[UNAVAILABLE]') state.xforward.delete(name);
     else if (name === 'SOURCE') state.xforward.set('DOMAIN', value.toUpperCase() === 'LOCAL' ? 'local' : 'remote');
