@@ -18,7 +18,7 @@
 
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
-import { attrSendProtocol, readAttrs, sendAttrs, type AttrList } from '../util/attr.js';
+import { attrServeRequests, type AttrList } from '../util/attr.js';
 import { DICT_FLAG, DICT_FLAG_FOLD_ANY, DictError, O_RDONLY, O_RDWR, O_CREAT, setDictMainConfig, type Dict } from '../util/dict.js';
 import { dictOpen } from '../util/dict_open.js';
 import { splitList, type MailConfig } from '../global/mail_conf.js';
@@ -122,21 +122,8 @@ async function handle(st: ProxyState, req: AttrList): Promise<Array<[string, str
 }
 
 /** proxymapService - one client connection: many requests until it hangs up. */
-export async function proxymapService(stream: VStream, st: ProxyState): Promise<void> {
-  attrSendProtocol(stream, 'proxymap_protocol');
-  await stream.flush();
-  for (;;) {
-    let req: AttrList | null;
-    try {
-      req = await readAttrs(stream);
-    } catch (err) {
-      msg.warn(`proxymap: ${(err as Error).message}`);
-      return;
-    }
-    if (req === null) return;
-    sendAttrs(stream, await handle(st, req));
-    await stream.flush();
-  }
+export function proxymapService(stream: VStream, st: ProxyState): Promise<void> {
+  return attrServeRequests(stream, 'proxymap_protocol', 'proxymap', (req) => handle(st, req), (t) => msg.warn(t));
 }
 
 let state: ProxyState | undefined;

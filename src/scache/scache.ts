@@ -14,44 +14,33 @@
 
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
-import { attrSendProtocol, readAttrs, sendAttrs, type AttrList } from '../util/attr.js';
+import { attrServeRequests, type AttrList, type AttrPairs } from '../util/attr.js';
 import { multiServerMain } from '../master/multi_server.js';
 
 export const SCACHE_STAT_OK = 0;
 export const SCACHE_STAT_BAD = 1;
 export const SCACHE_STAT_FAIL = 2;
 
-/** scacheService - answer requests from one client until it hangs up. */
-export async function scacheService(stream: VStream): Promise<void> {
-  attrSendProtocol(stream, 'scache_protocol');
-  await stream.flush();
-  for (;;) {
-    let req: AttrList | null;
-    try {
-      req = await readAttrs(stream);
-    } catch (err) {
-      msg.warn(`scache: ${(err as Error).message}`);
-      return;
-    }
-    if (req === null) return;
-    const request = req.get('request') ?? '';
-    switch (request) {
-      case 'find_dest':
-        sendAttrs(stream, [['status', SCACHE_STAT_FAIL], ['dest_prop', ''], ['endp_prop', '']]);
-        break;
-      case 'find_endp':
-        sendAttrs(stream, [['status', SCACHE_STAT_FAIL], ['endp_prop', '']]);
-        break;
-      case 'save_dest':
-      case 'save_endp':
-        sendAttrs(stream, [['status', SCACHE_STAT_FAIL]]);
-        break;
-      default:
-        msg.warn(`unknown request: "${request.slice(0, 100)}"`);
-        sendAttrs(stream, [['status', SCACHE_STAT_BAD]]);
-    }
-    await stream.flush();
+/** scacheRequest - the reply to one request: no connection is ever cached here. */
+function scacheRequest(req: AttrList): AttrPairs {
+  const request = req.get('request') ?? '';
+  switch (request) {
+    case 'find_dest':
+      return [['status', SCACHE_STAT_FAIL], ['dest_prop', ''], ['endp_prop', '']];
+    case 'find_endp':
+      return [['status', SCACHE_STAT_FAIL], ['endp_prop', '']];
+    case 'save_dest':
+    case 'save_endp':
+      return [['status', SCACHE_STAT_FAIL]];
+    default:
+      msg.warn(`unknown request: "${request.slice(0, 100)}"`);
+      return [['status', SCACHE_STAT_BAD]];
   }
+}
+
+/** scacheService - answer requests from one client until it hangs up. */
+export function scacheService(stream: VStream): Promise<void> {
+  return attrServeRequests(stream, 'scache_protocol', 'scache', scacheRequest, (t) => msg.warn(t));
 }
 
 export function main(argv: string[]): Promise<void> {

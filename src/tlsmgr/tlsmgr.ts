@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
-import { attrSendProtocol, readAttrs, sendAttrs, type AttrList } from '../util/attr.js';
+import { attrServeRequests, type AttrList, type AttrPairs } from '../util/attr.js';
 import { multiServerMain } from '../master/multi_server.js';
 
 export const TLS_MGR_STAT_OK = 0;
@@ -21,42 +21,30 @@ export const TLS_MGR_STAT_ERR = -1;
 export const TLS_MGR_STAT_FAIL = -2;
 const MAX_SEED = 1024;
 
-export async function tlsmgrService(stream: VStream): Promise<void> {
-  attrSendProtocol(stream, 'tlsmgr_protocol');
-  await stream.flush();
-  for (;;) {
-    let req: AttrList | null;
-    try {
-      req = await readAttrs(stream);
-    } catch (err) {
-      msg.warn(`tlsmgr: ${(err as Error).message}`);
-      return;
+/** tlsmgrRequest - the reply to one request: random seed bytes; no session cache. */
+function tlsmgrRequest(req: AttrList): AttrPairs {
+  const request = req.get('request') ?? '';
+  switch (request) {
+    case 'seed': {
+      const size = Number(req.get('size') ?? '0');
+      if (!Number.isInteger(size) || size < 1) return [['status', TLS_MGR_STAT_FAIL], ['seed', '']];
+      return [['status', TLS_MGR_STAT_OK], ['seed', randomBytes(Math.min(size, MAX_SEED)).toString('base64')]];
     }
-    if (req === null) return;
-    const request = req.get('request') ?? '';
-    switch (request) {
-      case 'seed': {
-        const size = Number(req.get('size') ?? '0');
-        if (!Number.isInteger(size) || size < 1) sendAttrs(stream, [['status', TLS_MGR_STAT_FAIL], ['seed', '']]);
-        else sendAttrs(stream, [['status', TLS_MGR_STAT_OK], ['seed', randomBytes(Math.min(size, MAX_SEED)).toString('base64')]]);
-        break;
-      }
-      case 'tktkey':
-        sendAttrs(stream, [['status', TLS_MGR_STAT_ERR], ['keybuf', '']]);
-        break;
-      case 'lookup':
-        sendAttrs(stream, [['status', TLS_MGR_STAT_ERR], ['session', '']]);
-        break;
-      case 'update':
-      case 'delete':
-        sendAttrs(stream, [['status', TLS_MGR_STAT_ERR]]);
-        break;
-      default:
-        msg.warn(`unknown request: "${request.slice(0, 100)}"`);
-        sendAttrs(stream, [['status', TLS_MGR_STAT_FAIL]]);
-    }
-    await stream.flush();
+    case 'tktkey':
+      return [['status', TLS_MGR_STAT_ERR], ['keybuf', '']];
+    case 'lookup':
+      return [['status', TLS_MGR_STAT_ERR], ['session', '']];
+    case 'update':
+    case 'delete':
+      return [['status', TLS_MGR_STAT_ERR]];
+    default:
+      msg.warn(`unknown request: "${request.slice(0, 100)}"`);
+      return [['status', TLS_MGR_STAT_FAIL]];
   }
+}
+
+export function tlsmgrService(stream: VStream): Promise<void> {
+  return attrServeRequests(stream, 'tlsmgr_protocol', 'tlsmgr', tlsmgrRequest, (t) => msg.warn(t));
 }
 
 export function main(argv: string[]): Promise<void> {

@@ -126,3 +126,32 @@ export async function attrExpectProtocol(stream: VStream, protocol: string): Pro
   const got = list.get('protocol');
   if (got !== protocol) throw new AttrError(`unexpected protocol: wanted ${protocol}, got ${got ?? '(none)'}`);
 }
+
+/**
+ * attrServeRequests - the request loop of a multi-request service (proxymap,
+ * scache, tlsmgr ...): announce the protocol, then answer one attribute list
+ * per request until the client hangs up. A malformed request ends the
+ * connection with a warning naming the service.
+ */
+export async function attrServeRequests(
+  stream: VStream,
+  protocol: string,
+  serviceName: string,
+  handle: (req: AttrList) => AttrPairs | Promise<AttrPairs>,
+  warn: (text: string) => void,
+): Promise<void> {
+  attrSendProtocol(stream, protocol);
+  await stream.flush();
+  for (;;) {
+    let req: AttrList | null;
+    try {
+      req = await readAttrs(stream);
+    } catch (err) {
+      warn(`${serviceName}: ${(err as Error).message}`);
+      return;
+    }
+    if (req === null) return;
+    sendAttrs(stream, await handle(req));
+    await stream.flush();
+  }
+}
