@@ -110,21 +110,25 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
       .catch((e) => msg.warn(`${rt.ctx.serviceName}: ${errText(e)}`))
       .finally(() => rt.end(false));
   };
-  // On SIGTERM, read what is still queued on the socket before leaving: the
-  // last records of the other processes are usually on their way.
-  const stop = () => {
-    const started = Date.now();
-    const check = () => {
-      const now = Date.now();
-      if (now - lastDatagram < DRAIN_MS && now - started < DRAIN_MAX_MS) {
-        setTimeout(check, DRAIN_MS);
-        return;
-      }
-      sock?.close();
-      void pending.then(() => rt.exit(0));
-    };
-    setTimeout(check, DRAIN_MS);
-  };
+  // Whenever this process leaves (SIGTERM, or a reload's retirement), read what
+  // is still queued on its socket first: master does not own this socket, so
+  // records sent to it would otherwise be lost with it (the reload's own
+  // "reload --" line among them).
+  rt.beforeExit = () =>
+    new Promise<void>((resolve) => {
+      const started = Date.now();
+      const check = () => {
+        const now = Date.now();
+        if (now - lastDatagram < DRAIN_MS && now - started < DRAIN_MAX_MS) {
+          setTimeout(check, DRAIN_MS);
+          return;
+        }
+        sock?.close();
+        void pending.then(() => resolve());
+      };
+      setTimeout(check, DRAIN_MS);
+    });
+  const stop = () => void rt.exit(0);
   process.on('SIGTERM', stop);
   process.on('SIGINT', rt.args.listen !== undefined ? stop : () => undefined);
   if (rt.args.listen !== undefined) return;

@@ -316,11 +316,15 @@ export class ServerRuntime {
     return this.retiring;
   }
 
+  /** set by a skeleton that must finish work of its own before the process leaves (dgram: drain the socket) */
+  beforeExit: (() => Promise<void>) | undefined;
+
   /** exit - run the daemon's exit hook and leave. */
   async exit(status: number): Promise<void> {
     if (this.exiting) return;
     this.exiting = true;
     this.stopIdleTimer();
+    if (this.beforeExit) await this.beforeExit();
     try {
       if (this.hooks.exit) await this.hooks.exit(this.ctx);
     } catch (e) {
