@@ -4,13 +4,15 @@
  *
  * Usage: node dist/scripts/bench/bench.js [--quick] [--tools=ours|postfix]
  *          [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--rounds=R] [--cpu-prof=/DIR]
- *          [--n1=N] [--n2=N] [--n3=N] [--n5=N]
+ *          [--n1=N] [--n2=N] [--n3=N] [--n5=N] [--set=name=value ...]
  *
  *   --rounds=R  run each workload R times per system, alternating the order; every
  *              figure is the median of its rounds (default 1)
  *   --cpu-prof=/DIR  every Node process of our instances writes a V8 CPU profile
  *              to /DIR (NODE_OPTIONS passed through import_environment); see
  *              scripts/bench/profile.ts to sum them by function.
+ *   --set=name=value  an extra main.cf setting for both systems (experiments;
+ *              the run is then -partial)
  *
  *   W1 relay   smtp-source -s 20 -l 4096 -m N into smtpd, relayhost = [127.0.0.1]:PORT
  *              (smtp-sink): end-to-end msgs/s, smtpd accept rate, p50/p99 of delay=
@@ -64,18 +66,20 @@ interface Options {
   /** some --nX= was given */
   nGiven?: boolean;
   n: { w1: number; w2: number; w3: number; w5: number };
+  /** --set=name=value: extra main.cf settings for both systems (experiments) */
+  set: Record<string, string>;
 }
 
 const FULL = { w1: 20000, w2: 20000, w3: 500, w5: 100000 };
 const QUICK = { w1: 300, w2: 150, w3: 30, w5: 500 };
 
 function usage(text: string): never {
-  process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--rounds=R] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N]\n`);
+  process.stderr.write(`bench: ${text}\nusage: bench [--quick] [--tools=ours|postfix] [--only=W1,W2,W3,W4,W5,S] [--no-postfix] [--rounds=R] [--cpu-prof=/DIR] [--n1=N] [--n2=N] [--n3=N] [--n5=N] [--set=name=value]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 1, quick: false, tools: 'ours', only: new Set(['W1', 'W2', 'W3', 'W4', 'W5', 'S']), withPostfix: true, n: { ...FULL } };
+  const o: Options = { rounds: 1, quick: false, tools: 'ours', only: new Set(['W1', 'W2', 'W3', 'W4', 'W5', 'S']), withPostfix: true, n: { ...FULL }, set: {} };
   const counts: Partial<Options['n']> = {};
   for (const a of argv) {
     let m: RegExpExecArray | null;
@@ -86,6 +90,7 @@ function parseArgs(argv: string[]): Options {
     else if ((m = /^--tools=(ours|postfix)$/.exec(a))) o.tools = m[1] as Options['tools'];
     else if ((m = /^--only=([A-Za-z0-9,]+)$/.exec(a))) o.only = new Set(m[1].toUpperCase().split(',').filter(Boolean));
     else if ((m = /^--n([1235])=(\d{1,7})$/.exec(a)) && Number(m[2]) > 0) counts[`w${m[1]}` as keyof Options['n']] = Number(m[2]);
+    else if ((m = /^--set=([a-z0-9_]+)=(.*)$/.exec(a))) o.set[m[1]] = m[2];
     else usage(`bad argument: ${a}`);
   }
   o.n = { ...(o.quick ? QUICK : FULL), ...counts };
@@ -122,7 +127,7 @@ async function withSys<T>(kind: Kind, main: Record<string, string>, fn: (s: Sys)
     mkdirSync(opts.cpuProf, { recursive: true });
     extra.import_environment = 'MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME NODE_OPTIONS BENCH_CPU_PROF';
   }
-  const s = await Sys.create(kind, { ...main, ...extra });
+  const s = await Sys.create(kind, { ...opts.set, ...main, ...extra });
   if (kind === 'ours' && opts.cpuProf) {
     chmodSync(opts.cpuProf, 0o1777);
     s.startEnv = { NODE_OPTIONS: `--import=${join(REPO, 'dist', 'scripts', 'bench', 'cpuprof_preload.js')}`, BENCH_CPU_PROF: opts.cpuProf };
@@ -550,6 +555,7 @@ async function main(): Promise<void> {
     quick: opts.quick,
     tools: opts.tools,
     counts: opts.n,
+    set: opts.set,
     rounds: opts.rounds,
     samples: { ours: samples.ours, postfix: withPostfix ? samples.postfix : null },
     machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? '', memMiB: Math.round(totalmem() / 1048576) },
@@ -564,7 +570,7 @@ async function main(): Promise<void> {
   };
   const dir = join(REPO, 'bench', 'results');
   // only a run of every workload at the standard sizes with our tools gets the plain name
-  const partial = ['W1', 'W2', 'W3', 'W4', 'W5', 'S'].some((w) => !opts.only.has(w)) || opts.nGiven || !withPostfix || opts.cpuProf !== undefined;
+  const partial = ['W1', 'W2', 'W3', 'W4', 'W5', 'S'].some((w) => !opts.only.has(w)) || opts.nGiven || !withPostfix || opts.cpuProf !== undefined || Object.keys(opts.set).length > 0;
   const suffix = `${opts.quick ? '-quick' : ''}${opts.tools === 'postfix' ? '-postfix-tools' : ''}${partial ? '-partial' : ''}`;
   // partial runs are many: they also carry the time of day
   const stamp = partial ? `${date.slice(0, 10)}T${date.slice(11, 16).replace(':', '')}` : date.slice(0, 10);

@@ -34,6 +34,7 @@ export async function streamServerMain(
   kind: 'single' | 'multi',
 ): Promise<void> {
   const rt = await serverStart(argv, opts, kind);
+  rt.setSlots(cap);
   const timeout = rt.ctx.config.time('ipc_timeout') * 1000;
 
   const serve = async (sock: Duplex): Promise<void> => {
