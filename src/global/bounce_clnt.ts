@@ -5,7 +5,8 @@
  * The per-recipient logfiles are written by the agents (bounce_log.ts); this
  * client asks the bounce daemon to turn a logfile into a notice:
  * FLUSH (non-delivery notice from bounce/ID), WARN (delay warning from
- * defer/ID), TRACE (delivery report from trace/ID). Request attributes are
+ * defer/ID), TRACE (delivery report from trace/ID), VERP (FLUSH with one
+ * notice per recipient, each to its VERP'ed sender; adds verp_delimiters). Request attributes are
  * Postfix's: nrequest, flags, queue_name, queue_id, encoding, sendopts,
  * sender, envelope_id, ret_flags; the reply is status=0 on success.
  */
@@ -31,6 +32,8 @@ export interface BounceFlushRequest {
   sender: string;
   envid: string;
   ret: number;
+  /** VERP: the two delimiters (sent as verp_delimiters) */
+  verpDelims?: string;
 }
 
 /** bounceRequest - send one request to the service (bounce, defer or trace); resolves to the status (0 = ok). */
@@ -48,6 +51,7 @@ export async function bounceRequest(config: MailConfig, service: 'bounce' | 'def
       ['sender', r.sender],
       ['envelope_id', r.envid],
       ['ret_flags', r.ret],
+      ...(r.command === BOUNCE_CMD.VERP ? [['verp_delimiters', r.verpDelims ?? ''] as [string, string]] : []),
     ]);
     await stream.flush();
     const reply = await readAttrs(stream);

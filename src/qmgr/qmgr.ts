@@ -29,6 +29,7 @@ import { DEL_REQ_FLAG, DEL_REQ_FLAG_DEFLT } from '../global/deliver_request.js';
 import { readQueueFile, CorruptQueueFile, type QmgrMessageInfo, type QmgrRecipient } from './qmgr_message.js';
 import { Scheduler, RETRY_TRANSPORT, type ActiveMessage } from './qmgr_sched.js';
 import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
+import { verpDelimsVerify } from '../global/verp_sender.js';
 
 
 export class Qmgr {
@@ -245,6 +246,8 @@ export class Qmgr {
       dfxp,
       onDone: (m) => void this.done(m, info),
     };
+    const verp = this.verpDelims(info);
+    if (verp) message.verpDelims = verp;
     msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length} (queue active)`);
     if (forcedExpire) {
       // Administratively expired (postsuper -e): nothing is delivered. Recipients
@@ -382,17 +385,7 @@ export class Qmgr {
 
   private async flushBounces(message: ActiveMessage): Promise<boolean> {
     try {
-      const status = await bounceRequest(this.config, 'bounce', {
-        command: BOUNCE_CMD.FLUSH,
-        flags: BOUNCE_FLAG.NONE,
-        queueName: MAIL_QUEUE.ACTIVE,
-        queueId: message.queueId,
-        encoding: message.encoding,
-        sendopts: message.sendopts,
-        sender: message.sender,
-        envid: message.envid,
-        ret: message.ret,
-      });
+      const status = await bounceRequest(this.config, 'bounce', this.bounceArgs(message, this.flushCommand(message)));
       return status === 0;
     } catch (err) {
       msg.warn(`${message.queueId}: bounce service: ${(err as Error).message}`);
@@ -403,7 +396,7 @@ export class Qmgr {
   /** flushDefer - the defer service sends the defer logfile back as a non-delivery notice (expiry). */
   private async flushDefer(message: ActiveMessage): Promise<boolean> {
     try {
-      const status = await bounceRequest(this.config, 'defer', this.bounceArgs(message, BOUNCE_CMD.FLUSH));
+      const status = await bounceRequest(this.config, 'defer', this.bounceArgs(message, this.flushCommand(message)));
       return status === 0;
     } catch (err) {
       msg.warn(`${message.queueId}: defer service: ${(err as Error).message}`);
@@ -439,7 +432,31 @@ export class Qmgr {
       sender: message.sender,
       envid: message.envid,
       ret: message.ret,
+      verpDelims: message.verpDelims,
     };
+  }
+
+  /**
+   * flushCommand - a VERP message's bounces (and its expired defer logfile)
+   * go out as one notice per recipient, each to that recipient's VERP'ed
+   * sender, unless disable_verp_bounces (Postfix qmgr_active_done).
+   */
+  private flushCommand(message: ActiveMessage): number {
+    return message.verpDelims && !this.config.bool('disable_verp_bounces') ? BOUNCE_CMD.VERP : BOUNCE_CMD.FLUSH;
+  }
+
+  /** verpDelims - the message's V record when it is usable; warns as Postfix qmgr_message.c does. */
+  private verpDelims(info: QmgrMessageInfo): string {
+    if (!info.verpDelims) return '';
+    if (info.sender === '') {
+      msg.warn(`${info.queueId}: ignoring VERP request for null sender`);
+      return '';
+    }
+    if (verpDelimsVerify(info.verpDelims, this.config.str('verp_delimiter_filter')) !== null) {
+      msg.warn(`${info.queueId}: ignoring bad VERP request: "${info.verpDelims.slice(0, 100)}"`);
+      return '';
+    }
+    return info.verpDelims;
   }
 
   private async flushTrace(message: ActiveMessage): Promise<boolean> {

@@ -41,6 +41,8 @@ export interface QmgrMessageInfo {
   warnOffset: number;
   filter: string;
   redirect: string;
+  /** V record (first instance): the VERP delimiters as written, '' = none; qmgr validates them */
+  verpDelims: string;
   recipients: QmgrRecipient[];
 }
 
@@ -127,11 +129,13 @@ async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
     warnOffset: -1,
     filter: '',
     redirect: '',
+    verpDelims: '',
     recipients: [],
   };
   const reader = new FileRecordReader(fd, 0);
   let sawSize = false;
   let sawSender = false;
+  let sawVerp = false;
   let pendingOrig = '';
   let pendingDsnOrcpt = '';
   let pendingNotify = 0;
@@ -217,6 +221,10 @@ async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
         break;
       case REC.RDR:
         info.redirect = text;
+        break;
+      case REC.VERP:
+        if (!sawVerp) info.verpDelims = text;
+        sawVerp = true;
         break;
       case REC.MESG: {
         if (!sawSize) throw new CorruptQueueFile('missing size record');

@@ -33,6 +33,7 @@ import {
 } from '../global/deliver_request.js';
 import { DeliveryStatus } from '../global/deliver_status.js';
 import type { QmgrRecipient } from './qmgr_message.js';
+import { verpSender } from '../global/verp_sender.js';
 
 /** A message in the active queue, as the scheduler sees it. */
 export interface ActiveMessage {
@@ -59,6 +60,8 @@ export interface ActiveMessage {
   dfxp?: boolean;
   /** called once when pending drops to zero */
   onDone(msg: ActiveMessage): void;
+  /** V record: the two VERP delimiters; each recipient then gets a request of its own (Postfix single_rcpt) */
+  verpDelims?: string;
 }
 
 interface Entry {
@@ -266,8 +269,9 @@ export class Scheduler {
       }
     }
     const d = t.destination(nexthop);
-    for (let i = 0; i < recipients.length; i += t.recipientLimit) {
-      d.todo.push({ message, recipients: recipients.slice(i, i + t.recipientLimit) });
+    const limit = message.verpDelims ? 1 : t.recipientLimit;
+    for (let i = 0; i < recipients.length; i += limit) {
+      d.todo.push({ message, recipients: recipients.slice(i, i + limit) });
       message.pending++;
     }
     this.kick();
@@ -320,7 +324,8 @@ export class Scheduler {
       nexthop,
       encoding: m.encoding,
       sendopts: m.sendopts,
-      sender: m.sender,
+      // VERP: prefix@origin becomes prefix+user=domain@origin (one recipient per request).
+      sender: m.verpDelims && entry.recipients.length > 0 ? verpSender(m.verpDelims, m.sender, entry.recipients[0]) : m.sender,
       dsn_envid: m.envid,
       dsn_ret: m.ret,
       stats: { arrival: m.arrival, activeArrival: m.activeArrival, agentHandoff: Date.now() },
