@@ -7,7 +7,12 @@
  * qmgr asks (protocol delivery_status_protocol):
  *   FLUSH: non-delivery notice from bounce/ID, then the logfile is removed;
  *   WARN:  delay warning from defer/ID (the logfile stays);
- *   TRACE: delivery report from trace/ID (sendmail -v/-bv, NOTIFY=SUCCESS).
+ *   TRACE: delivery report from trace/ID (sendmail -v/-bv, NOTIFY=SUCCESS);
+ *   VERP:  as FLUSH, but one notice per recipient, each to the VERP'ed
+ *          sender of that recipient (bounce_notify_verp);
+ *   ONE:   a notice for one recipient given in the request, no logfile
+ *          (bounce_one: local(8) reports a list member's failure at once
+ *          to the list owner).
  * A bounce of a null-sender message is a double bounce: it goes to
  * 2bounce_notice_recipient only when notify_classes has 2bounce. Postmaster
  * copies follow notify_classes (bounce, delay). Status 0 means the notice
@@ -17,7 +22,7 @@
 
 import { msg } from '../util/msg.js';
 import type { VStream } from '../util/vstream.js';
-import { readAttrs, sendAttrs, attrSendProtocol } from '../util/attr.js';
+import { readAttrs, sendAttrs, attrSendProtocol, type AttrList } from '../util/attr.js';
 import { MailConfig } from '../global/mail_conf.js';
 import { msgAddOutput, setFatalAction } from '../util/msg.js';
 import { templateMain } from './bounce_template.js';
@@ -26,6 +31,8 @@ import { BOUNCE_CMD, BOUNCE_PROTOCOL } from '../global/bounce_clnt.js';
 import { bounceLogRead, bounceLogRemove, type BounceLogEntry } from '../global/bounce_log.js';
 import { mailQueuePath, mailQueueIdOk } from '../global/mail_queue.js';
 import { readQueueFile } from '../qmgr/qmgr_message.js';
+import { verpSender } from '../global/verp_sender.js';
+import { DSN_NOTIFY } from '../global/rec_type.js';
 import { sendNotice, wantsFullContent, type NoticeKind, type OriginalMessage } from './bounce_notify.js';
 
 const QUEUE_NAMES = new Set(['active', 'deferred', 'incoming', 'hold', 'maildrop']);
@@ -48,10 +55,36 @@ export async function bounceService(stream: VStream, ctx: ServerContext): Promis
       envid: req.get('envelope_id') ?? '',
       ret: req.intOr('ret_flags', 0),
     };
+    const isDefer = ctx.serviceName === ctx.config.str('defer_service_name');
     switch (command) {
+      case BOUNCE_CMD.VERP: {
+        const delims = req.get('verp_delimiters') ?? '';
+        if (delims.length !== 2) {
+          msg.warn(`malformed verp delimiter string: ${delims}`);
+          status = -1;
+          break;
+        }
+        const log = isDefer ? 'defer' : 'bounce';
+        if (request.sender === '' || isDoubleBounce(ctx.config, request.sender)) {
+          // A bounce that bounced is never VERP'ed: the ordinary notice.
+          msg.warn('request to send VERP-style notification of bounced mail');
+          status = await notify(ctx.config, log, 'failure', request);
+        } else {
+          status = await notifyVerp(ctx.config, log, request, delims);
+        }
+        break;
+      }
+      case BOUNCE_CMD.ONE:
+        if (isDefer || ctx.serviceName === ctx.config.str('trace_service_name')) {
+          msg.warn(`wrong service name "${ctx.serviceName}" for one-recipient bouncing`);
+          status = -1;
+          break;
+        }
+        status = await notifyOne(ctx.config, request, oneEntry(req));
+        break;
       case BOUNCE_CMD.FLUSH:
         // On the defer service a flush returns the defer logfile (expired mail).
-        status = await notify(ctx.config, ctx.serviceName === ctx.config.str('defer_service_name') ? 'defer' : 'bounce', 'failure', request);
+        status = await notify(ctx.config, isDefer ? 'defer' : 'bounce', 'failure', request);
         break;
       case BOUNCE_CMD.WARN:
         status = await notify(ctx.config, 'defer', 'delay', request);
@@ -129,6 +162,112 @@ async function notify(config: MailConfig, log: 'bounce' | 'defer' | 'trace', kin
     }
   }
   if (log !== 'defer') await bounceLogRemove(config, log, r.queueId);
+  return 0;
+}
+
+/** originalOf - what the notices need of the original message. */
+async function originalOf(config: MailConfig, r: Request): Promise<{ original: OriginalMessage; retFlags: number }> {
+  const path = mailQueuePath(config, r.queueName, r.queueId);
+  const info = await readQueueFile(path, r.queueId);
+  return {
+    original: { queueId: r.queueId, path, dataOffset: info.dataOffset, sender: info.sender, arrival: info.arrival, envid: r.envid, ret: r.ret },
+    retFlags: r.ret || Number(info.attrs.get('ret_flags') ?? 0),
+  };
+}
+
+/** wantsFailureNotice - the recipient did not turn failure notices off (NOTIFY=NEVER/SUCCESS/DELAY only). */
+function wantsFailureNotice(e: BounceLogEntry): boolean {
+  return e.notify_flags === 0 || (e.notify_flags & DSN_NOTIFY.FAILURE) !== 0;
+}
+
+function isDoubleBounce(config: MailConfig, address: string): boolean {
+  const local = config.str('double_bounce_sender').toLowerCase();
+  const a = address.toLowerCase();
+  return a === local || a.startsWith(`${local}@`);
+}
+
+/**
+ * notifyVerp - one non-delivery notice per recipient of the logfile, each to
+ * verpSender(delims, sender, recipient) (its original address when known),
+ * with the whole message unless RET=HDRS; a postmaster copy per recipient
+ * when notify_classes has bounce. The logfile goes only when every notice
+ * was posted; the first failure stops (Postfix bounce_notify_verp).
+ */
+async function notifyVerp(config: MailConfig, log: 'bounce' | 'defer', r: Request, delims: string): Promise<number> {
+  let entries = await bounceLogRead(config, log, r.queueId);
+  if (entries.length === 0) return 0;
+  if (log === 'defer') entries = entries.map((e) => ({ ...e, action: 'failed' }));
+  const { original, retFlags } = await originalOf(config, r);
+  const postmasterCopies = config.list('notify_classes').some((c) => c.toLowerCase() === 'bounce');
+  for (const e of entries) {
+    if (wantsFailureNotice(e)) {
+      const to = verpSender(delims, r.sender, { address: e.recipient, orig: e.original_recipient });
+      const id = await sendNotice(config, { kind: 'failure', original, entries: [e], recipient: to, sender: '', postmasterCopy: false, fullContent: wantsFullContent('failure', retFlags) });
+      msg.info(`${r.queueId}: sender non-delivery notification: ${id}`);
+    }
+    if (postmasterCopies) {
+      try {
+        const pid = await sendNotice(config, { kind: 'failure', original, entries: [e], recipient: config.str('bounce_notice_recipient'), sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: false });
+        msg.info(`${r.queueId}: postmaster non-delivery notification: ${pid}`);
+      } catch {
+        msg.warn(`${r.queueId}: postmaster notice failed while bouncing to ${r.sender}`);
+      }
+    }
+  }
+  await bounceLogRemove(config, log, r.queueId);
+  return 0;
+}
+
+/** oneEntry - the recipient and status of a ONE request (Postfix rcpt_print + dsn_print attributes). */
+function oneEntry(req: AttrList): BounceLogEntry {
+  return {
+    recipient: req.str('recipient'),
+    original_recipient: req.get('original_recipient') ?? '',
+    offset: req.intOr('offset', 0),
+    dsn_orig_rcpt: req.get('dsn_orig_rcpt') ?? '',
+    notify_flags: req.intOr('notify_flags', 0),
+    status: req.get('status') ?? '5.0.0',
+    action: req.get('action') || 'failed',
+    diag_type: req.get('diag_type') ?? '',
+    diag_text: req.get('diag_text') ?? '',
+    mta_type: req.get('mta_type') ?? '',
+    mta_mname: req.get('mta_mname') ?? '',
+    reason: req.get('reason') ?? '',
+  };
+}
+
+/**
+ * notifyOne - the notice for one recipient named in the request, at once
+ * (Postfix bounce_one_service): to the given sender; a failed notice of the
+ * null sender goes to 2bounce_notice_recipient (notify_classes bounce or
+ * 2bounce); a failed postmaster notice is dropped with a warning.
+ */
+async function notifyOne(config: MailConfig, r: Request, e: BounceLogEntry): Promise<number> {
+  const { original, retFlags } = await originalOf(config, r);
+  const classes = new Set(config.list('notify_classes').map((c) => c.toLowerCase()));
+  if (isDoubleBounce(config, r.sender)) {
+    msg.warn(`${r.queueId}: undeliverable postmaster notification discarded`);
+    return 0;
+  }
+  if (r.sender === '') {
+    if (classes.has('bounce') || classes.has('2bounce')) {
+      const id = await sendNotice(config, { kind: 'failure', original, entries: [e], recipient: config.str('2bounce_notice_recipient'), sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: true });
+      msg.info(`${r.queueId}: postmaster non-delivery notification: ${id}`);
+    }
+    return 0;
+  }
+  if (wantsFailureNotice(e)) {
+    const id = await sendNotice(config, { kind: 'failure', original, entries: [e], recipient: r.sender, sender: '', postmasterCopy: false, fullContent: wantsFullContent('failure', retFlags) });
+    msg.info(`${r.queueId}: sender non-delivery notification: ${id}`);
+  }
+  if (classes.has('bounce')) {
+    try {
+      const pid = await sendNotice(config, { kind: 'failure', original, entries: [e], recipient: config.str('bounce_notice_recipient'), sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: false });
+      msg.info(`${r.queueId}: postmaster non-delivery notification: ${pid}`);
+    } catch {
+      msg.warn(`${r.queueId}: postmaster notice failed while bouncing to ${r.sender}`);
+    }
+  }
   return 0;
 }
 

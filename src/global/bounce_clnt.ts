@@ -61,3 +61,60 @@ export async function bounceRequest(config: MailConfig, service: 'bounce' | 'def
     stream.close();
   }
 }
+
+/** The recipient and status of a ONE request (Postfix rcpt_print and dsn_print, in their attribute order). */
+export interface BounceOneRecipient {
+  orig_addr: string;
+  address: string;
+  offset: number;
+  dsn_orcpt: string;
+  dsn_notify: number;
+  status: string;
+  diag_type: string;
+  diag_text: string;
+  mta_type: string;
+  mta_mname: string;
+  action: string;
+  reason: string;
+}
+
+/**
+ * bounceOneRequest - ask the bounce service for an immediate notice about
+ * one recipient (BOUNCE_CMD.ONE, Postfix bounce_one): no logfile is
+ * involved; resolves to the status (0 = the notice is queued).
+ */
+export async function bounceOneRequest(config: MailConfig, r: BounceFlushRequest, rcpt: BounceOneRecipient): Promise<number> {
+  const stream = await mailConnect(config, 'private', config.str('bounce_service_name') || 'bounce');
+  try {
+    await attrExpectProtocol(stream, BOUNCE_PROTOCOL);
+    sendAttrs(stream, [
+      ['nrequest', BOUNCE_CMD.ONE],
+      ['flags', r.flags],
+      ['queue_name', r.queueName],
+      ['queue_id', r.queueId],
+      ['encoding', r.encoding],
+      ['sendopts', r.sendopts],
+      ['sender', r.sender],
+      ['envelope_id', r.envid],
+      ['ret_flags', r.ret],
+      ['original_recipient', rcpt.orig_addr],
+      ['recipient', rcpt.address],
+      ['offset', rcpt.offset],
+      ['dsn_orig_rcpt', rcpt.dsn_orcpt],
+      ['notify_flags', rcpt.dsn_notify],
+      ['status', rcpt.status],
+      ['diag_type', rcpt.diag_type],
+      ['diag_text', rcpt.diag_text],
+      ['mta_type', rcpt.mta_type],
+      ['mta_mname', rcpt.mta_mname],
+      ['action', rcpt.action],
+      ['reason', rcpt.reason],
+    ]);
+    await stream.flush();
+    const reply = await readAttrs(stream);
+    if (reply === null) throw new Error('bounce service: no reply');
+    return reply.int('status');
+  } finally {
+    stream.close();
+  }
+}

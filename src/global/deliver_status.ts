@@ -8,6 +8,8 @@
  *           (mailq's reason, delay warnings, the eventual bounce).
  * bounce(): log status=bounced, append to the bounce logfile (the bounce
  *           daemon turns it into a notice), mark the recipient done.
+ * bounceOne(): the same, but the notice goes at once to a sender of the
+ *           agent's choosing (local(8) owner- aliases; Postfix bounce_one).
  *           With soft_bounce=yes the bounce becomes a deferral, as Postfix.
  * Nothing is marked done before its logfile entry is safely written.
  */
@@ -17,6 +19,7 @@ import { msg } from '../util/msg.js';
 import type { MailConfig } from './mail_conf.js';
 import { mailQueuePath } from './mail_queue.js';
 import { bounceLogAppend } from './bounce_log.js';
+import { bounceOneRequest } from './bounce_clnt.js';
 import { deliverCompleted } from './deliver_completed.js';
 import { logAdhocText, type DeliveryTimes } from './log_adhoc.js';
 import { DEL_REQ_FLAG, DELIVER_STAT_DEFER, DELIVER_STAT_OK, type DeliverRecipient, type DeliverRequest } from './deliver_request.js';
@@ -221,6 +224,54 @@ export class DeliveryStatus {
     }
     this.logLine(rcpt, o, 'bounced');
     if (await this.appendOrDefer('bounce', rcpt, o, 'failed')) await this.markDone(rcpt);
+  }
+
+  /**
+   * bounceOne - permanent failure reported at once to `sender` through the
+   * bounce service's ONE request instead of the logfile (Postfix
+   * bounce_one). Verification, probes and soft_bounce take the logfile
+   * path as bounce() does; when the bounce service fails the recipient is
+   * deferred ("bounce or trace service failure").
+   */
+  async bounceOne(rcpt: DeliverRecipient, o: Outcome, sender: string): Promise<void> {
+    let dsn = o.dsn;
+    if (!/^5\.\d{1,3}\.\d{1,3}$/.test(dsn)) {
+      msg.warn(`bounce_one: ignoring dsn code "${dsn}"`);
+      dsn = '5.0.0';
+    }
+    if (this.config.bool('soft_bounce') || this.verifyOnly) {
+      await this.bounce(rcpt, { ...o, dsn });
+      return;
+    }
+    let status: number;
+    try {
+      status = await bounceOneRequest(
+        this.config,
+        {
+          command: 0,
+          flags: this.req.flags & (DEL_REQ_FLAG.RECORD | DEL_REQ_FLAG.MTA_VRFY | DEL_REQ_FLAG.USR_VRFY),
+          queueName: this.req.queue_name,
+          queueId: this.req.queue_id,
+          encoding: this.req.encoding,
+          sendopts: this.req.sendopts,
+          sender,
+          envid: this.req.dsn_envid,
+          ret: this.req.dsn_ret,
+        },
+        { ...this.entry(rcpt, { ...o, dsn }, 'failed'), orig_addr: rcpt.orig_addr, address: rcpt.address, dsn_orcpt: rcpt.dsn_orcpt, dsn_notify: rcpt.dsn_notify },
+      );
+    } catch (err) {
+      msg.warn(`${this.req.queue_id}: bounce service: ${(err as Error).message}`);
+      status = -1;
+    }
+    if (status !== 0) {
+      const text = `${this.config.str('bounce_service_name')} or ${this.config.str('trace_service_name')} service failure`;
+      await this.defer(rcpt, { ...o, dsn: '4.3.0', text });
+      return;
+    }
+    if ((this.req.flags & DEL_REQ_FLAG.RECORD) !== 0) await this.appendOrDefer('trace', rcpt, viaRelay({ ...o, dsn }), 'failed');
+    this.logLine(rcpt, { ...o, dsn }, 'bounced');
+    await this.markDone(rcpt);
   }
 
   private async appendOrDefer(queue: 'bounce' | 'defer' | 'trace', rcpt: DeliverRecipient, o: Outcome, action: string): Promise<boolean> {
