@@ -31,6 +31,7 @@ import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, 
 import { assess, caList, lookupPolicy, param, startTls, trustWord, type TlsPolicy } from './smtp_tls.js';
 import { saslCredentials } from './smtp_sasl.js';
 import { rewriteHeader } from './smtp_generic.js';
+import { mimeDowngrade } from './smtp_mime.js';
 import { splitList } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
 
@@ -610,7 +611,10 @@ export class SmtpAgent {
     let batchLen = 0;
     s.stream.timeout = this.t.dataXfer;
     const source = readMessageLines(status.queueFile ?? path, req.data_offset);
-    const lines = param(this.config, this.prefix, 'generic_maps').trim() ? this.genericHeaders(source) : source;
+    const generic = param(this.config, this.prefix, 'generic_maps').trim() ? this.genericHeaders(source) : source;
+    // A server without 8BITMIME gets 8bit parts as quoted-printable (disable_mime_output_conversion = no).
+    const downgrade = req.encoding === '8bit' && !s.features.has('8BITMIME') && !this.config.bool('disable_mime_output_conversion');
+    const lines = downgrade ? mimeDowngrade(generic, { nestingLimit: this.config.int('mime_nesting_limit') }) : generic;
     for await (const line of lines) {
       if (line.length > 0 && line[0] === 0x2e) batch.push(DOT);
       batch.push(line, CRLF);
