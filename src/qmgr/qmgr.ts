@@ -11,6 +11,14 @@
  * At start-up everything left in active/ (after a crash or kill -9) goes
  * back to incoming/ and is retried: at-least-once, nothing lost.
  *
+ * Recipients are read in slices (qmgr_message_recipient_limit for all
+ * messages, at least qmgr_message_recipient_minimum per message, and
+ * <transport>_recipient_limit per transport; refills after
+ * <transport>_recipient_refill_limit free places or
+ * <transport>_recipient_refill_delay), so memory stays bounded for a huge
+ * message as for a huge queue. Installed as qmgr and nqmgr (preemptive
+ * scheduler) and as oqmgr (the same without preemption).
+ *
  * Trigger requests: I (scan incoming), D (scan deferred), A (ignore retry
  * times on the next deferred scan), F (forget dead destinations), W (wake up).
  */
@@ -26,11 +34,29 @@ import { bounceLogRead, bounceLogRemove } from '../global/bounce_log.js';
 import { bounceRequest, BOUNCE_CMD, BOUNCE_FLAG, type BounceFlushRequest } from '../global/bounce_clnt.js';
 import { REC } from '../global/rec_type.js';
 import { DEL_REQ_FLAG, DEL_REQ_FLAG_DEFLT } from '../global/deliver_request.js';
-import { readQueueFile, CorruptQueueFile, type QmgrMessageInfo, type QmgrRecipient } from './qmgr_message.js';
+import { basename } from 'node:path';
+import {
+  readQueueFile,
+  readRecipientSlice,
+  CorruptQueueFile,
+  type QmgrMessageInfo,
+  type QmgrRecipient,
+  type RecipientResume,
+} from './qmgr_message.js';
 import { Scheduler, RETRY_TRANSPORT, type ActiveMessage } from './qmgr_sched.js';
 import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
 import { verpDelimsVerify } from '../global/verp_sender.js';
 
+
+/** Where a message's recipient slices stand. */
+interface SliceState {
+  path: string;
+  resume: RecipientResume | null;
+  reading: boolean;
+  lastRefill: number;
+  /** postsuper -e: recipients that already have a deferral reason */
+  known: Set<string> | undefined;
+}
 
 export class Qmgr {
   private readonly scheduler: Scheduler;
@@ -48,14 +74,33 @@ export class Qmgr {
   private deferredTimer: NodeJS.Timeout | undefined;
   private readonly activeLimit: number;
   private readonly recipientLimit: number;
-  private recipientsInMemory = 0;
-  private readonly recipientCounts = new Map<string, number>();
+  private readonly recipientMinimum: number;
+  /** recipients read but not yet handed to the scheduler */
+  private recipientsRouting = 0;
+  /** the most recipients held in memory at once (tests, measurements) */
+  peakRecipients = 0;
+  /** slices read after the first one (tests, measurements) */
+  refills = 0;
 
-  constructor(private readonly config: MailConfig) {
-    this.scheduler = new Scheduler(config);
+  constructor(
+    private readonly config: MailConfig,
+    opts: { preempt?: boolean } = {},
+  ) {
+    this.scheduler = new Scheduler(config, { preempt: opts.preempt });
     this.resolver = new QmgrResolver(config);
     this.activeLimit = Math.max(1, config.int('qmgr_message_active_limit'));
-    this.recipientLimit = Math.max(config.int('qmgr_message_recipient_minimum'), config.int('qmgr_message_recipient_limit'), 1);
+    this.recipientMinimum = Math.max(1, config.int('qmgr_message_recipient_minimum'));
+    this.recipientLimit = Math.max(this.recipientMinimum, config.int('qmgr_message_recipient_limit'), 1);
+  }
+
+  /** recipientsInMemory - recipients being routed plus those the scheduler holds. */
+  get recipientsInMemory(): number {
+    return this.recipientsRouting + this.scheduler.recipientsInCore;
+  }
+
+  private noteRecipients(): void {
+    const n = this.recipientsInMemory;
+    if (n > this.peakRecipients) this.peakRecipients = n;
   }
 
   /** start - recover active/ into incoming/, then scan incoming and deferred, and start the deferred timer. */
@@ -208,8 +253,10 @@ export class Qmgr {
   private async activate(id: string, forcedExpire: boolean, dfxp: boolean): Promise<void> {
     const path = mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id);
     let info: QmgrMessageInfo;
+    // The first slice: what the global pool has room for, at least the per-message minimum.
+    const first = Math.max(this.recipientMinimum, this.recipientLimit - this.recipientsInMemory);
     try {
-      info = await readQueueFile(path, id);
+      info = await readQueueFile(path, id, first);
     } catch (err) {
       if (err instanceof CorruptQueueFile) {
         msg.warn(`${id}: message rejected: ${err.message}`);
@@ -224,8 +271,6 @@ export class Qmgr {
       return;
     }
     this.active.add(id);
-    this.recipientsInMemory += info.recipients.length;
-    this.recipientCounts.set(id, info.recipients.length);
     const message: ActiveMessage = {
       queueId: id,
       queueName: MAIL_QUEUE.ACTIVE,
@@ -240,31 +285,102 @@ export class Qmgr {
       ret: Number(info.attrs.get('ret_flags') ?? 0) || 0,
       deliveryFlags: deliveryFlags(info) | (info.warnTime < 0 && this.config.bool('confirm_delay_cleared') ? DEL_REQ_FLAG.REC_DLY_SENT : 0),
       attrs: info.attrs,
-      pending: 1, // held until all recipients are scheduled
+      pending: 1, // held while recipients are being read and scheduled
       deferred: false,
       forcedExpire,
       dfxp,
+      unread: info.unread,
       onDone: (m) => void this.done(m, info),
     };
     const verp = this.verpDelims(info);
     if (verp) message.verpDelims = verp;
-    msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length} (queue active)`);
+    msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length + info.unread} (queue active)`);
+    const slices: SliceState = { path, resume: info.resume, reading: false, lastRefill: Date.now(), known: undefined };
     if (forcedExpire) {
       // Administratively expired (postsuper -e): nothing is delivered. Recipients
       // without a deferral reason get one from the retry agent, then the defer
       // logfile goes back to the sender (qmgr_active_done).
-      const known = new Set((await bounceLogRead(this.config, 'defer', id)).map((e) => e.recipient));
-      const unknown = info.recipients.filter((r) => !known.has(r.address));
-      if (unknown.length > 0) this.scheduler.enqueue(message, RETRY_TRANSPORT, '4.7.0 message is administratively expired', unknown);
-      this.finishScheduling(message);
-      return;
+      slices.known = new Set((await bounceLogRead(this.config, 'defer', id)).map((e) => e.recipient));
     }
-    await this.route(message, info.recipients);
-    this.finishScheduling(message);
+    const recipients = info.recipients;
+    info.recipients = []; // the message info stays in memory; its recipients move on
+    message.refill = (m) => this.refill(m, slices);
+    await this.dispatch(message, slices, recipients);
+    if (slices.resume) this.refill(message, slices);
+    else this.finishScheduling(message);
+  }
+
+  /** dispatch - route one slice of recipients (or, for postsuper -e, hand them to the retry agent). */
+  private async dispatch(message: ActiveMessage, slices: SliceState, recipients: QmgrRecipient[]): Promise<void> {
+    this.recipientsRouting += recipients.length;
+    this.noteRecipients();
+    try {
+      if (slices.known) {
+        const unknown = recipients.filter((r) => !slices.known!.has(r.address));
+        if (unknown.length > 0) this.scheduler.enqueue(message, RETRY_TRANSPORT, '4.7.0 message is administratively expired', unknown);
+      } else {
+        await this.route(message, recipients);
+      }
+    } finally {
+      this.recipientsRouting -= recipients.length;
+      this.noteRecipients();
+    }
+  }
+
+  /**
+   * refill - read the message's next recipient slice when its in-memory
+   * recipients are all dealt with, or when the pools have room for at least
+   * <transport>_recipient_refill_limit more, or some room and
+   * <transport>_recipient_refill_delay has passed since the last refill.
+   */
+  private refill(message: ActiveMessage, slices: SliceState): void {
+    if (!slices.resume || slices.reading) return;
+    const global = this.recipientLimit - this.recipientsInMemory;
+    const pool = this.scheduler.recipientRoom(message);
+    const room = Math.min(global, pool ?? global);
+    const inCore = message.inCore ?? 0;
+    if (inCore > 0) {
+      const { limit, delayMs } = this.scheduler.refillParams(message);
+      if (!(room >= limit || (room > 0 && Date.now() - slices.lastRefill >= delayMs))) return;
+    }
+    void this.readSlice(message, slices, Math.max(this.recipientMinimum, room));
+  }
+
+  private async readSlice(message: ActiveMessage, slices: SliceState, limit: number): Promise<void> {
+    slices.reading = true;
+    try {
+      for (;;) {
+        const resume = slices.resume!;
+        let slice;
+        try {
+          slice = await readRecipientSlice(slices.path, resume, limit);
+        } catch (err) {
+          // The file was read once already: leave the rest for the next queue run.
+          msg.warn(`${message.queueId}: read recipients: ${(err as Error).message}`);
+          message.deferred = true;
+          slices.resume = null;
+          break;
+        }
+        this.refills++;
+        slices.resume = slice.resume;
+        slices.lastRefill = Date.now();
+        message.unread = slice.resume ? Math.max(0, (message.unread ?? 0) - slice.recipients.length) : 0;
+        await this.dispatch(message, slices, slice.recipients);
+        // nothing of this slice stayed in memory (all bounced, deferred ...): go on at once
+        if (!slices.resume || (message.inCore ?? 0) > 0) break;
+        limit = Math.max(this.recipientMinimum, this.recipientLimit - this.recipientsInMemory);
+      }
+    } finally {
+      slices.reading = false;
+    }
+    if (!slices.resume) this.finishScheduling(message);
   }
 
   private finishScheduling(message: ActiveMessage): void {
-    if (--message.pending === 0) message.onDone(message);
+    if (--message.pending === 0) {
+      this.scheduler.dropMessage(message);
+      message.onDone(message);
+    }
   }
 
   /** expired - the message has been in the queue longer than its lifetime (bounce_queue_lifetime for bounces). */
@@ -327,13 +443,13 @@ export class Qmgr {
       // need not be read again (Postfix qmgr_deliver_update: only a deferral
       // keeps the message). After any deferral, and for postsuper -e, the
       // file says what is left.
-      let remaining: QmgrRecipient[] = [];
+      let remaining = 0;
       if (message.deferred || message.forcedExpire) {
         try {
-          remaining = (await readQueueFile(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id), id)).recipients;
+          remaining = (await readQueueFile(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id), id, 0)).unread;
         } catch (err) {
           msg.warn(`${id}: re-read active file: ${(err as Error).message}`);
-          remaining = info.recipients;
+          remaining = 1;
         }
       }
       const bounces = await bounceLogRead(this.config, 'bounce', id);
@@ -353,7 +469,7 @@ export class Qmgr {
           await this.deferMessage(message);
           return;
         }
-      } else if (remaining.length > 0) {
+      } else if (remaining > 0) {
         if (this.expired(message)) {
           // status=expired: the defer logfile becomes a non-delivery notice.
           msg.info(`${id}: from=<${message.sender}>, status=${message.forcedExpire ? 'force-expired' : 'expired'}, returned to sender`);
@@ -377,8 +493,6 @@ export class Qmgr {
       msg.warn(`${id}: ${(err as Error).message}`);
     } finally {
       this.active.delete(id);
-      this.recipientsInMemory -= this.recipientCounts.get(id) ?? 0;
-      this.recipientCounts.delete(id);
       this.releaseRoom();
     }
   }
@@ -534,7 +648,8 @@ export function qmgrHooks() {
   return {
     solitary: true,
     async postInit(ctx: ServerContext) {
-      qmgr = new Qmgr(ctx.config);
+      // oqmgr: the same queue manager without job preemption
+      qmgr = new Qmgr(ctx.config, { preempt: basename(process.argv[1] ?? '') !== 'oqmgr' });
       await qmgr.start();
     },
     async service(request: Buffer) {

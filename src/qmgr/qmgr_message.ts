@@ -8,6 +8,11 @@
  * skipped; each remaining R keeps its file offset so the agent can mark it
  * done in place. A file that breaks the record rules is corrupt: the caller
  * moves it to corrupt/ with a warning, as Postfix does.
+ *
+ * Recipients are read in slices so that memory stays bounded however many
+ * a message has: the first read keeps at most `limit` recipients, counts the
+ * rest and notes where to resume; readRecipientSlice() continues from there
+ * (Postfix qmgr_message_realloc/rcpt_offset).
  */
 
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -44,6 +49,19 @@ export interface QmgrMessageInfo {
   /** V record (first instance): the VERP delimiters as written, '' = none; qmgr validates them */
   verpDelims: string;
   recipients: QmgrRecipient[];
+  /** recipients left in the file after the ones read (slices) */
+  unread: number;
+  /** where the next slice starts, or null when all were read */
+  resume: RecipientResume | null;
+}
+
+/** A resume point for the next recipient slice: just after the last recipient read. */
+export interface RecipientResume {
+  offset: number;
+  segment: 'envelope' | 'extracted';
+  /** C record values, to jump over the content */
+  dataOffset: number;
+  dataSize: number;
 }
 
 export class CorruptQueueFile extends Error {}
@@ -61,6 +79,11 @@ class FileRecordReader {
     private pos: number,
   ) {
     this.bufStart = pos;
+  }
+
+  /** position - the offset of the next record. */
+  get position(): number {
+    return this.pos;
   }
 
   seek(pos: number): void {
@@ -102,10 +125,10 @@ class FileRecordReader {
  * The file is read synchronously: it is local and small, and a thread-pool
  * round trip per read costs about ten times the CPU of the system call.
  */
-export async function readQueueFile(path: string, queueId: string): Promise<QmgrMessageInfo> {
+export async function readQueueFile(path: string, queueId: string, limit = Number.MAX_SAFE_INTEGER): Promise<QmgrMessageInfo> {
   const fd = openSync(path, 'r');
   try {
-    return await readFrom(fd, queueId);
+    return await readFrom(fd, queueId, limit);
   } catch (err) {
     if (err instanceof RecordError) throw new CorruptQueueFile(err.message);
     throw err;
@@ -114,7 +137,7 @@ export async function readQueueFile(path: string, queueId: string): Promise<Qmgr
   }
 }
 
-async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
+async function readFrom(fd: number, queueId: string, limit: number): Promise<QmgrMessageInfo> {
   const info: QmgrMessageInfo = {
     queueId,
     arrival: 0,
@@ -131,6 +154,8 @@ async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
     redirect: '',
     verpDelims: '',
     recipients: [],
+    unread: 0,
+    resume: null,
   };
   const reader = new FileRecordReader(fd, 0);
   let sawSize = false;
@@ -142,7 +167,9 @@ async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
   let segment: 'envelope' | 'extracted' = 'envelope';
 
   const takeRecipient = (type: number, data: Buffer, offset: number) => {
-    if (type === REC.RCPT) {
+    if (type === REC.RCPT && info.recipients.length >= limit) {
+      info.unread++;
+    } else if (type === REC.RCPT) {
       info.recipients.push({
         address: data.toString('utf8'),
         orig: pendingOrig,
@@ -157,6 +184,10 @@ async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
   };
 
   for (;;) {
+    if (info.unread === 0 && info.recipients.length === limit && info.resume === null && limit > 0) {
+      // the slice is full: the next one starts here
+      info.resume = { offset: reader.position, segment, dataOffset: info.dataOffset, dataSize: info.dataSize };
+    }
     const rec = await reader.next();
     if (rec === null) throw new CorruptQueueFile('premature end of file');
     const { type, data, offset } = rec;
@@ -241,9 +272,86 @@ async function readFrom(fd: number, queueId: string): Promise<QmgrMessageInfo> {
       case REC.END:
         if (!sawSender) throw new CorruptQueueFile('missing sender record');
         if (info.arrival === 0) throw new CorruptQueueFile('missing arrival time record');
+        if (info.unread === 0) info.resume = null;
         return info;
       default:
         break;
     }
+  }
+}
+
+/**
+ * readRecipientSlice - up to `limit` more recipients from a resume point;
+ * returns them and the next resume point (null at the end of the file).
+ */
+export async function readRecipientSlice(
+  path: string,
+  resume: RecipientResume,
+  limit: number,
+): Promise<{ recipients: QmgrRecipient[]; resume: RecipientResume | null }> {
+  const fd = openSync(path, 'r');
+  try {
+    const reader = new FileRecordReader(fd, resume.offset);
+    const recipients: QmgrRecipient[] = [];
+    let segment = resume.segment;
+    let orig = '';
+    let dsnOrcpt = '';
+    let notify = 0;
+    for (;;) {
+      if (recipients.length >= limit) {
+        return { recipients, resume: { ...resume, offset: reader.position, segment } };
+      }
+      const rec = await reader.next();
+      if (rec === null) throw new CorruptQueueFile('premature end of file');
+      const { type, data, offset } = rec;
+      const allowed = segment === 'envelope' ? REC_TYPE_ENVELOPE : REC_TYPE_EXTRACT;
+      if (!recTypeAllowed(allowed, type)) {
+        throw new CorruptQueueFile(`unexpected record type ${type} in ${segment} segment at offset ${offset}`);
+      }
+      switch (type) {
+        case REC.ATTR: {
+          const text = data.toString('utf8');
+          const eq = text.indexOf('=');
+          if (eq <= 0) throw new CorruptQueueFile(`bad attribute record at offset ${offset}`);
+          if (text.slice(0, eq) === 'dsn_orig_rcpt') dsnOrcpt = text.slice(eq + 1);
+          else if (text.slice(0, eq) === 'notify_flags') notify = Number(text.slice(eq + 1)) || 0;
+          break;
+        }
+        case REC.DSN_ORCPT:
+          dsnOrcpt = data.toString('utf8');
+          break;
+        case REC.DSN_NOTIFY:
+          notify = Number(data.toString('utf8')) || 0;
+          break;
+        case REC.ORCP:
+          orig = data.toString('utf8');
+          break;
+        case REC.RCPT:
+        case REC.DONE:
+        case REC.DRCP:
+          if (type === REC.RCPT) recipients.push({ address: data.toString('utf8'), orig, offset, dsnOrcpt, notify });
+          orig = '';
+          dsnOrcpt = '';
+          notify = 0;
+          break;
+        case REC.MESG: {
+          segment = 'extracted';
+          const xtra = resume.dataOffset + resume.dataSize;
+          reader.seek(xtra);
+          const x = await reader.next();
+          if (!x || x.type !== REC.XTRA) throw new CorruptQueueFile(`no extracted-segment marker at offset ${xtra}`);
+          break;
+        }
+        case REC.END:
+          return { recipients, resume: null };
+        default:
+          break;
+      }
+    }
+  } catch (err) {
+    if (err instanceof RecordError) throw new CorruptQueueFile(err.message);
+    throw err;
+  } finally {
+    closeSync(fd);
   }
 }

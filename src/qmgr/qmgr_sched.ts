@@ -1,10 +1,29 @@
 /**
- * qmgr_sched - transports, destinations and the delivery loop of the queue
- * manager (Postfix qmgr/qmgr_transport.c, qmgr_queue.c, qmgr_entry.c,
- * qmgr_deliver.c; the round-robin scheduler of oqmgr).
+ * qmgr_sched - transports, destinations, jobs and the delivery loop of the
+ * queue manager (Postfix qmgr/qmgr_transport.c, qmgr_queue.c, qmgr_job.c,
+ * qmgr_peer.c, qmgr_entry.c, qmgr_deliver.c; the nqmgr scheduler described
+ * in Postfix's SCHEDULER_README).
  *
- * Recipients are grouped per (transport, nexthop) destination queue. Each
- * destination has a concurrency window that starts at
+ * Recipients are grouped per (transport, nexthop) destination queue, and per
+ * transport into one job per message; a peer is one job's share of one
+ * destination and lists that message's entries (requests) for it. Per
+ * transport the scheduler walks the job list (pick-up order), takes the
+ * first job with a peer whose destination has room in its concurrency
+ * window (jobs without one are "blockers" and are skipped), and hands the
+ * next entry of that peer (round-robin over the job's peers) to the agent.
+ *
+ * Preemption: every entry selected for a job adds one to its slot counter;
+ * <transport>_delivery_slot_cost entries earn one delivery slot. A later job
+ * that needs no more slots than the current job can still earn may preempt
+ * it (the one with the largest waiting time per needed entry is chosen) as
+ * soon as the current job's slots plus <transport>_delivery_slot_loan reach
+ * the candidate's need less <transport>_delivery_slot_discount percent; the
+ * candidate moves in front of the current job and its need is charged to
+ * the current job's counter. Jobs that can never earn
+ * <transport>_minimum_delivery_slots are not preempted; a slot cost of 0
+ * turns preemption off (and oqmgr never preempts).
+ *
+ * Each destination has a concurrency window that starts at
  * initial_destination_concurrency, grows by 1/window per success up to
  * <transport>_destination_concurrency_limit and shrinks per failure; after
  * <transport>_destination_concurrency_failed_cohort_limit failed cohorts
@@ -62,11 +81,172 @@ export interface ActiveMessage {
   onDone(msg: ActiveMessage): void;
   /** V record: the two VERP delimiters; each recipient then gets a request of its own (Postfix single_rcpt) */
   verpDelims?: string;
+  /** recipients of this message held by the scheduler (queued or being delivered) */
+  inCore?: number;
+  /** recipients still unread in the queue file (they keep the message's jobs) */
+  unread?: number;
+  /** called after each finished entry: qmgr may read more recipients */
+  refill?(msg: ActiveMessage): void;
 }
 
-interface Entry {
+/** A first-in first-out list with O(1) shift (entries of a peer can number many thousands). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined as T;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** drain - remove and return everything. */
+  drain(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+}
+
+export class Destination {
+  /** peers (jobs) with entries for this destination */
+  readonly peers = new Set<Peer>();
+  /** entries waiting (the queue's todo list, counted) */
+  pending = 0;
+  busy = 0;
+  window: number;
+  success = 0;
+  failure = 0;
+  failCohorts = 0;
+  deadUntil = 0;
+  deadReason: HopStatus | undefined;
+
+  constructor(
+    readonly transport: Transport,
+    readonly nexthop: string,
+  ) {
+    this.window = transport.initialConcurrency;
+  }
+
+  get name(): string {
+    return this.nexthop;
+  }
+
+  /** ready - entries wait, the destination is alive and its window has room. */
+  ready(now: number): boolean {
+    return this.pending > 0 && this.deadUntil <= now && this.busy < Math.floor(this.window);
+  }
+}
+
+/** One job's entries for one destination (Postfix QMGR_PEER). */
+export class Peer {
+  readonly todo = new Fifo<Entry>();
+  removed = false;
+
+  constructor(
+    readonly job: Job,
+    readonly dest: Destination,
+  ) {}
+}
+
+/** One message within one transport (Postfix QMGR_JOB). */
+export class Job {
+  prev: Job | undefined;
+  next: Job | undefined;
+  inList = false;
+  readonly peers = new Map<string, Peer>();
+  private peerList: Peer[] = [];
+  private rr = 0;
+  /** entries waiting in this job's peers */
+  todo = 0;
+  /** entries of this job being delivered */
+  busy = 0;
+  /** entries selected so far */
+  selected = 0;
+  /** entries selected while current, less the slots (x cost) lent to preempting jobs */
+  slotsAvailable = 0;
+  /** slots used by jobs that preempted this one */
+  slotsUsed = 0;
+  /** this job preempted another and may use the transport's extra recipient pool */
+  preempting = false;
+
+  constructor(
+    readonly transport: Transport,
+    readonly message: ActiveMessage,
+  ) {}
+
+  get enqueueTime(): number {
+    return this.message.activeArrival;
+  }
+
+  peer(d: Destination): Peer {
+    let p = this.peers.get(d.nexthop);
+    if (!p) {
+      p = new Peer(this, d);
+      this.peers.set(d.nexthop, p);
+      this.peerList.push(p);
+      d.peers.add(p);
+    }
+    return p;
+  }
+
+  dropPeer(p: Peer): void {
+    if (p.removed) return;
+    p.removed = true;
+    this.peers.delete(p.dest.nexthop);
+    p.dest.peers.delete(p);
+    if (this.peerList.length > 16 && this.peers.size * 2 < this.peerList.length) {
+      this.peerList = this.peerList.filter((x) => !x.removed);
+      this.rr = 0;
+    }
+  }
+
+  /** readyPeer - the next peer (round-robin by destination) whose destination can take an entry. */
+  readyPeer(now: number): Peer | undefined {
+    const n = this.peerList.length;
+    for (let i = 0; i < n; i++) {
+      const p = this.peerList[(this.rr + i) % n];
+      if (!p.removed && p.todo.length > 0 && p.dest.ready(now)) {
+        this.rr = (this.rr + i + 1) % n;
+        return p;
+      }
+    }
+    if (n > 0 && this.peers.size === 0) {
+      this.peerList = [];
+      this.rr = 0;
+    }
+    return undefined;
+  }
+
+  /** maxEntries - the most entries this job can still have: selected, queued, and unread recipients. */
+  maxEntries(): number {
+    return this.selected + this.todo + (this.message.unread ?? 0);
+  }
+
+  /** need - the entries it takes to finish this job (at most). */
+  need(): number {
+    return this.todo + (this.message.unread ?? 0);
+  }
+}
+
+export interface Entry {
   message: ActiveMessage;
   recipients: QmgrRecipient[];
+  peer?: Peer;
 }
 
 /** A per-transport number: <transport>_<suffix>, else default_<suffix>. */
@@ -74,6 +254,12 @@ function transportParam(config: MailConfig, transport: string, suffix: string, f
   const specific = `${transport}_${suffix}`;
   if (config.raw(specific) !== undefined) return config.int(specific);
   return config.int(fallback);
+}
+
+function transportTime(config: MailConfig, transport: string, suffix: string): number {
+  const specific = `${transport}_${suffix}`;
+  if (config.raw(specific) !== undefined) return config.time(specific);
+  return config.time(`default_${suffix}`);
 }
 
 /** A concurrency feedback value: "N" (constant) or "N/concurrency" (divided by the window), Postfix qmgr_feedback.c. */
@@ -113,32 +299,22 @@ function transportProcessLimit(config: MailConfig, transport: string): number {
   }
 }
 
-export class Destination {
-  readonly todo: Entry[] = [];
-  busy = 0;
-  window: number;
-  success = 0;
-  failure = 0;
-  failCohorts = 0;
-  deadUntil = 0;
-  deadReason: HopStatus | undefined;
-
-  constructor(
-    readonly transport: Transport,
-    readonly nexthop: string,
-  ) {
-    this.window = transport.initialConcurrency;
-  }
-
-  get name(): string {
-    return this.nexthop;
-  }
+export interface SchedulerOptions {
+  /** false: never preempt (oqmgr) */
+  preempt?: boolean;
 }
 
 export class Transport {
   readonly destinations = new Map<string, Destination>();
+  /** the scheduler's job list: pick-up order, preempting jobs moved in front of the job they preempt */
+  head: Job | undefined;
+  tail: Job | undefined;
+  /** jobs per message */
+  readonly jobs = new Map<ActiveMessage, Job>();
   busy = 0;
   suspendedUntil = 0;
+  /** recipients of this transport's entries held in memory */
+  recipientsInCore = 0;
   readonly initialConcurrency: number;
   readonly concurrencyLimit: number;
   readonly recipientLimit: number;
@@ -146,11 +322,24 @@ export class Transport {
   readonly positiveFeedback: Feedback;
   readonly negativeFeedback: Feedback;
   readonly processLimit: number;
-  private rr = 0;
+  /** delivery slots: cost (0 = no preemption), loan, discount (percent), minimum */
+  readonly slotCost: number;
+  readonly slotLoan: number;
+  readonly slotDiscount: number;
+  readonly minSlots: number;
+  /** in-memory recipient pools: <transport>_recipient_limit, _extra_recipient_limit; refills */
+  readonly rcptLimit: number;
+  readonly extraRcptLimit: number;
+  readonly refillLimit: number;
+  readonly refillDelay: number;
+  /** candidate cache: valid while the job list is unchanged, within the same second */
+  private listVersion = 0;
+  private cache: { version: number; second: number; current: Job; candidate: Job | undefined } | undefined;
 
   constructor(
     readonly name: string,
     config: MailConfig,
+    opts: SchedulerOptions = {},
   ) {
     const limit = transportParam(config, name, 'destination_concurrency_limit');
     this.concurrencyLimit = limit > 0 ? limit : Number.MAX_SAFE_INTEGER;
@@ -167,6 +356,16 @@ export class Transport {
     this.positiveFeedback = fb('positive');
     this.negativeFeedback = fb('negative');
     this.processLimit = transportProcessLimit(config, name);
+    const cost = Math.max(0, transportParam(config, name, 'delivery_slot_cost'));
+    // 0 turns preemption off; the least cost the algorithm can use is 2 (postconf(5))
+    this.slotCost = opts.preempt === false || cost === 0 ? 0 : Math.max(2, cost);
+    this.slotLoan = Math.max(0, transportParam(config, name, 'delivery_slot_loan'));
+    this.slotDiscount = Math.min(100, Math.max(0, transportParam(config, name, 'delivery_slot_discount')));
+    this.minSlots = Math.max(0, transportParam(config, name, 'minimum_delivery_slots'));
+    this.rcptLimit = Math.max(1, transportParam(config, name, 'recipient_limit'));
+    this.extraRcptLimit = Math.max(0, transportParam(config, name, 'extra_recipient_limit'));
+    this.refillLimit = Math.max(1, transportParam(config, name, 'recipient_refill_limit'));
+    this.refillDelay = Math.max(0, transportTime(config, name, 'recipient_refill_delay'));
   }
 
   destination(nexthop: string): Destination {
@@ -178,17 +377,138 @@ export class Transport {
     return d;
   }
 
-  /** nextReady - round-robin over destinations with work and room in their window. */
-  nextReady(now: number): Destination | undefined {
-    const list = [...this.destinations.values()];
-    for (let n = 0; n < list.length; n++) {
-      const d = list[(this.rr + n) % list.length];
-      if (d.todo.length > 0 && d.deadUntil <= now && d.busy < Math.floor(d.window)) {
-        this.rr = (this.rr + n + 1) % list.length;
-        return d;
+  /** job - the message's job on this transport, created in pick-up order. */
+  job(message: ActiveMessage): Job {
+    let j = this.jobs.get(message);
+    if (!j) {
+      j = new Job(this, message);
+      this.jobs.set(message, j);
+      // insert by pick-up time, searching from the end (usually O(1))
+      let after = this.tail;
+      while (after && after.enqueueTime > j.enqueueTime) after = after.prev;
+      this.insertAfter(j, after);
+    }
+    return j;
+  }
+
+  private insertAfter(j: Job, after: Job | undefined): void {
+    j.prev = after;
+    j.next = after ? after.next : this.head;
+    if (j.next) j.next.prev = j;
+    else this.tail = j;
+    if (after) after.next = j;
+    else this.head = j;
+    j.inList = true;
+    this.listVersion++;
+  }
+
+  private unlink(j: Job): void {
+    if (j.prev) j.prev.next = j.next;
+    else this.head = j.next;
+    if (j.next) j.next.prev = j.prev;
+    else this.tail = j.prev;
+    j.prev = j.next = undefined;
+    j.inList = false;
+    this.listVersion++;
+  }
+
+  /** dropJob - the job has nothing queued or in flight: leave the job list. */
+  dropJob(j: Job): void {
+    if (!j.inList) return;
+    this.unlink(j);
+    this.jobs.delete(j.message);
+  }
+
+  /** anyReady - some destination could take an entry now (cheap test before walking the job list). */
+  anyReady(now: number): boolean {
+    for (const d of this.destinations.values()) if (d.ready(now)) return true;
+    return false;
+  }
+
+  /**
+   * select - the next entry to deliver, starting the job-list walk at `from`
+   * (jobs before it were found blocked in this pass). Returns the entry and
+   * the job it came from, after trying to preempt that job.
+   */
+  select(now: number, from: Job | undefined): { entry: Entry; job: Job } | undefined {
+    let current = from;
+    let peer: Peer | undefined;
+    for (; current; current = current.next) {
+      peer = current.readyPeer(now);
+      if (peer) break;
+    }
+    if (!current || !peer) return undefined;
+    const preemptor = this.preempt(current, now);
+    if (preemptor) {
+      const p = preemptor.readyPeer(now);
+      if (p) {
+        current = preemptor;
+        peer = p;
       }
     }
-    return undefined;
+    const entry = peer.todo.shift()!;
+    peer.dest.pending--;
+    current.todo--;
+    current.busy++;
+    current.selected++;
+    current.slotsAvailable++;
+    if (peer.todo.length === 0) current.dropPeer(peer);
+    return { entry, job: current };
+  }
+
+  /** preempt - move the best candidate in front of the current job when it has earned enough slots. */
+  private preempt(current: Job, now: number): Job | undefined {
+    if (this.slotCost === 0) return undefined;
+    const cost = this.slotCost;
+    // Jobs that can never earn the minimum number of slots are not preempted.
+    if (current.maxEntries() < this.minSlots * cost) return undefined;
+    const candidate = this.candidate(current, now);
+    if (!candidate) return undefined;
+    const need = candidate.need();
+    if (current.slotsAvailable / cost + this.slotLoan < (need * (100 - this.slotDiscount)) / 100) return undefined;
+    current.slotsAvailable -= need * cost;
+    current.slotsUsed += need;
+    candidate.preempting = true;
+    this.unlink(candidate);
+    this.insertAfter(candidate, current.prev);
+    return candidate;
+  }
+
+  /**
+   * candidate - among the jobs after the current one that are not blocked
+   * and need no more slots than the current job can still earn, the one
+   * with the largest waiting time per needed entry (cached while the job
+   * list and the second stay the same).
+   */
+  private candidate(current: Job, now: number): Job | undefined {
+    const second = Math.floor(now / 1000);
+    const c = this.cache;
+    if (c && c.version === this.listVersion && c.second === second && c.current === current) {
+      if (!c.candidate || (c.candidate.inList && c.candidate.readyPeer(now))) return c.candidate;
+    }
+    const cost = this.slotCost;
+    const room = Math.floor(current.maxEntries() / cost) - current.slotsUsed;
+    let best: Job | undefined;
+    let bestScore = -1;
+    if (room > 0) {
+      for (let j = current.next; j; j = j.next) {
+        const need = j.need();
+        if (need <= 0 || need > room) continue;
+        const score = (now - j.enqueueTime + 1) / need;
+        if (score <= bestScore) continue;
+        if (!j.readyPeer(now)) continue;
+        best = j;
+        bestScore = score;
+      }
+    }
+    this.cache = { version: this.listVersion, second, current, candidate: best };
+    return best;
+  }
+
+  /** recipientRoom - how many more recipients the transport's pool lets this job's message read. */
+  recipientRoom(job: Job | undefined): number {
+    const limit = this.rcptLimit + (job?.preempting ? this.extraRcptLimit : 0);
+    return limit - this.recipientsInCore;
   }
 }
 
@@ -199,13 +519,18 @@ export class Scheduler {
   private readonly transports = new Map<string, Transport>();
   private scheduled = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** recipients held in entries (queued or being delivered), all transports */
+  recipientsInCore = 0;
 
-  constructor(private readonly config: MailConfig) {}
+  constructor(
+    private readonly config: MailConfig,
+    private readonly opts: SchedulerOptions = {},
+  ) {}
 
   private transport(name: string): Transport {
     let t = this.transports.get(name);
     if (!t) {
-      t = new Transport(name, this.config);
+      t = new Transport(name, this.config, this.opts);
       this.transports.set(name, t);
     }
     return t;
@@ -231,6 +556,46 @@ export class Scheduler {
       for (const d of t.destinations.values()) this.unthrottle(d);
     }
     this.kick();
+  }
+
+  /**
+   * recipientRoom - how many more recipients of this message the
+   * per-transport pools allow in memory (the least over its jobs), or
+   * undefined when the message has no job.
+   */
+  recipientRoom(message: ActiveMessage): number | undefined {
+    let room: number | undefined;
+    for (const t of this.transports.values()) {
+      const j = t.jobs.get(message);
+      if (!j) continue;
+      const r = t.recipientRoom(j);
+      room = room === undefined ? r : Math.min(room, r);
+    }
+    return room;
+  }
+
+  /** refillParams - the least refill limit and delay (ms) over the message's transports. */
+  refillParams(message: ActiveMessage): { limit: number; delayMs: number } {
+    let limit = Number.MAX_SAFE_INTEGER;
+    let delayMs = Number.MAX_SAFE_INTEGER;
+    for (const t of this.transports.values()) {
+      if (!t.jobs.has(message)) continue;
+      limit = Math.min(limit, t.refillLimit);
+      delayMs = Math.min(delayMs, t.refillDelay * 1000);
+    }
+    if (limit === Number.MAX_SAFE_INTEGER) {
+      limit = Math.max(1, this.config.int('default_recipient_refill_limit'));
+      delayMs = this.config.time('default_recipient_refill_delay') * 1000;
+    }
+    return { limit, delayMs };
+  }
+
+  /** dropMessage - the message is finished: its (empty) jobs leave their transports. */
+  dropMessage(message: ActiveMessage): void {
+    for (const t of this.transports.values()) {
+      const j = t.jobs.get(message);
+      if (j && j.todo === 0 && j.busy === 0) t.dropJob(j);
+    }
   }
 
   private unthrottle(d: Destination): void {
@@ -269,11 +634,19 @@ export class Scheduler {
       }
     }
     const d = t.destination(nexthop);
+    const job = t.job(message);
+    const peer = job.peer(d);
     const limit = message.verpDelims ? 1 : t.recipientLimit;
     for (let i = 0; i < recipients.length; i += limit) {
-      d.todo.push({ message, recipients: recipients.slice(i, i + limit) });
+      const entry: Entry = { message, recipients: recipients.slice(i, i + limit), peer };
+      peer.todo.push(entry);
+      d.pending++;
+      job.todo++;
       message.pending++;
     }
+    message.inCore = (message.inCore ?? 0) + recipients.length;
+    t.recipientsInCore += recipients.length;
+    this.recipientsInCore += recipients.length;
     this.kick();
   }
 
@@ -291,25 +664,52 @@ export class Scheduler {
     const now = Date.now();
     for (const t of this.transports.values()) {
       if (t.suspendedUntil > now) continue;
-      while (t.busy < t.processLimit) {
-        const d = t.nextReady(now);
-        if (!d) break;
-        const entry = d.todo.shift()!;
-        d.busy++;
-        t.busy++;
-        void this.deliver(t, d, entry).finally(() => {
-          d.busy--;
-          t.busy--;
-          this.entryDone(entry.message);
-          if (d.todo.length === 0 && d.busy === 0 && d.deadUntil <= Date.now()) t.destinations.delete(d.nexthop);
-          this.kick();
-        });
+      // Jobs found blocked earlier in this pass stay blocked: destinations only fill up.
+      let from = t.head;
+      while (t.busy < t.processLimit && from && t.anyReady(now)) {
+        const sel = t.select(now, from);
+        if (!sel) break;
+        from = sel.job;
+        this.launch(t, sel.job, sel.entry);
       }
     }
   }
 
-  private entryDone(message: ActiveMessage): void {
-    if (--message.pending === 0) message.onDone(message);
+  private launch(t: Transport, job: Job, entry: Entry): void {
+    const d = entry.peer!.dest;
+    d.busy++;
+    t.busy++;
+    void this.deliver(t, d, entry).then((consumed) => {
+      d.busy--;
+      t.busy--;
+      job.busy--;
+      if (!consumed) this.finishEntry(t, entry);
+      if (job.todo === 0 && job.busy === 0 && !(job.message.unread! > 0)) t.dropJob(job);
+      if (d.pending === 0 && d.busy === 0 && d.deadUntil <= Date.now()) t.destinations.delete(d.nexthop);
+      this.kick();
+    });
+  }
+
+  /** finishEntry - an entry is done with (delivered, deferred, or handed on): release its recipients. */
+  private finishEntry(t: Transport, entry: Entry): void {
+    const n = entry.recipients.length;
+    const m = entry.message;
+    m.inCore = (m.inCore ?? 0) - n;
+    t.recipientsInCore -= n;
+    this.recipientsInCore -= n;
+    m.refill?.(m);
+    if (--m.pending === 0) {
+      this.dropMessage(m);
+      m.onDone(m);
+    }
+  }
+
+  /** takeQueued - remove a queued (not yet selected) entry from its peer and destination. */
+  private takeQueued(e: Entry): void {
+    const p = e.peer;
+    if (!p) return;
+    p.dest.pending--;
+    p.job.todo--;
   }
 
   private request(entry: Entry, nexthop: string): DeliverRequest {
@@ -343,14 +743,15 @@ export class Scheduler {
     };
   }
 
-  private async deliver(t: Transport, d: Destination, entry: Entry): Promise<void> {
+  /** deliver - one delivery request; true when the entry was handed on (suspended transport) instead of finished. */
+  private async deliver(t: Transport, d: Destination, entry: Entry): Promise<boolean> {
     let stream;
     try {
       stream = await mailConnect(this.config, 'private', t.name, this.config.time('ipc_timeout') * 1000);
     } catch (err) {
       msg.warn(`connect to transport private/${t.name}: ${connectError(err as NodeJS.ErrnoException)}`);
       this.suspendTransport(t, entry);
-      return;
+      return true;
     }
     try {
       await sendDeliverRequest(stream, this.request(entry, d.nexthop));
@@ -358,7 +759,7 @@ export class Scheduler {
       if (reply.status === DELIVER_STAT_CRASH) {
         msg.warn(`private/${t.name} socket: malformed response`);
         this.suspendTransport(t, entry);
-        return;
+        return true;
       }
       if (reply.status !== DELIVER_STAT_OK) entry.message.deferred = true;
       this.feedback(d, reply.hop);
@@ -369,6 +770,7 @@ export class Scheduler {
     } finally {
       stream.close();
     }
+    return false;
   }
 
   /** suspendTransport - the agent cannot be reached: suspend the transport for transport_retry_time. */
@@ -379,19 +781,26 @@ export class Scheduler {
       t.suspendedUntil = 0;
       this.kick();
     });
-    entry.message.pending++; // the in-flight entry is also finished by deliver()'s caller
     const pending = [entry];
-    for (const d of t.destinations.values()) pending.push(...d.todo.splice(0));
-    for (const e of pending) this.redirect(e, t.name === RETRY_TRANSPORT ? undefined : '4.3.0 mail transport unavailable');
+    for (const d of t.destinations.values()) {
+      for (const p of [...d.peers]) {
+        for (const e of p.todo.drain()) {
+          this.takeQueued(e);
+          pending.push(e);
+        }
+        p.job.dropPeer(p);
+      }
+    }
+    for (const e of pending) this.redirect(t, e, t.name === RETRY_TRANSPORT ? undefined : '4.3.0 mail transport unavailable');
   }
 
-  /** redirect - hand a counted entry to the retry agent (or, when that is the problem, defer it here). */
-  private redirect(e: Entry, nexthop: string | undefined): void {
+  /** redirect - hand an entry to the retry agent (or, when that is the problem, defer it here), then finish it. */
+  private redirect(t: Transport, e: Entry, nexthop: string | undefined): void {
     if (nexthop === undefined) {
-      void this.deferEntry(e, 'mail transport unavailable').finally(() => this.entryDone(e.message));
+      void this.deferEntry(e, 'mail transport unavailable').finally(() => this.finishEntry(t, e));
     } else {
       this.enqueue(e.message, RETRY_TRANSPORT, nexthop, e.recipients);
-      this.entryDone(e.message);
+      this.finishEntry(t, e);
     }
   }
 
@@ -425,11 +834,19 @@ export class Scheduler {
       d.deadReason = hop;
       this.later(ms, () => {
         this.unthrottle(d);
-        if (d.todo.length === 0 && d.busy === 0) t.destinations.delete(d.nexthop);
+        if (d.pending === 0 && d.busy === 0) t.destinations.delete(d.nexthop);
         this.kick();
       });
       if (t.name !== RETRY_TRANSPORT) {
-        for (const e of d.todo.splice(0)) this.redirect(e, suspendedNexthop(hop));
+        const queued: Entry[] = [];
+        for (const p of [...d.peers]) {
+          for (const e of p.todo.drain()) {
+            this.takeQueued(e);
+            queued.push(e);
+          }
+          p.job.dropPeer(p);
+        }
+        for (const e of queued) this.redirect(t, e, suspendedNexthop(hop));
       }
       return;
     }

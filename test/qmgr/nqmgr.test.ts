@@ -1,0 +1,178 @@
+/**
+ * nqmgr - the preemptive scheduler and the recipient slices of the queue
+ * manager, driven through the Qmgr class over real UNIX sockets: queue
+ * files in incoming/, the real trivial-rewrite service routine on
+ * private/rewrite and a fake, slow delivery agent on private/slow that
+ * records the order of the requests it receives.
+ *
+ * (1) a big message (many recipients, one destination, one delivery at a
+ *     time) is being delivered when small messages arrive: they preempt it
+ *     and are delivered before it finishes; with default_delivery_slot_cost
+ *     = 0 (and in oqmgr) they wait until it is done;
+ * (2) a message with more recipients than qmgr_message_recipient_limit and
+ *     <transport>_recipient_limit is delivered completely, read in slices,
+ *     with no more recipients in memory than the limit.
+ */
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:net';
+import { makeInstance, buildQueueFile, placeQueueFile, serveAgent, type Instance } from '../delivery/queue_fixture.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_OK } from '../../src/global/deliver_request.js';
+import { trivialRewriteInit, rewriteService } from '../../src/trivial-rewrite/trivial-rewrite.js';
+import { Qmgr } from '../../src/qmgr/qmgr.js';
+import { setLogSink } from './logsink.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Delivery {
+  queueId: string;
+  recipients: string[];
+}
+
+interface Rig {
+  inst: Instance;
+  qmgr: Qmgr;
+  deliveries: Delivery[];
+  logs: { lines: string[]; restore: () => void };
+  close(): void;
+}
+
+/** rig - an instance whose default transport "slow" is a fake agent answering after holdMs. */
+async function rig(mainCf: string, holdMs: number, opts: { preempt?: boolean } = {}): Promise<Rig> {
+  const inst = makeInstance(['default_transport = slow', 'queue_run_delay = 3600s', mainCf].join('\n'));
+  const logs = setLogSink();
+  const deliveries: Delivery[] = [];
+  const servers: Server[] = [];
+  const st = await trivialRewriteInit(inst.config);
+  servers.push(await serveAgent(inst, 'rewrite', (stream) => rewriteService(stream, st)));
+  servers.push(
+    await serveAgent(inst, 'slow', async (stream) => {
+      const req = await readDeliverRequest(stream);
+      if (!req) return;
+      deliveries.push({ queueId: req.queue_id, recipients: req.rcpt.map((r) => r.address) });
+      await sleep(holdMs);
+      await sendDeliverReply(stream, { hop: emptyHop(), status: DELIVER_STAT_OK });
+    }),
+  );
+  const qmgr = new Qmgr(inst.config, opts);
+  return {
+    inst,
+    qmgr,
+    deliveries,
+    logs,
+    close() {
+      qmgr.stop();
+      for (const s of servers) s.close();
+      logs.restore();
+      inst.cleanup();
+    },
+  };
+}
+
+function queueFile(r: Rig, id: string, rcpts: string[]): void {
+  const file = buildQueueFile('sender@example.org', rcpts.map((address) => ({ address })), ['Subject: x', '', 'body']);
+  placeQueueFile(r.inst, id, file, 'incoming');
+}
+
+async function waitFor(what: string, r: Rig, fn: () => boolean, timeoutMs = 60000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${r.logs.lines.join('\n')}`);
+    await sleep(20);
+  }
+}
+
+function removed(r: Rig, id: string): boolean {
+  return r.logs.lines.includes(`${id}: removed`) && !existsSync(join(r.inst.config.str('queue_directory'), 'active', id));
+}
+
+const BIG = Array.from({ length: 40 }, (_, i) => `big${i}@dest.test`);
+const SMALL = ['S1', 'S2', 'S3'];
+
+/** bigThenSmall - the big message first; once its delivery runs, three one-recipient messages arrive. */
+async function bigThenSmall(r: Rig): Promise<string[]> {
+  queueFile(r, 'B0', BIG);
+  await r.qmgr.start();
+  await waitFor('the first delivery of the big message', r, () => r.deliveries.length >= 1);
+  for (const id of SMALL) queueFile(r, id, [`${id.toLowerCase()}@dest.test`]);
+  await r.qmgr.trigger(Buffer.from('I'));
+  await waitFor('all messages removed', r, () => ['B0', ...SMALL].every((id) => removed(r, id)));
+  assert.equal(r.deliveries.filter((d) => d.queueId === 'B0').length, BIG.length);
+  return r.deliveries.map((d) => d.queueId);
+}
+
+// One delivery at a time to dest.test, one recipient per delivery: each
+// request is one delivery slot.
+const SERIAL = 'slow_destination_concurrency_limit = 1\nslow_destination_recipient_limit = 1';
+
+test('small messages preempt a big one: they are delivered before it finishes', async () => {
+  const r = await rig(SERIAL, 25);
+  try {
+    const order = await bigThenSmall(r);
+    const lastBig = order.lastIndexOf('B0');
+    for (const id of SMALL) {
+      const at = order.indexOf(id);
+      assert.ok(at > 0 && at < lastBig, `${id} delivered at ${at}, the big message finished at ${lastBig}: ${order.join(' ')}`);
+    }
+    // the big message is not starved: small ones slip in, it keeps going
+    assert.equal(order[0], 'B0');
+  } finally {
+    r.close();
+  }
+});
+
+test('default_delivery_slot_cost = 0 turns preemption off: small messages wait for the big one', async () => {
+  const r = await rig(`${SERIAL}\ndefault_delivery_slot_cost = 0`, 5);
+  try {
+    const order = await bigThenSmall(r);
+    assert.deepEqual(order, [...BIG.map(() => 'B0'), ...SMALL]);
+  } finally {
+    r.close();
+  }
+});
+
+test('oqmgr does not preempt; per-transport slot cost overrides the default', async () => {
+  const o = await rig(SERIAL, 5, { preempt: false });
+  try {
+    assert.deepEqual(await bigThenSmall(o), [...BIG.map(() => 'B0'), ...SMALL]);
+  } finally {
+    o.close();
+  }
+  const t = await rig(`${SERIAL}\nslow_delivery_slot_cost = 0`, 5);
+  try {
+    assert.deepEqual(await bigThenSmall(t), [...BIG.map(() => 'B0'), ...SMALL]);
+  } finally {
+    t.close();
+  }
+});
+
+test('a message with more recipients than the in-memory limits is delivered completely, read in slices', async () => {
+  const limits = [
+    'qmgr_message_recipient_limit = 30',
+    'qmgr_message_recipient_minimum = 5',
+    'slow_recipient_limit = 30',
+    'slow_recipient_refill_limit = 10',
+    'slow_destination_recipient_limit = 7',
+    'slow_destination_concurrency_limit = 2',
+  ].join('\n');
+  const r = await rig(limits, 2);
+  try {
+    const rcpts = Array.from({ length: 500 }, (_, i) => `u${i}@d${i % 3}.test`);
+    queueFile(r, 'H0', rcpts);
+    queueFile(r, 'H1', ['one@d0.test', 'two@d1.test']);
+    await r.qmgr.start();
+    await waitFor('both messages removed', r, () => removed(r, 'H0') && removed(r, 'H1'));
+    assert.ok(r.logs.lines.includes('H0: from=<sender@example.org>, size=20, nrcpt=500 (queue active)'), r.logs.lines.join('\n'));
+    const got = r.deliveries.filter((d) => d.queueId === 'H0').flatMap((d) => d.recipients);
+    assert.deepEqual([...got].sort(), [...rcpts].sort(), 'every recipient exactly once');
+    assert.ok(r.deliveries.every((d) => d.recipients.length <= 7));
+    assert.ok(r.qmgr.refills >= 500 / 30 - 1, `read in slices (${r.qmgr.refills} refills)`);
+    assert.ok(r.qmgr.peakRecipients <= 30, `at most qmgr_message_recipient_limit in memory (peak ${r.qmgr.peakRecipients})`);
+    assert.equal(r.qmgr.recipientsInMemory, 0);
+  } finally {
+    r.close();
+  }
+});
