@@ -305,7 +305,7 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
     const outputHeader = (text: string): void => {
       const nameLen = headerNameLength(text);
       const name = text.slice(0, nameLen).toLowerCase();
-      const rr = EXTRACT_HEADERS[name];
+      const rr = Object.hasOwn(EXTRACT_HEADERS, name) ? EXTRACT_HEADERS[name] : undefined;
       if (rr !== undefined && (!extract.resent || rr)) {
         let list = extract.recipients;
         if (rr) {
