@@ -23,7 +23,8 @@
  *     sendmail_fast ORIGINAL_ARGV0 [arguments ...]
  * The fallback runs `node ORIGINAL_ARGV0 arguments...`, i.e. the same shim
  * as JavaScript, so the program name (sendmail, mailq, newaliases) is kept.
- * POSTFIX_TS_SENDMAIL_NODE=1 in the environment forces the Node path.
+ * POSTFIX_TS_SENDMAIL_NODE=1 in the environment forces the Node path;
+ * with POSTFIX_TS_SENDMAIL_TRACE=1 a hand-over says so on stderr (tests).
  *
  * Input is untrusted: lines are cut at $line_length_limit, a -t header at
  * $header_size_limit, the file at $message_size_limit; no fixed-size buffer
@@ -257,6 +258,10 @@ static void exec_node(void)
 /* fallback - hand the whole request to Node, stdin untouched */
 static void fallback(void)
 {
+    const char *trace = getenv("POSTFIX_TS_SENDMAIL_TRACE");
+
+    if (trace && *trace)
+        say("sendmail_fast", "trace: running the Node implementation");
     exec_node();
     _exit(EX_TEMPFAIL);
 }
@@ -1563,6 +1568,21 @@ int main(int argc, char **argv)
         return EX_TEMPFAIL;
     }
     g_progname = base_name(argv[1]);
+    if (argv[1][0] != '/') {
+        /* later hand-overs happen after chdir(queue_directory) */
+        char cwd[PATH_MAX];
+        size_t need;
+        char *abs;
+
+        if (getcwd(cwd, sizeof(cwd)) == 0)
+            fallback();
+        need = strlen(cwd) + strlen(argv[1]) + 2;
+        abs = malloc(need);
+        if (abs == 0)
+            die_nomem();
+        snprintf(abs, need, "%s/%s", cwd, argv[1]);
+        argv[1] = abs;
+    }
     {
         char self[PATH_MAX];
         char *slash;
