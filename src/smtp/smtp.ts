@@ -28,7 +28,7 @@ import { readMessageLines } from '../global/mail_copy.js';
 import { DSN_NOTIFY, DSN_RET } from '../global/rec_type.js';
 import { readReply, replyDsn, SmtpProtocolError, type SmtpReply } from './smtp_chat.js';
 import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type NextHop, type SmtpTarget } from './smtp_connect.js';
-import { assess, caList, lookupPolicy, param, startTls, trustWord, type TlsPolicy } from './smtp_tls.js';
+import { assess, caList, clientCredentials, lookupPolicy, param, startTls, trustWord, verifyLevel, TlsPolicyInvalid, type TlsPolicy } from './smtp_tls.js';
 import { saslCredentials } from './smtp_sasl.js';
 import { rewriteHeader } from './smtp_generic.js';
 import { mimeDowngrade } from './smtp_mime.js';
@@ -174,6 +174,12 @@ export class SmtpAgent {
     try {
       ctx = { nexthop, hop, tlsPolicy: await lookupPolicy(this.config, this.prefix, nexthop, hop.host) };
     } catch (err) {
+      if (err instanceof TlsPolicyInvalid) {
+        // Postfix TLS_LEV_INVALID: warned, and the mail waits for a fixed configuration
+        msg.warn(`TLS policy lookup for ${nexthop}/${targets[0].host}: ${err.message}`);
+        for (const r of pending) await status.defer(r, { dsn: '4.7.5', text: err.message, relay: 'none' });
+        return emptyHop();
+      }
       const text = `TLS policy lookup for ${nexthop}: ${(err as Error).message}`;
       for (const r of pending) await status.defer(r, { dsn: '4.3.0', text, relay: 'none' });
       return emptyHop();
@@ -401,20 +407,18 @@ export class SmtpAgent {
     s.sock.removeAllListeners('data');
     let tsock;
     try {
-      const cert = param(this.config, this.prefix, 'tls_cert_file');
-      const key = param(this.config, this.prefix, 'tls_key_file');
       // SNI only when smtp_tls_servername asks for it, as in Postfix.
       const sniParam = param(this.config, this.prefix, 'tls_servername').trim();
       const sni = sniParam === '' ? '' : sniParam === 'hostname' ? s.target.host : sniParam === 'nexthop' ? ctx.hop.host : sniParam;
-      tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, cert, key);
+      tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, clientCredentials(this.config, this.prefix));
     } catch (err) {
       this.dropSession(s, false);
       msg.info(`SSL_connect error to ${targetLabel(s.target)}: ${(err as Error).message}`);
       return { kind: 'defer', dsn: '4.7.5', text: 'Cannot start TLS: handshake failure' };
     }
-    const r = assess(tsock, policy, s.target.host, ctx.hop.host);
+    const r = assess(tsock, policy, s.target.host, ctx.hop.host, this.config, this.prefix, targetLabel(s.target));
     const logLevel = Number(param(this.config, this.prefix, 'tls_loglevel')) || 0;
-    const verify = policy.level === 'verify' || policy.level === 'secure';
+    const verify = verifyLevel(policy.level);
     if (logLevel >= 1) {
       if (r.failure && verify) msg.info(`server certificate verification failed for ${targetLabel(s.target)}: ${r.failure}`);
       msg.info(`${trustWord(r, policy.level)} TLS connection established to ${targetLabel(s.target)}: ${r.summary}`);

@@ -5,8 +5,13 @@
  * The security level comes from smtp_tls_policy_maps (looked up by the
  * next hop as written, e.g. "[mx.example.com]:587", then by its domain) or
  * from smtp_tls_security_level (smtp_enforce_tls / smtp_use_tls as the
- * compatible fallback): none, may, encrypt, verify, secure ("dane" levels
- * are treated as "may"/"encrypt", see docs/smtp.md). Only smtp_tls_CAfile
+ * compatible fallback): none, may, encrypt, fingerprint, verify, secure
+ * ("dane" levels are treated as "may"/"secure", see docs/smtp.md). At the
+ * fingerprint level the server certificate, or its public key, must have a
+ * digest (smtp_tls_fingerprint_digest) listed in the policy's "match="
+ * ("|"-separated) or in smtp_tls_fingerprint_cert_match. A client
+ * certificate is presented from smtp_tls_chain_files, or
+ * smtp_tls_cert_file/smtp_tls_key_file. Only smtp_tls_CAfile
  * and smtp_tls_CApath are trusted (tls_append_default_CA = no), as in
  * Postfix. The session summary line is logged at smtp_tls_loglevel >= 1 in
  * Postfix's words ("Verified/Trusted/Untrusted/Anonymous TLS connection
@@ -22,13 +27,22 @@ import type { MailConfig } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
 import { splitList } from '../global/mail_conf.js';
 import { tlsSummary } from '../tls/tls_misc.js';
+import { certFprint, digestLength, fingerprintDigest, fprintCompatText, hexDecodeOpt, pkeyFprint, validDigest } from '../tls/tls_fprint.js';
+import { msg } from '../util/msg.js';
 
-export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify' | 'secure';
+export type TlsLevel = 'none' | 'may' | 'encrypt' | 'fingerprint' | 'verify' | 'secure';
 
 export interface TlsPolicy {
   level: TlsLevel;
-  /** certificate name patterns for verify/secure (hostname, nexthop, dot-nexthop or literal names) */
+  /** certificate name patterns for verify/secure (hostname, nexthop, dot-nexthop or literal names), or fingerprints */
   match: string[];
+}
+
+/** Thrown when a next hop's TLS policy cannot be used (Postfix TLS_LEV_INVALID). */
+export class TlsPolicyInvalid extends Error {
+  constructor() {
+    super('client TLS configuration problem');
+  }
 }
 
 /** param - the lmtp_ variant when the lmtp client has one, else the smtp_ parameter. */
@@ -51,16 +65,39 @@ export function parsePolicy(value: string, config: MailConfig, prefix: string): 
   let lvl = (words.shift() ?? '').toLowerCase();
   if (!LEVELS.has(lvl)) return null;
   if (lvl === 'dane') lvl = 'may';
-  if (lvl === 'dane-only' || lvl === 'fingerprint') lvl = 'secure';
+  if (lvl === 'dane-only') lvl = 'secure';
   const level = lvl as TlsLevel;
-  let match: string[] = [];
-  if (level === 'verify') match = splitList(param(config, prefix, 'tls_verify_cert_match'));
-  if (level === 'secure') match = splitList(param(config, prefix, 'tls_secure_cert_match'));
+  let match: string[] | null = null;
   for (const w of words) {
     const m = /^match=(.*)$/i.exec(w);
-    if (m) match = m[1].split(':').filter(Boolean);
+    if (!m) continue;
+    // fingerprints are "|"-separated (a digest contains ":"); every match= adds
+    if (level === 'fingerprint') match = [...(match ?? []), ...m[1].split('|').filter(Boolean)];
+    else match = [...(match ?? []), ...m[1].split(':').filter(Boolean)];
   }
+  if (match === null) match = defaultMatch(config, prefix, level);
   return { level, match };
+}
+
+/** defaultMatch - the main.cf match list of a level. */
+function defaultMatch(config: MailConfig, prefix: string, level: TlsLevel): string[] {
+  if (level === 'verify') return splitList(param(config, prefix, 'tls_verify_cert_match'));
+  if (level === 'secure') return splitList(param(config, prefix, 'tls_secure_cert_match'));
+  if (level === 'fingerprint') return param(config, prefix, 'tls_fingerprint_cert_match').split(/[\s,]+/).filter(Boolean);
+  return [];
+}
+
+/**
+ * checkPolicy - a fingerprint level needs fingerprints: Postfix warns and
+ * marks the policy invalid (mail is deferred with "client TLS configuration
+ * problem").
+ */
+function checkPolicy(policy: TlsPolicy, nexthop: string): TlsPolicy {
+  if (policy.level === 'fingerprint' && policy.match.length === 0) {
+    msg.warn(`nexthop domain ${nexthop}: configured at fingerprint security level, but with no fingerprints to match.`);
+    throw new TlsPolicyInvalid();
+  }
+  return policy;
 }
 
 /** defaultLevel - smtp_tls_security_level, or the smtp_enforce_tls/smtp_use_tls compatibility settings. */
@@ -78,8 +115,8 @@ const policyMaps = new Map<string, Maps>();
 export async function lookupPolicy(config: MailConfig, prefix: string, nexthop: string, domain: string): Promise<TlsPolicy> {
   const spec = param(config, prefix, 'tls_policy_maps');
   const base = defaultLevel(config, prefix);
-  const fallback: TlsPolicy = { level: base, match: base === 'verify' ? splitList(param(config, prefix, 'tls_verify_cert_match')) : base === 'secure' ? splitList(param(config, prefix, 'tls_secure_cert_match')) : [] };
-  if (!spec.trim()) return fallback;
+  const fallback: TlsPolicy = { level: base, match: defaultMatch(config, prefix, base) };
+  if (!spec.trim()) return checkPolicy(fallback, nexthop);
   let maps = policyMaps.get(spec);
   if (!maps) {
     maps = Maps.create(`${prefix}_tls_policy_maps`, spec);
@@ -88,9 +125,9 @@ export async function lookupPolicy(config: MailConfig, prefix: string, nexthop: 
   for (const key of [nexthop, domain]) {
     if (!key) continue;
     const v = await maps.find(key);
-    if (v !== null) return parsePolicy(v, config, prefix) ?? { level: 'encrypt', match: [] };
+    if (v !== null) return checkPolicy(parsePolicy(v, config, prefix) ?? { level: 'encrypt', match: [] }, nexthop);
   }
-  return fallback;
+  return checkPolicy(fallback, nexthop);
 }
 
 /** caList - the trust anchors (smtp_tls_CAfile, smtp_tls_CApath); never the system store. */
@@ -120,15 +157,28 @@ export interface TlsResult {
   peerCert: boolean;
 }
 
+/** clientCredentials - our certificate and key (smtp_tls_chain_files, else smtp_tls_cert_file/smtp_tls_key_file), or null. */
+export function clientCredentials(config: MailConfig, prefix: string): { cert: Buffer | Buffer[]; key: Buffer | Buffer[] } | null {
+  const chain = splitList(param(config, prefix, 'tls_chain_files'));
+  if (chain.length > 0) {
+    const pems = chain.map((f) => readFileSync(f));
+    return { cert: pems, key: pems };
+  }
+  const certFile = param(config, prefix, 'tls_cert_file');
+  if (!certFile) return null;
+  const keyFile = param(config, prefix, 'tls_key_file') || certFile;
+  return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+}
+
 /** startTls - client handshake over an open socket (after "220 Ready to start TLS"). */
-export function startTls(sock: Socket, servername: string, ca: string[], timeoutMs: number, certFile = '', keyFile = ''): Promise<TLSSocket> {
+export function startTls(sock: Socket, servername: string, ca: string[], timeoutMs: number, creds: { cert: Buffer | Buffer[]; key: Buffer | Buffer[] } | null = null): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const opts = {
       socket: sock,
       ca: ca.length ? ca : [],
       rejectUnauthorized: false,
       ...(servername && !isIP(servername) ? { servername } : {}),
-      ...(certFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile || certFile) } : {}),
+      ...(creds ?? {}),
     };
     const t = tlsConnect(opts);
     const timer = setTimeout(() => {
@@ -189,10 +239,50 @@ export function nameMatches(names: string[], patterns: string[], host: string, n
   return false;
 }
 
+/**
+ * fingerprintMatch - the fingerprint level (Postfix tls_dane.c with
+ * private-use TLSA records "3 0 255"/"3 1 255"): the server certificate or
+ * its public key must have one of the configured digests. Entries that are
+ * not hex, or not as long as the digest, are unusable and logged.
+ */
+export function fingerprintMatch(t: TLSSocket, fprints: string[], mdalg: string, label: string): { matched: boolean; failure: string } {
+  const x509 = t.getPeerX509Certificate();
+  const usable: string[] = [];
+  const size = validDigest(mdalg) ? digestLength(mdalg) : -1;
+  const unusable: string[] = [];
+  for (const f of fprints) {
+    const raw = f.length > 3 * 64 ? null : hexDecodeOpt(f);
+    if (raw === null) {
+      msg.warn(f.length > 3 * 64 ? `malformed fingerprint value: ${f.slice(0, 100)}...` : `malformed fingerprint value: ${f.slice(0, 384)}`);
+      continue;
+    }
+    const hex = raw.toString('hex').toUpperCase();
+    if (raw.length !== size) unusable.unshift(`${label}: unusable TLSA RR: 3 1 255 ${hex}`, `${label}: unusable TLSA RR: 3 0 255 ${hex}`);
+    else usable.push(hex);
+  }
+  for (const line of unusable) msg.warn(line);
+  if (usable.length === 0) {
+    if (unusable.length > 0) msg.warn(`${label}: all fingerprints unusable`);
+    return { matched: false, failure: 'num=1:unspecified certificate verification error' };
+  }
+  if (x509) {
+    const mine = [certFprint(x509, mdalg), pkeyFprint(x509, mdalg)].map((x) => x.replace(/:/g, ''));
+    if (usable.some((u) => mine.includes(u))) return { matched: true, failure: '' };
+  }
+  return { matched: false, failure: 'num=65:no matching DANE TLSA records' };
+}
+
 /** assess - trust and name checks for a finished handshake. */
-export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: string): TlsResult {
+export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: string, config?: MailConfig, prefix = 'smtp', label = host): TlsResult {
   const cert = t.getPeerCertificate();
   const peerCert = !!cert && Object.keys(cert).length > 0;
+  if (policy.level === 'fingerprint' && config) {
+    const digestParam = `${prefix}_tls_fingerprint_digest`;
+    const note = fprintCompatText(config, digestParam);
+    if (note) msg.info(note);
+    const r = fingerprintMatch(t, policy.match, fingerprintDigest(config, digestParam), label);
+    return { sock: t, trusted: r.matched, matched: r.matched, failure: peerCert ? r.failure : '', summary: tlsSummary(t, 'client'), peerCert };
+  }
   const trusted = peerCert && t.authorized;
   let failure = '';
   if (peerCert && !t.authorized) {
@@ -207,10 +297,15 @@ export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: s
   return { sock: t, trusted, matched, failure, summary: tlsSummary(t, 'client'), peerCert };
 }
 
+/** verifyLevel - levels at which an unverified server certificate defers the mail. */
+export function verifyLevel(level: TlsLevel): boolean {
+  return level === 'verify' || level === 'secure' || level === 'fingerprint';
+}
+
 /** trustWord - Verified, Trusted, Untrusted or Anonymous, as in the Postfix log line. */
 export function trustWord(r: TlsResult, level: TlsLevel): string {
   if (!r.peerCert) return 'Anonymous';
-  if (r.trusted && r.matched && (level === 'verify' || level === 'secure')) return 'Verified';
-  if (r.trusted && level !== 'verify' && level !== 'secure') return 'Trusted';
+  if (r.trusted && r.matched && verifyLevel(level)) return 'Verified';
+  if (r.trusted && !verifyLevel(level)) return 'Trusted';
   return r.trusted && !r.failure ? 'Trusted' : 'Untrusted';
 }

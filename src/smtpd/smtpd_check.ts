@@ -25,6 +25,7 @@ import { NamadrList, Resolver, RESOLVE, ownAddresses, type ResolveReply, DomainL
 import { saslMethod, saslUsername } from './smtpd_sasl.js';
 import { MAIL_ERROR, CLEANUP_FLAG, type SmtpdState, WHERE } from './smtpd_state.js';
 import { rejectUnverifiedAddress, permitMxBackup } from './smtpd_verify.js';
+import { fprintCompatText } from '../tls/tls_fprint.js';
 
 export const CHECK_DUNNO = 0;
 export const CHECK_OK = 1;
@@ -39,6 +40,7 @@ export const NAME = {
   ETRN: 'Etrn command',
   DATA: 'Data command',
   EOD: 'End-of-data',
+  CCERT: 'Client certificate',
 };
 
 /** A non-local exit from a check (Postfix longjmp(smtpd_check_buf)). */
@@ -1043,7 +1045,11 @@ async function genericChecks(state: SmtpdState, restrictions: string[], replyNam
         }
         case 'permit_tls_clientcerts':
         case 'permit_tls_all_clientcerts':
-          // no client certificate is verified in this server (yet): never permits
+          status = await permitTlsClientcerts(state, n === 'permit_tls_all_clientcerts', replyName);
+          if (status === CHECK_OK) status = aclPermit(state, name, NAME.CLIENT, state.namaddr);
+          break;
+        case 'check_ccert_access':
+          status = await checkCcertAccess(state, arg!, defAcl);
           break;
         case 'reject_unknown_recipient_domain':
           if (recipient !== null) status = await rejectUnknownAddress(state, recipient, recipient, NAME.RECIPIENT);
@@ -1247,11 +1253,90 @@ async function rejectUnauthSenderLoginMismatch(state: SmtpdState, sender: string
   return checkReject(state, MAIL_ERROR.POLICY, 553, '5.7.1', `<${sender}>: Sender address rejected: not logged in`);
 }
 
+const relayCcerts = new WeakMap<MailConfig, Maps>();
+/** the fingerprint compatibility note is logged once per process for policy requests */
+let policyCompatNoted = false;
+
+/**
+ * permitTlsClientcerts - OK when the client certificate's fingerprint or
+ * public-key fingerprint is in relay_clientcerts (the CA need not be
+ * trusted for that), or, for permit_tls_all_clientcerts, when the
+ * certificate is trusted (Postfix smtpd_check.c permit_tls_clientcerts()).
+ */
+async function permitTlsClientcerts(state: SmtpdState, all: boolean, replyName: string | null): Promise<number> {
+  if (state.tls === null) return CHECK_DUNNO;
+  const cert = state.tls.ccert;
+  if (cert.trusted && all) return CHECK_OK;
+  if (cert.present) {
+    const note = fprintCompatText(state.config, 'smtpd_tls_fingerprint_digest');
+    if (note) msg.info(note);
+    let maps = relayCcerts.get(state.config);
+    if (!maps) {
+      maps = Maps.fromParam('relay_clientcerts', state.config.str('relay_clientcerts'));
+      relayCcerts.set(state.config, maps);
+    }
+    for (const fprint of [cert.certFprint, cert.pkeyFprint]) {
+      let found: string | undefined;
+      try {
+        found = await maps.find(fprint);
+      } catch (e) {
+        if (!(e instanceof TableError)) throw e;
+        msg.warn(`relay_clientcerts: lookup error for fingerprint '${cert.certFprint}', pkey fingerprint ${cert.pkeyFprint}`);
+        if (replyName === null) return CHECK_DUNNO; // local_header_rewrite_clients: not local
+        rejectDictRetry(state, replyName);
+      }
+      if (found !== undefined) {
+        msg.debug(1, `Relaying allowed for certified client: ${found}`);
+        return CHECK_OK;
+      }
+    }
+    msg.debug(1, `relay_clientcerts: No match for fingerprint '${cert.certFprint}', pkey fingerprint ${cert.pkeyFprint}`);
+  } else if (!state.config.bool('smtpd_tls_ask_ccert')) {
+    msg.warn(`${all ? 'permit_tls_all_clientcerts' : 'permit_tls_clientcerts'} is requested, but "smtpd_tls_ask_ccert = no"`);
+  }
+  return CHECK_DUNNO;
+}
+
+/**
+ * checkCcertAccess - look up the client certificate fingerprint, then the
+ * public-key fingerprint, in an access table; the reply names the
+ * certificate's CommonName (Postfix smtpd_check.c check_ccert_access()).
+ */
+async function checkCcertAccess(state: SmtpdState, table: string, defAcl: string | null): Promise<number> {
+  const cert = state.tls?.ccert;
+  if (cert?.present) {
+    const note = fprintCompatText(state.config, 'smtpd_tls_fingerprint_digest');
+    for (const fprint of [cert.certFprint, cert.pkeyFprint]) {
+      if (note) msg.info(note);
+      const r = await checkAccessKey(state, table, fprint, cert.peerCN, NAME.CCERT, defAcl);
+      if (r.status !== CHECK_DUNNO) return r.status;
+    }
+  } else if (!state.config.bool('smtpd_tls_ask_ccert')) {
+    msg.warn('check_ccert_access is requested, but "smtpd_tls_ask_ccert = no"');
+  }
+  return CHECK_DUNNO;
+}
+
+/** xtextQuote - RFC 3461 xtext as Postfix xtext_quote(): "+XX" for bytes outside "!".."~", "+" and "=". */
+function xtextQuote(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) {
+    out += b < 33 || b > 126 || b === 0x2b || b === 0x3d ? '+' + b.toString(16).toUpperCase().padStart(2, '0') : String.fromCharCode(b);
+  }
+  return out;
+}
+
 /** checkPolicyService - the policy delegation protocol (check_policy_service). */
 async function checkPolicyService(state: SmtpdState, server: string, replyName: string, replyClass: string, defAcl: string | null): Promise<number> {
   const c = state.config;
   const where = state.where === 'BDAT' ? 'DATA' : state.where;
   const countsRcpts = ['DATA', 'BDAT', WHERE.AFTER_EOM].includes(state.where);
+  const tls = state.tls;
+  if (tls?.ccert.certFprint && !policyCompatNoted) {
+    const note = fprintCompatText(c, 'smtpd_tls_fingerprint_digest');
+    if (note) msg.info(note);
+    policyCompatNoted = true;
+  }
   // attribute order of Postfix 3.7 check_policy_service() (SASL and TLS build)
   const attrs: Array<[string, string]> = [
     ['request', 'smtpd_access_policy'],
@@ -1275,13 +1360,14 @@ async function checkPolicyService(state: SmtpdState, server: string, replyName: 
     ['sasl_method', saslMethod(state) ?? ''],
     ['sasl_username', saslUsername(state) ?? ''],
     ['sasl_sender', state.saslSender ?? ''],
-    ['ccert_subject', ''],
-    ['ccert_issuer', ''],
-    ['ccert_fingerprint', ''],
-    ['ccert_pubkey_fingerprint', ''],
-    ['encryption_protocol', ''],
-    ['encryption_cipher', ''],
-    ['encryption_keysize', '0'],
+    // subject and issuer only for a trusted certificate, fingerprints for any
+    ['ccert_subject', tls?.ccert.trusted ? xtextQuote(tls.ccert.peerCN) : ''],
+    ['ccert_issuer', tls?.ccert.trusted ? xtextQuote(tls.ccert.issuerCN) : ''],
+    ['ccert_fingerprint', tls?.ccert.certFprint ?? ''],
+    ['ccert_pubkey_fingerprint', tls?.ccert.pkeyFprint ?? ''],
+    ['encryption_protocol', tls?.protocol ?? ''],
+    ['encryption_cipher', tls?.cipher ?? ''],
+    ['encryption_keysize', String(tls?.bits ?? 0)],
     ['policy_context', c.str('smtpd_policy_service_policy_context')],
   ];
   const request = attrs.map(([k, v]) => `${k}=${v}\n`).join('') + '\n';
@@ -1593,8 +1679,9 @@ export async function smtpdCheckRewrite(state: SmtpdState): Promise<string | nul
     if (lower === 'permit_inet_interfaces') ok = permitInetInterfaces(state) === CHECK_OK;
     else if (lower === 'permit_mynetworks') ok = (await permitMynetworks(state)) === CHECK_OK;
     else if (lower === 'permit_sasl_authenticated') ok = saslUsername(state) !== null;
-    else if (lower.startsWith('permit_tls')) ok = false;
-    else if (item.includes(':')) {
+    else if (lower === 'permit_tls_clientcerts' || lower === 'permit_tls_all_clientcerts') {
+      ok = (await permitTlsClientcerts(state, lower === 'permit_tls_all_clientcerts', null)) === CHECK_OK;
+    } else if (item.includes(':')) {
       try {
         ok = (await openTable(item).lookup(state.addr)) !== undefined;
       } catch (e) {

@@ -43,10 +43,21 @@ function commonPreMessageHandling(state: SmtpdState): void {
   if (state.tls !== null && config.bool('smtpd_tls_received_header')) {
     // Postfix folds the TLS details over two lines, then says what it asked of the client.
     const t = state.tls;
-    const details = t.details.trim();
-    out(state, REC.NORM, `\t(using ${t.protocol} with cipher ${t.cipher} (${t.bits}/${t.bits} bits)${details ? '' : ')'}`);
-    if (details) out(state, REC.NORM, `\t ${details})`);
-    out(state, REC.NORM, '\t(No client certificate requested)');
+    const cut = t.details.indexOf(' client-signature ');
+    const lines = [`(using ${t.protocol} with cipher ${t.cipher} (${t.bits}/${t.bits} bits)`];
+    const serverPart = (cut < 0 ? t.details : t.details.slice(0, cut)).trim();
+    if (serverPart) lines.push(` ${serverPart}`);
+    if (cut >= 0) lines.push(` ${t.details.slice(cut).trim()}`);
+    lines[lines.length - 1] += ')';
+    for (const line of lines) out(state, REC.NORM, `\t${line}`);
+    const cc = t.ccert;
+    if (cc.present) {
+      out(state, REC.NORM, `\t(Client CN "${commentSanitize(cc.peerCN)}", Issuer "${commentSanitize(cc.issuerCN)}" (${cc.trusted ? 'verified OK' : 'not verified'}))`);
+    } else if (config.bool('smtpd_tls_ask_ccert')) {
+      out(state, REC.NORM, '\t(Client did not present a certificate)');
+    } else {
+      out(state, REC.NORM, '\t(No client certificate requested)');
+    }
   }
   if (saslUser !== null && config.bool('smtpd_sasl_authenticated_header')) {
     out(state, REC.NORM, `\t(Authenticated sender: ${printable(saslUser)})`);
@@ -62,6 +73,31 @@ function commonPreMessageHandling(state: SmtpdState): void {
     out(state, REC.NORM, `\tby ${myhostname} (${mailName}) with ${withProtocol}${idPart};`);
     out(state, REC.NORM, `\t${date}`);
   }
+}
+
+/**
+ * commentSanitize - a certificate name made safe inside a Received: comment
+ * (Postfix smtpd.c comment_sanitize()): printable ASCII only, no backslash,
+ * unbalanced parentheses neutralized.
+ */
+export function commentSanitize(text: string): string {
+  let depth = 0;
+  let out = '';
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (code > 0x7e) out += '?'.repeat(Buffer.byteLength(ch)); // each byte, as Postfix
+    else if (code < 0x20 || ch === '\\') out += '?';
+    else if (ch === '(') {
+      depth++;
+      out += ch;
+    } else if (ch === ')') {
+      if (depth > 0) {
+        depth--;
+        out += ch;
+      } else out += '?';
+    } else out += ch;
+  }
+  return out + ')'.repeat(depth);
 }
 
 /** limits read per message */

@@ -7,6 +7,7 @@
 import type { MailConfig } from '../global/mail_conf.js';
 import type { VStream } from '../util/vstream.js';
 import type { MessageDest } from './smtpd_dest.js';
+import type { PeerCertInfo } from '../tls/tls_verify.js';
 
 /** MAIL_ERROR_* classes (global/mail_error.h), for postmaster notices and the reject logic. */
 export const MAIL_ERROR = {
@@ -140,7 +141,7 @@ export interface SmtpdState {
   /** an anvil connect event was sent and needs its disconnect */
   anvilConnected: boolean;
   /** the session runs under TLS (after STARTTLS) */
-  tls: { protocol: string; cipher: string; bits: number; details: string } | null;
+  tls: { protocol: string; cipher: string; bits: number; details: string; ccert: PeerCertInfo } | null;
   /** smtpd_forbid_bare_newline mask for this client (BARE_LF_*) */
   bareLfMask: number;
   /** the last line read ended in a bare LF */

@@ -7,6 +7,13 @@
  * as Postfix does ("No server certs available"). smtpd_tls_security_level
  * (or the obsolete smtpd_use_tls/smtpd_enforce_tls) decides whether
  * STARTTLS is offered ("may") or required ("encrypt").
+ *
+ * Client certificates (Postfix tls_server.c, smtpd.c smtpd_start_tls()):
+ * smtpd_tls_ask_ccert asks for one (so does smtpd_tls_req_ccert at level
+ * "encrypt"); it is verified against smtpd_tls_CAfile/smtpd_tls_CApath
+ * within smtpd_tls_ccert_verifydepth, and fingerprinted with
+ * smtpd_tls_fingerprint_digest. smtpd_tls_req_ccert at level "encrypt"
+ * ends the session with 421 when the certificate is missing or untrusted.
  */
 
 import { readFileSync } from 'node:fs';
@@ -18,8 +25,13 @@ import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
-import type { SmtpdState } from './smtpd_state.js';
+import { MAIL_ERROR, type SmtpdState } from './smtpd_state.js';
 import { tlsParts, type TlsParts } from '../tls/tls_misc.js';
+import { fingerprintDigest } from '../tls/tls_fprint.js';
+import { NO_PEER_CERT, peerCertInfo, verifyDepthLines, verifyErrorText, type PeerCertInfo } from '../tls/tls_verify.js';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { smtpdChatQuery, smtpdChatReply } from './smtpd_chat.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt';
 
@@ -46,6 +58,40 @@ function nodeTls(): typeof import('node:tls') {
 
 const contexts = new WeakMap<MailConfig, SecureContext | null>();
 
+/** The client-certificate settings of a server TLS context. */
+export interface CcertPolicy {
+  /** send a CertificateRequest (ask_ccert, or req_ccert at level encrypt) */
+  askCert: boolean;
+  /** 421 unless the certificate is present and trusted (req_ccert at level encrypt) */
+  requireCert: boolean;
+  mdalg: string;
+  verifyDepth: number;
+}
+
+/** ccertPolicy - smtpd's client-certificate settings. */
+export function ccertPolicy(config: MailConfig): CcertPolicy {
+  const enforce = tlsLevel(config) === 'encrypt' || config.bool('smtpd_tls_wrappermode');
+  const requireCert = config.bool('smtpd_tls_req_ccert') && enforce;
+  return {
+    askCert: config.bool('smtpd_tls_ask_ccert') || requireCert,
+    requireCert,
+    mdalg: fingerprintDigest(config, 'smtpd_tls_fingerprint_digest'),
+    verifyDepth: config.int('smtpd_tls_ccert_verifydepth'),
+  };
+}
+
+/** caCerts - the PEM texts of smtpd_tls_CAfile and of the certificates in smtpd_tls_CApath. */
+function caCerts(config: MailConfig): Buffer[] {
+  const out: Buffer[] = [];
+  const file = config.str('smtpd_tls_CAfile');
+  if (file) out.push(readFileSync(file));
+  const dir = config.str('smtpd_tls_CApath');
+  if (dir) {
+    for (const f of readdirSync(dir).sort()) if (/\.(pem|crt|\d+)$/.test(f)) out.push(readFileSync(join(dir, f)));
+  }
+  return out;
+}
+
 /** tlsContext - the server TLS context (null: no usable certificate; logged once). */
 export function tlsContext(config: MailConfig): SecureContext | null {
   if (contexts.has(config)) return contexts.get(config)!;
@@ -64,8 +110,18 @@ export function tlsContext(config: MailConfig): SecureContext | null {
       cert = readFileSync(certFile);
       key = readFileSync(config.str('smtpd_tls_key_file') || certFile);
     }
-    ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1' });
+    const ccert = ccertPolicy(config);
+    if (config.bool('smtpd_tls_req_ccert') && !ccert.requireCert) msg.warn("Can't require client certs unless TLS is required");
+    let ca: Buffer[] = [];
+    try {
+      if (ccert.askCert) ca = caCerts(config);
+    } catch (e) {
+      // Postfix: not critical; the client CA names are not sent and nothing verifies
+      msg.warn(`error loading client CA names from: ${config.str('smtpd_tls_CAfile') || config.str('smtpd_tls_CApath')}: ${(e as Error).message}`);
+    }
+    ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1', ...(ca.length ? { ca } : {}) });
   } catch (e) {
+    if (ccertPolicy(config).askCert) msg.warn('Need a server cert to request client certs');
     msg.warn(`No server certs available. TLS won't be enabled (${(e as Error).message})`);
     ctx = null;
   }
@@ -73,7 +129,10 @@ export function tlsContext(config: MailConfig): SecureContext | null {
   return ctx;
 }
 
-export type TlsInfo = TlsParts;
+/** A TLS session as smtpd knows it: the summary parts and the client certificate. */
+export interface TlsInfo extends TlsParts {
+  ccert: PeerCertInfo;
+}
 
 /**
  * startTls - run the server handshake on the client connection and switch
@@ -100,7 +159,9 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     while (state.client.available > 0) await state.client.readSome(state.client.available);
   }
   const timeoutMs = state.config.time('smtpd_starttls_timeout') * 1000;
-  const tlsSock = new (nodeTls().TLSSocket)(raw, { isServer: true, secureContext: ctx });
+  const ccert = ccertPolicy(state.config);
+  // Postfix continues the handshake whatever the certificate; trust is decided afterwards.
+  const tlsSock = new (nodeTls().TLSSocket)(raw, { isServer: true, secureContext: ctx, requestCert: ccert.askCert, rejectUnauthorized: false });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       tlsSock.destroy();
@@ -116,11 +177,38 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     });
   });
   tlsSock.on('error', () => undefined);
-  const info: TlsInfo = tlsParts(tlsSock, 'server');
-  const bits = info.bits;
+  const parts = tlsParts(tlsSock, 'server');
+  const peer = ccert.askCert ? peerCertInfo(tlsSock, ccert.mdalg, ccert.verifyDepth) : NO_PEER_CERT;
+  const info: TlsInfo = { ...parts, ccert: peer };
   state.client = new VStream(tlsSock, { timeout: state.client.timeout });
-  if (state.config.int('smtpd_tls_loglevel') >= 1) {
-    msg.info(`Anonymous TLS connection established from ${state.namaddr}: ${info.protocol} with cipher ${info.cipher} (${bits}/${bits} bits)${info.details}`);
+  const logLevel = state.config.int('smtpd_tls_loglevel');
+  if (peer.present) {
+    if (logLevel >= 2) {
+      for (const line of verifyDepthLines(tlsSock, peer, state.namaddr)) msg.info(line);
+      msg.info(`subject=${peer.subject}`);
+      msg.info(`issuer=${peer.issuer}`);
+      msg.info(`${state.namaddr}: subject_CN=${peer.peerCN}, issuer=${peer.issuerCN}, fingerprint=${peer.certFprint}, pkey_fingerprint=${peer.pkeyFprint}`);
+    }
+    // the reason a required certificate failed is logged (TLS_LOG_UNTRUSTED)
+    if (!peer.trusted && ccert.requireCert) msg.info(verifyErrorText(peer, state.namaddr, 'client'));
   }
+  if (logLevel >= 1) {
+    const trust = peer.present ? (peer.trusted ? 'Trusted' : 'Untrusted') : 'Anonymous';
+    msg.info(`${trust} TLS connection established from ${state.namaddr}: ${info.protocol} with cipher ${info.cipher} (${info.bits}/${info.bits} bits)${info.details}`);
+  }
+  if (ccert.requireCert && !peer.trusted) await requireCertAbort(state, peer.present, wrapperMode);
   return info;
+}
+
+/**
+ * requireCertAbort - smtpd_tls_req_ccert without a trusted certificate:
+ * log it, read the client's next command (after STARTTLS), answer 421 and
+ * hang up (the reply sets the session's hangup flag).
+ */
+async function requireCertAbort(state: SmtpdState, present: boolean, wrapperMode: boolean): Promise<void> {
+  const why = present ? 'Client certificate not trusted' : 'No client certificate presented';
+  msg.info(`NOQUEUE: abort: TLS from ${state.namaddr}: ${why}`);
+  if (!wrapperMode) await smtpdChatQuery(state);
+  await smtpdChatReply(state, `421 4.7.1 ${state.config.str('myhostname')} Error: ${why}`);
+  state.errorMask |= MAIL_ERROR.POLICY;
 }

@@ -6,7 +6,8 @@
  *   TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
  *     key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256
  *
- * The "server" is the peer for the client and ourselves for the server.
+ * The "server" is the peer for the client and ourselves for the server; a
+ * "client-signature ..." part follows when a client certificate was used.
  * Node reports the key-exchange group only on the client side
  * (getEphemeralKeyInfo() is empty on a server socket), so smtpd's lines
  * lack "key-exchange X25519"; everything else is as Postfix writes it.
@@ -26,8 +27,18 @@ export interface TlsParts {
   protocol: string;
   cipher: string;
   bits: number;
-  /** " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256", or "" */
+  /** " key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256[ client-signature ...]", or "" */
   details: string;
+}
+
+type SigCert = PeerCertificate & { asn1Curve?: string; nistCurve?: string; bits?: number; modulus?: string };
+
+/** signature - " server-signature RSA-PSS (2048 bits) server-digest SHA256" for a certificate's key, or "". */
+function signature(role: 'server' | 'client', cert: SigCert | null, protocol: string): string {
+  if (!cert || Object.keys(cert).length === 0) return '';
+  if (cert.modulus) return ` ${role}-signature ${protocol === 'TLSv1.3' ? 'RSA-PSS' : 'RSA'} (${cert.bits} bits) ${role}-digest SHA256`;
+  if (cert.asn1Curve || cert.nistCurve) return ` ${role}-signature ECDSA (${cert.nistCurve ?? cert.asn1Curve}) ${role}-digest SHA256`;
+  return '';
 }
 
 /** tlsParts - protocol, cipher and the key-exchange/signature details of a session. */
@@ -39,13 +50,12 @@ export function tlsParts(t: TLSSocket, side: 'client' | 'server'): TlsParts {
   const kx = t.getEphemeralKeyInfo() as { name?: string } | null;
   if (kx && kx.name) details += ` key-exchange ${kx.name}`;
   // The server's signature comes from its certificate: the peer's, or our own.
-  const cert = (side === 'client' ? t.getPeerCertificate() : t.getCertificate()) as
-    | (PeerCertificate & { asn1Curve?: string; nistCurve?: string; bits?: number; modulus?: string })
-    | null;
-  if (cert && Object.keys(cert).length) {
-    if (cert.modulus) details += ` server-signature ${protocol === 'TLSv1.3' ? 'RSA-PSS' : 'RSA'} (${cert.bits} bits) server-digest SHA256`;
-    else if (cert.asn1Curve || cert.nistCurve) details += ` server-signature ECDSA (${cert.nistCurve ?? cert.asn1Curve}) server-digest SHA256`;
-  }
+  details += signature('server', (side === 'client' ? t.getPeerCertificate() : t.getCertificate()) as SigCert | null, protocol);
+  // The client signs only when the server asked for a certificate and got one:
+  // the server sees the peer's; the client knows it was asked when the server
+  // sent signature algorithms for it (CertificateRequest).
+  if (side === 'server') details += signature('client', t.getPeerCertificate() as SigCert | null, protocol);
+  else if (t.getSharedSigalgs().length > 0) details += signature('client', t.getCertificate() as SigCert | null, protocol);
   return { protocol, cipher: cipher.name, bits, details };
 }
 

@@ -1,0 +1,328 @@
+/**
+ * tls_ccert - TLS client certificates end to end, with whole instances:
+ * our smtp client presents a certificate (smtp_tls_cert_file,
+ * smtp_tls_chain_files) to our smtpd, which relays only for listed
+ * fingerprints (permit_tls_clientcerts + relay_clientcerts); check_ccert_access,
+ * smtpd_tls_req_ccert, the ccert_* policy attributes, the log lines and the
+ * Received: header in Postfix 3.7's words (compared with Postfix 3.7.11); and
+ * the smtp client's "fingerprint" security level. The certificates (a CA, a
+ * server certificate, two client certificates it signed, a self-signed one)
+ * are made here by openssl.
+ */
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { TestInstance, freePort } from '../helpers/instance.js';
+import { tlsSession, type Credentials } from './tls_client.js';
+
+const me = userInfo().username;
+const HOST = 'mail.example.test';
+
+let work: string;
+let S: TestInstance; // the smtpd under test
+let C: TestInstance; // its smtp client peer
+let accessPort: number;
+let reqPort: number;
+let noAskPort: number;
+let policyPort: number;
+let policySrv: Server;
+const policyRequests: string[] = [];
+
+const f = (name: string) => join(work, name);
+const creds = (name: string): Credentials => ({ cert: readFileSync(f(`${name}.pem`)), key: readFileSync(f(`${name}.key`)) });
+
+/** fprint - the certificate's SHA256 fingerprint as openssl prints it. */
+function fprint(name: string): string {
+  const out = execFileSync('openssl', ['x509', '-in', f(`${name}.pem`), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
+  return out.trim().split('=')[1];
+}
+
+/** pkeyFprint - SHA256 of the DER public key, uppercase with colons. */
+function pkeyFprint(name: string): string {
+  const pem = execFileSync('openssl', ['x509', '-in', f(`${name}.pem`), '-noout', '-pubkey']);
+  const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'DER'], { input: pem });
+  const hex = execFileSync('openssl', ['dgst', '-sha256', '-hex'], { input: der, encoding: 'utf8' }).trim().split(/\s+/).pop()!;
+  return hex.toUpperCase().match(/../g)!.join(':');
+}
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { stdio: 'ignore' });
+}
+
+/** signed - a key and a certificate signed by the test CA. */
+function signed(name: string, subj: string, ext?: string): void {
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subj]);
+  const args = ['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '2'];
+  if (ext) {
+    writeFileSync(f(`${name}.ext`), ext);
+    args.push('-extfile', f(`${name}.ext`));
+  }
+  openssl(args);
+}
+
+let clientFp: string;
+let clientPk: string;
+let otherPk: string;
+let selfFp: string;
+let serverFp: string;
+let serverPk: string;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'tls-ccert-'));
+  chmodSync(work, 0o755);
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/C=US/O=Test CA/CN=Test Root CA']);
+  signed('server', '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  signed('client', '/O=Client Org/CN=client.example.test');
+  signed('other', '/CN=other.example.test');
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('self.key'), '-out', f('self.pem'), '-days', '2', '-subj', '/CN=self.example.test']);
+  writeFileSync(f('chain.pem'), Buffer.concat([readFileSync(f('client.key')), readFileSync(f('client.pem'))]));
+  for (const n of ['ca', 'server', 'client', 'other', 'self']) for (const x of ['key', 'pem']) chmodSync(f(`${n}.${x}`), 0o644);
+  chmodSync(f('chain.pem'), 0o644);
+  clientFp = fprint('client');
+  clientPk = pkeyFprint('client');
+  otherPk = pkeyFprint('other');
+  selfFp = fprint('self');
+  serverFp = fprint('server');
+  serverPk = pkeyFprint('server');
+
+  writeFileSync(f('relay_clientcerts'), `${clientFp} client.example.test\n`);
+  writeFileSync(f('ccert_access'), `${clientFp} REJECT not you\n${otherPk} 550 5.7.0 other cert refused\n${selfFp} OK\n`);
+  const relayDomains = ['relay1', 'relay2', 'relay3', 'relay4', 'fp1', 'fp2', 'fp3', 'fp4'];
+  writeFileSync(f('s_transport'), relayDomains.map((d) => `${d}.test discard:\n`).join(''));
+
+  policySrv = createServer((sock) => {
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        policyRequests.push(buf.slice(0, i + 1));
+        buf = buf.slice(i + 2);
+        sock.write('action=DUNNO\n\n');
+      }
+    });
+    sock.on('error', () => undefined);
+  });
+  const polSrvPort = await freePort();
+  await new Promise<void>((resolve) => policySrv.listen(polSrvPort, '127.0.0.1', () => resolve()));
+
+  accessPort = await freePort();
+  reqPort = await freePort();
+  noAskPort = await freePort();
+  policyPort = await freePort();
+  S = await TestInstance.create({
+    name: 'tls-ccert-s',
+    main: {
+      mynetworks: '192.0.2.0/24',
+      smtpd_tls_security_level: 'may',
+      smtpd_tls_cert_file: f('server.pem'),
+      smtpd_tls_key_file: f('server.key'),
+      smtpd_tls_CAfile: f('ca.pem'),
+      smtpd_tls_ask_ccert: 'yes',
+      smtpd_tls_loglevel: '1',
+      smtpd_tls_received_header: 'yes',
+      relay_clientcerts: `texthash:${f('relay_clientcerts')}`,
+      smtpd_relay_restrictions: 'permit_mynetworks, permit_tls_clientcerts, reject_unauth_destination',
+      transport_maps: `texthash:${f('s_transport')}`,
+    },
+    extraMasterCf: [
+      `127.0.0.1:${accessPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},reject`,
+      `127.0.0.1:${reqPort} inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_req_ccert=yes -o smtpd_tls_ask_ccert=no`,
+      `127.0.0.1:${noAskPort} inet n - n - - smtpd -o smtpd_tls_ask_ccert=no -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},permit`,
+      `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
+    ].join('\n'),
+  });
+  const p = S.smtpPort;
+  writeFileSync(
+    f('c_transport'),
+    [
+      `${HOST} smtp:[127.0.0.1]:${p}`,
+      `relay1.test smtp:[127.0.0.1]:${p}`,
+      `relay2.test nocert:[127.0.0.1]:${p}`,
+      `relay3.test selfcert:[127.0.0.1]:${p}`,
+      `relay4.test chain:[127.0.0.1]:${p}`,
+      `fp1.test fpcert:[127.0.0.1]:${p}`,
+      `fp2.test fppkey:[127.0.0.1]:${p}`,
+      `fp3.test fpbad:[127.0.0.1]:${p}`,
+      `fp4.test fpnone:[127.0.0.1]:${p}`,
+      '',
+    ].join('\n'),
+  );
+  C = await TestInstance.create({
+    name: 'tls-ccert-c',
+    main: {
+      myhostname: 'client.example.test',
+      smtp_helo_name: 'client.example.test',
+      transport_maps: `texthash:${f('c_transport')}`,
+      smtp_tls_security_level: 'may',
+      smtp_tls_CAfile: f('ca.pem'),
+      smtp_tls_cert_file: f('client.pem'),
+      smtp_tls_key_file: f('client.key'),
+      smtp_tls_loglevel: '1',
+    },
+    extraMasterCf: [
+      'nocert unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file=',
+      `selfcert unix - - n - - smtp -o smtp_tls_cert_file=${f('self.pem')} -o smtp_tls_key_file=${f('self.key')}`,
+      `chain unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file= -o smtp_tls_chain_files=${f('chain.pem')}`,
+      `fpcert unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${serverFp}`,
+      `fppkey unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp},${serverPk}`,
+      `fpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp}`,
+      'fpnone unix - - n - - smtp -o smtp_tls_security_level=fingerprint',
+    ].join('\n'),
+  });
+  await Promise.all([S.start(), C.start()]);
+});
+
+after(async () => {
+  await Promise.all([S?.cleanup(), C?.cleanup()]);
+  await new Promise<void>((resolve) => (policySrv ? policySrv.close(() => resolve()) : resolve()));
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** send - submit a message on the client instance. */
+async function send(rcpt: string, subject: string): Promise<void> {
+  const r = await C.command('sendmail', ['-f', `${me}@client.example.test`, rcpt], `Subject: ${subject}\n\n${subject} body\n`);
+  assert.equal(r.status, 0, r.stderr);
+}
+
+/** outcome - the client's delivery log line for a recipient. */
+function outcome(rcpt: string, status: string): Promise<string> {
+  return C.waitForLog(new RegExp(`to=<${esc(rcpt)}>, relay=.*status=${status}`), 60000);
+}
+
+const SUMMARY = 'TLSv1\\.3 with cipher TLS_AES_256_GCM_SHA384 \\(256/256 bits\\)';
+
+test('a listed client certificate may relay (permit_tls_clientcerts); both sides log its use', async () => {
+  await send('u@relay1.test', 'relay1');
+  const line = await outcome('u@relay1.test', 'sent');
+  assert.match(line, /dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued as [0-9A-F]+\)/);
+  const port = S.smtpPort;
+  await C.waitForLog(new RegExp(`postfix/smtp\\[\\d+\\]: Trusted TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}: ${SUMMARY} key-exchange X25519 server-signature RSA-PSS \\(2048 bits\\) server-digest SHA256 client-signature RSA-PSS \\(2048 bits\\) client-digest SHA256$`));
+  await S.waitForLog(new RegExp(`postfix/smtpd\\[\\d+\\]: Trusted TLS connection established from localhost\\[127\\.0\\.0\\.1\\]: ${SUMMARY}.* server-signature RSA-PSS \\(2048 bits\\) server-digest SHA256 client-signature RSA-PSS \\(2048 bits\\) client-digest SHA256$`));
+});
+
+test('without a certificate, or with an unlisted one, relaying is refused (Relay access denied)', async () => {
+  await send('u@relay2.test', 'relay2');
+  const none = await outcome('u@relay2.test', 'bounced');
+  assert.match(none, /dsn=5\.7\.1, status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 554 5\.7\.1 <u@relay2\.test>: Relay access denied \(in reply to RCPT TO command\)\)$/);
+  await S.waitForLog(new RegExp(`Anonymous TLS connection established from localhost\\[127\\.0\\.0\\.1\\]: ${SUMMARY}.* server-digest SHA256$`));
+  await S.waitForLog(/NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <u@relay2\.test>: Relay access denied; from=<[^>]+> to=<u@relay2\.test> proto=ESMTP helo=<client\.example\.test>$/);
+  // asked for a certificate but without one, the client signs nothing
+  await C.waitForLog(new RegExp(`Trusted TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${S.smtpPort}: ${SUMMARY} key-exchange X25519 server-signature RSA-PSS \\(2048 bits\\) server-digest SHA256$`));
+
+  await send('u@relay3.test', 'relay3');
+  const self = await outcome('u@relay3.test', 'bounced');
+  assert.match(self, /said: 554 5\.7\.1 <u@relay3\.test>: Relay access denied \(in reply to RCPT TO command\)\)$/);
+  await S.waitForLog(/Untrusted TLS connection established from localhost\[127\.0\.0\.1\]: .* client-signature RSA-PSS \(2048 bits\) client-digest SHA256$/);
+});
+
+test('smtp_tls_chain_files presents the certificate too', async () => {
+  await send('u@relay4.test', 'relay4');
+  await outcome('u@relay4.test', 'sent');
+});
+
+test('the Received: header names the client certificate (smtpd_tls_received_header)', async () => {
+  await send(`${me}@${HOST}`, 'received-header');
+  const path = join(S.mailDir, me);
+  let text = '';
+  const end = Date.now() + 60000;
+  while (!(text = existsSync(path) ? readFileSync(path, 'utf8') : '').includes('received-header body')) {
+    if (Date.now() > end) throw new Error(`no delivery\n${S.readLog()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const msg = text.split(/^From /m).find((m) => m.includes('received-header body'))!;
+  assert.match(
+    msg,
+    new RegExp(
+      '^Received: from client\\.example\\.test \\(localhost \\[127\\.0\\.0\\.1\\]\\)\\n' +
+        '\\t\\(using TLSv1\\.3 with cipher TLS_AES_256_GCM_SHA384 \\(256/256 bits\\)\\n' +
+        '\\t (key-exchange X25519 )?server-signature RSA-PSS \\(2048 bits\\) server-digest SHA256\\n' +
+        '\\t client-signature RSA-PSS \\(2048 bits\\) client-digest SHA256\\)\\n' +
+        '\\t\\(Client CN "client\\.example\\.test", Issuer "Test Root CA" \\(verified OK\\)\\)\\n' +
+        `\\tby ${esc(HOST)} \\(Postfix\\) with ESMTPS id [0-9A-F]+\\n`,
+      'm',
+    ),
+  );
+});
+
+test('check_ccert_access: fingerprint, then public-key fingerprint; every action as access(5)', async () => {
+  const rcpt = `RCPT TO:<${me}@${HOST}>\r\n`;
+  const steps: Array<[string, number]> = [['EHLO client.example.test\r\n', 1], ['MAIL FROM:<a@client.example.test>\r\n', 1], [rcpt, 1], ['QUIT\r\n', 1]];
+  const trusted = await tlsSession(accessPort, creds('client'), steps);
+  assert.equal(trusted.at(-2), '554 5.7.1 <client.example.test>: Client certificate rejected: not you');
+  await S.waitForLog(new RegExp(`NOQUEUE: reject: RCPT from localhost\\[127\\.0\\.0\\.1\\]: 554 5\\.7\\.1 <client\\.example\\.test>: Client certificate rejected: not you; from=<a@client\\.example\\.test> to=<${esc(me)}@${esc(HOST)}> proto=ESMTP helo=<client\\.example\\.test>`));
+  const other = await tlsSession(accessPort, creds('other'), steps);
+  assert.equal(other.at(-2), '550 5.7.0 <other.example.test>: Client certificate rejected: other cert refused');
+  const self = await tlsSession(accessPort, creds('self'), steps);
+  assert.equal(self.at(-2), '250 2.1.5 Ok');
+  const none = await tlsSession(accessPort, null, steps);
+  assert.equal(none.at(-2), `554 5.7.1 <${me}@${HOST}>: Recipient address rejected: Access denied`);
+  void otherPk;
+  void clientPk;
+});
+
+test('smtpd_tls_req_ccert at level encrypt: 421 without a trusted certificate', async () => {
+  const steps: Array<[string, number]> = [['EHLO client.example.test\r\n', 1]];
+  const none = await tlsSession(reqPort, null, steps);
+  assert.deepEqual(none, [`421 4.7.1 ${HOST} Error: No client certificate presented`]);
+  await S.waitForLog(/NOQUEUE: abort: TLS from localhost\[127\.0\.0\.1\]: No client certificate presented$/);
+  await S.waitForLog(/disconnect from localhost\[127\.0\.0\.1\] ehlo=1 starttls=1 commands=2$/);
+  const self = await tlsSession(reqPort, creds('self'), steps);
+  assert.deepEqual(self, [`421 4.7.1 ${HOST} Error: Client certificate not trusted`]);
+  await S.waitForLog(/certificate verification failed for localhost\[127\.0\.0\.1\]: self-signed certificate$/);
+  await S.waitForLog(/NOQUEUE: abort: TLS from localhost\[127\.0\.0\.1\]: Client certificate not trusted$/);
+  const ok = await tlsSession(reqPort, creds('client'), [...steps, ['QUIT\r\n', 1]]);
+  assert.equal(ok.at(-1), '221 2.0.0 Bye');
+});
+
+test('certificate restrictions warn when smtpd_tls_ask_ccert = no', async () => {
+  const steps: Array<[string, number]> = [['EHLO client.example.test\r\n', 1], ['MAIL FROM:<a@client.example.test>\r\n', 1], [`RCPT TO:<${me}@${HOST}>\r\n`, 1], ['QUIT\r\n', 1]];
+  const got = await tlsSession(noAskPort, creds('self'), steps);
+  assert.equal(got.at(-2), '250 2.1.5 Ok');
+  await S.waitForLog(/warning: permit_tls_clientcerts is requested, but "smtpd_tls_ask_ccert = no"$/);
+  await S.waitForLog(/warning: check_ccert_access is requested, but "smtpd_tls_ask_ccert = no"$/);
+});
+
+test('policy requests carry ccert_* and encryption_*; smtpd_tls_loglevel 2 logs the certificate', async () => {
+  const steps: Array<[string, number]> = [['EHLO client.example.test\r\n', 1], ['MAIL FROM:<a@client.example.test>\r\n', 1], [`RCPT TO:<${me}@${HOST}>\r\n`, 1], ['QUIT\r\n', 1]];
+  await tlsSession(policyPort, creds('client'), steps);
+  const req = policyRequests.at(-1) ?? '';
+  assert.match(req, /^ccert_subject=client\.example\.test$/m);
+  assert.match(req, /^ccert_issuer=Test\+20Root\+20CA$/m);
+  assert.match(req, new RegExp(`^ccert_fingerprint=${clientFp}$`, 'm'));
+  assert.match(req, new RegExp(`^ccert_pubkey_fingerprint=${clientPk}$`, 'm'));
+  assert.match(req, /^encryption_protocol=TLSv1\.3\nencryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256$/m);
+  await S.waitForLog(/postfix\/smtpd\[\d+\]: subject=\/O=Client Org\/CN=client\.example\.test$/);
+  await S.waitForLog(/postfix\/smtpd\[\d+\]: issuer=\/C=US\/O=Test CA\/CN=Test Root CA$/);
+  await S.waitForLog(new RegExp(`localhost\\[127\\.0\\.0\\.1\\]: subject_CN=client\\.example\\.test, issuer=Test Root CA, fingerprint=${clientFp}, pkey_fingerprint=${clientPk}$`));
+  // an untrusted certificate: fingerprints, but no names
+  await tlsSession(policyPort, creds('self'), steps);
+  const req2 = policyRequests.at(-1) ?? '';
+  assert.match(req2, new RegExp(`^ccert_subject=\\nccert_issuer=\\nccert_fingerprint=${selfFp}\\n`, 'm'));
+});
+
+test('smtp fingerprint level: certificate or public-key digest verifies; a mismatch defers', async () => {
+  const port = S.smtpPort;
+  await send('u@fp1.test', 'fp1');
+  await outcome('u@fp1.test', 'sent');
+  await send('u@fp2.test', 'fp2');
+  await outcome('u@fp2.test', 'sent');
+  await C.waitForLog(new RegExp(`Verified TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}: ${SUMMARY}`), 20000, 2);
+  await send('u@fp3.test', 'fp3');
+  const bad = await outcome('u@fp3.test', 'deferred');
+  assert.match(bad, /dsn=4\.7\.5, status=deferred \(Server certificate not verified\)$/);
+  await C.waitForLog(new RegExp(`server certificate verification failed for 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}: num=65:no matching DANE TLSA records$`));
+  await C.waitForLog(new RegExp(`Untrusted TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}: ${SUMMARY}`));
+  await send('u@fp4.test', 'fp4');
+  const none = await outcome('u@fp4.test', 'deferred');
+  assert.match(none, /relay=none, .*dsn=4\.7\.5, status=deferred \(client TLS configuration problem\)$/);
+  await C.waitForLog(new RegExp(`warning: nexthop domain \\[127\\.0\\.0\\.1\\]:${port}: configured at fingerprint security level, but with no fingerprints to match\\.$`));
+  void serverFp;
+});
