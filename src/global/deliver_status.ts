@@ -233,7 +233,7 @@ export class DeliveryStatus {
    * path as bounce() does; when the bounce service fails the recipient is
    * deferred ("bounce or trace service failure").
    */
-  async bounceOne(rcpt: DeliverRecipient, o: Outcome, sender: string): Promise<void> {
+  async bounceOne(rcpt: DeliverRecipient, o: Outcome, sender: string): Promise<boolean> {
     let dsn = o.dsn;
     if (!/^5\.\d{1,3}\.\d{1,3}$/.test(dsn)) {
       msg.warn(`bounce_one: ignoring dsn code "${dsn}"`);
@@ -241,7 +241,7 @@ export class DeliveryStatus {
     }
     if (this.config.bool('soft_bounce') || this.verifyOnly) {
       await this.bounce(rcpt, { ...o, dsn });
-      return;
+      return !this.config.bool('soft_bounce');
     }
     let status: number;
     try {
@@ -267,11 +267,12 @@ export class DeliveryStatus {
     if (status !== 0) {
       const text = `${this.config.str('bounce_service_name')} or ${this.config.str('trace_service_name')} service failure`;
       await this.defer(rcpt, { ...o, dsn: '4.3.0', text });
-      return;
+      return false;
     }
     if ((this.req.flags & DEL_REQ_FLAG.RECORD) !== 0) await this.appendOrDefer('trace', rcpt, viaRelay({ ...o, dsn }), 'failed');
     this.logLine(rcpt, { ...o, dsn }, 'bounced');
     await this.markDone(rcpt);
+    return true;
   }
 
   private async appendOrDefer(queue: 'bounce' | 'defer' | 'trace', rcpt: DeliverRecipient, o: Outcome, action: string): Promise<boolean> {

@@ -37,6 +37,7 @@ import {
   forwardMessage,
   sent,
   type CommandEnv,
+  type ForwardRecipient,
   type Identity,
   type LocalResult,
   type MessageRef,
@@ -60,8 +61,21 @@ interface RecipientState {
   sender: string;
   /** the alias whose expansion led to this address (for the loop report) */
   via?: { alias: string; address: string };
+  /**
+   * the list owner (owner-name@$myorigin, or the owner- alias's value with
+   * expand_owner_alias) once a list with an owner- alias was expanded: its
+   * local members are forwarded with the owner as sender (Postfix
+   * msg_attr.owner)
+   */
+  owner?: string;
+  /** a list with an owner was expanded: original recipient and DSN ORCPT no longer apply */
+  origCleared?: boolean;
+  /** what expanded this address: :include: members are always forwarded */
+  expType?: Origin;
+  /** copies to forward, per (Delivered-To, sender), sent once the top recipient is done (Postfix forward_append) */
+  forwards: Map<string, { deliveredTo: string; sender: string; rcpts: ForwardRecipient[] }>;
   /** report the outcome for one address of the expansion (Postfix logs each) */
-  report: (address: string, r: LocalResult) => Promise<void>;
+  report: (address: string, r: LocalResult, origCleared?: boolean) => Promise<void>;
 }
 
 export class LocalAgent {
@@ -92,7 +106,7 @@ export class LocalAgent {
   private async deliverAll(req: DeliverRequest, status: DeliveryStatus): Promise<void> {
     for (const rcpt of req.rcpt) {
       let deferred = false;
-      const report = async (address: string, result: LocalResult): Promise<void> => {
+      const report = async (address: string, result: LocalResult, origCleared = false): Promise<void> => {
         if (result.kind === 'expanded') return;
         if (result.kind === 'passed') {
           // The other agent logged and marked the recipient; only its verdict counts here.
@@ -102,19 +116,28 @@ export class LocalAgent {
           }
           return;
         }
-        const leaf = address === rcpt.address ? rcpt : { ...rcpt, address, orig_addr: rcpt.orig_addr || rcpt.address };
+        let leaf = address === rcpt.address ? rcpt : { ...rcpt, address, orig_addr: rcpt.orig_addr || rcpt.address };
+        if (origCleared) leaf = { ...leaf, orig_addr: '', dsn_orcpt: '' };
         const outcome = { dsn: result.dsn, text: result.text, relay: 'local' };
         if (result.kind === 'sent') await status.sent(leaf, outcome);
         else if (result.kind === 'defer') {
           deferred = true;
           await status.defer(leaf, outcome);
+        } else if (result.bounceTo !== undefined) {
+          // a list member's failure goes at once to the list owner (bounce_one)
+          if (!(await status.bounceOne(leaf, outcome, result.bounceTo))) deferred = true;
         } else await status.bounce(leaf, outcome);
       };
       // Each address of an alias expansion is logged, the recipient is marked done once.
       status.heldMarks = new Set();
       try {
-        const state: RecipientState = { address: rcpt.address, top: rcpt, level: 0, seen: new Set(), sender: req.sender, report };
+        const forwards: RecipientState['forwards'] = new Map();
+        const state: RecipientState = { address: rcpt.address, top: rcpt, level: 0, seen: new Set(), sender: req.sender, report, forwards };
         await report(rcpt.address, await this.deliverRecipient(req, state));
+        // One forwarded copy per (Delivered-To, sender), logged for the recipient (Postfix forward_finish).
+        for (const f of forwards.values()) {
+          await report(rcpt.address, await forwardMessage(this.config, this.messageRef(req, rcpt, f.deliveredTo, f.sender), f.rcpts, f.sender, f.deliveredTo));
+        }
       } catch (err) {
         msg.warn(`${req.queue_id}: ${(err as Error).message}`);
         await report(rcpt.address, defer('4.3.0', 'local delivery agent internal error'));
@@ -164,7 +187,8 @@ export class LocalAgent {
     if (s.level > MAX_RECURSION) return bounce('5.4.6', `mail forwarding loop for ${s.top.address}`);
     const ref = this.messageRef(req, s.top, s.address, s.sender);
     if (await messageHasDeliveredTo(ref.path, ref.dataOffset, s.address)) {
-      return bounce('5.4.6', `mail forwarding loop for ${s.address}`);
+      // Account for a possible owner- sender override.
+      return this.bounceWorkaround(s.address, bounce('5.4.6', `mail forwarding loop for ${s.address}`));
     }
     const { local } = this.splitAddress(s.address);
     const lcLocal = local.toLowerCase();
@@ -188,37 +212,101 @@ export class LocalAgent {
         return { kind: 'expanded', dsn: '', text: '' };
       }
       s.seen.add(`alias:${key}`);
-      const sender = await this.ownerSender(key, s.sender);
-      return this.expandList(req, { ...s, sender, via: { alias: key, address: s.address } }, value.value, 'alias', value.owner, key);
+      const owner = await this.ownerOf(key);
+      const list = { ...s, via: { alias: key, address: s.address } };
+      if (owner !== null) Object.assign(list, { sender: owner, owner, origCleared: true });
+      else if (this.config.bool('reset_owner_alias')) list.owner = undefined;
+      return this.expandList(req, list, value.value, 'alias', value.owner, key);
     }
 
-    // 2. the user's own delivery
+    // 2. a local member of a list with an owner, and :include: members, go
+    // on as a new message from that sender (Postfix deliver_indirect), so
+    // that their failures reach the owner.
+    if ((s.owner !== undefined && s.owner.toLowerCase() !== user) || s.expType === 'include') return this.indirect(req, s, s.address);
+
+    // 3. the user's own delivery
     const pw = getpwnam(user);
     if (!pw) return this.unknownUser(req, s, user);
     return this.deliverUser(req, s, pw, ext);
   }
 
   /**
-   * ownerSender - the envelope sender for the expansion of alias `name`: with
-   * owner_request_special, when an owner-name alias exists, owner-name@$myorigin
-   * (or, with expand_owner_alias, the owner alias's value), so that list
-   * errors go to the list owner (Postfix local/alias.c).
+   * ownerOf - the list owner of alias `name`: with owner_request_special,
+   * when an owner-name alias exists, owner-name@$myorigin (or, with
+   * expand_owner_alias, the owner alias's value); null when there is none.
+   * The owner becomes the envelope sender of the expansion so that list
+   * errors go to the owner (Postfix local/alias.c).
    */
-  private async ownerSender(name: string, sender: string): Promise<string> {
-    if (!this.config.bool('owner_request_special')) return sender;
+  private async ownerOf(name: string): Promise<string | null> {
+    if (!this.config.bool('owner_request_special')) return null;
     const owner = `owner-${name}`;
     let found: { value: string } | null;
     try {
       found = await this.maps.alias(owner);
     } catch {
-      return sender;
+      return null;
     }
-    if (found === null) return sender;
-    if (this.config.bool('expand_owner_alias')) {
-      const m = stripQuotesAndBrackets(found.value.trim());
-      return m.includes('@') ? m : `${m}@${this.config.str('myorigin')}`;
+    if (found === null) return null;
+    return this.canonOwner(this.config.bool('expand_owner_alias') ? stripQuotesAndBrackets(found.value.trim()) : owner);
+  }
+
+  /** canonOwner - an owner address in internal form: @$myorigin appended when it has no domain (canon_addr_internal). */
+  private canonOwner(addr: string): string {
+    return addr.includes('@') ? addr : `${addr}@${this.config.str('myorigin')}`;
+  }
+
+  /**
+   * bounceWorkaround - a permanent failure of `address` goes at once, as a
+   * one-recipient notice, to the owner when an owner-<localpart> alias (or
+   * owner-<localpart without extension>) exists; else into the bounce
+   * logfile as usual (Postfix local/bounce_workaround.c). Used for files,
+   * commands and forwarding loops, whose failures cannot wait for the
+   * message's own notice because the sender may have been replaced.
+   */
+  private async bounceWorkaround(address: string, r: LocalResult): Promise<LocalResult> {
+    if (r.kind !== 'bounce' || !this.config.bool('owner_request_special')) return r;
+    const local = this.splitAddress(address).local.toLowerCase();
+    const candidates = [local];
+    const stripped = this.stripExtension(local).user;
+    if (stripped !== local) candidates.push(stripped);
+    for (const name of candidates) {
+      let found: { value: string } | null;
+      try {
+        found = await this.maps.alias(`owner-${name}`);
+      } catch {
+        return defer('4.3.0', 'alias database unavailable');
+      }
+      if (found === null) continue;
+      return { ...r, bounceTo: this.canonOwner(this.config.bool('expand_owner_alias') ? stripQuotesAndBrackets(found.value.trim()) : `owner-${name}`) };
     }
-    return `${owner}@${this.config.str('myorigin')}`;
+    return r;
+  }
+
+  /**
+   * indirect - queue `addr` for the forwarded copy of the current
+   * (Delivered-To, sender); nothing is logged for it here (Postfix
+   * deliver_indirect, forward_append). Delivered-To is the top recipient
+   * (frozen_delivered_to = yes) or the address expanded last.
+   */
+  private async indirect(req: DeliverRequest, s: RecipientState, addr: string): Promise<LocalResult> {
+    if (verifyOnly(req)) return sent(`forwards to ${addr}`);
+    const deliveredTo = this.config.bool('frozen_delivered_to') ? s.top.address : (s.via?.address ?? s.address);
+    const key = `${deliveredTo}\0${s.sender}`;
+    let f = s.forwards.get(key);
+    if (!f) {
+      f = { deliveredTo, sender: s.sender, rcpts: [] };
+      s.forwards.set(key, f);
+    }
+    if (!f.rcpts.some((r) => r.address === addr)) {
+      const cleared = s.origCleared === true;
+      f.rcpts.push({
+        address: addr,
+        orig: cleared ? '' : s.top.orig_addr || s.top.address,
+        dsnOrcpt: cleared ? '' : s.top.dsn_orcpt,
+        notify: s.top.dsn_notify,
+      });
+    }
+    return { kind: 'expanded', dsn: '', text: '' };
   }
 
   /** unknownUser - fallback_transport(_maps), then luser_relay, then "unknown user" (Postfix local/unknown.c). */
@@ -260,8 +348,11 @@ export class LocalAgent {
     const mailboxCommand = (await this.maps.transportFor('mailbox_command_maps', pw.name)) ?? this.config.str('mailbox_command');
     if (mailboxCommand) {
       if (verifyOnly(req)) return sent(`delivers to command: ${this.config.expand(mailboxCommand)}`);
-      if (pw.uid === 0) return this.asDefaultPrivs(async (dp) => deliverCommand(this.config, this.config.expand(mailboxCommand), ref, dp, env));
-      return deliverCommand(this.config, this.config.expand(mailboxCommand), ref, id, env);
+      const r =
+        pw.uid === 0
+          ? await this.asDefaultPrivs(async (dp) => deliverCommand(this.config, this.config.expand(mailboxCommand), ref, dp, env))
+          : await deliverCommand(this.config, this.config.expand(mailboxCommand), ref, id, env);
+      return this.bounceWorkaround(s.address, r);
     }
     // Mailboxes belong to their user, root included (only commands and files of
     // root-owned aliases fall back to default_privs).
@@ -341,15 +432,16 @@ export class LocalAgent {
   }
 
   /** expandList - deliver each member of an alias value, .forward or :include: file; each outcome is reported. */
-  private async expandList(req: DeliverRequest, s: RecipientState, list: string, origin: Origin, owner: Identity | undefined, name: string): Promise<LocalResult> {
+  private async expandList(req: DeliverRequest, parent: RecipientState, list: string, origin: Origin, owner: Identity | undefined, name: string): Promise<LocalResult> {
     const members = splitAliasList(list);
     if (members.length === 0) return bounce('5.3.0', `empty alias expansion for ${name}`);
-    const remote: string[] = [];
+    const s: RecipientState = { ...parent, expType: origin };
+    const oc = s.origCleared === true;
     for (const quoted of members) {
       const member = unquoteMember(quoted);
-      if (member.startsWith('|')) await s.report(s.address, await this.memberCommand(req, s, member.slice(1), origin, owner));
-      else if (member.startsWith('/')) await s.report(s.address, await this.memberFile(req, s, member, origin, owner));
-      else if (member.toLowerCase().startsWith(':include:')) await s.report(s.address, await this.memberInclude(req, s, member.slice(9).trim(), owner));
+      if (member.startsWith('|')) await s.report(s.address, await this.bounceWorkaround(s.address, await this.memberCommand(req, s, member.slice(1), origin, owner)), oc);
+      else if (member.startsWith('/')) await s.report(s.address, await this.bounceWorkaround(s.address, await this.memberFile(req, s, member, origin, owner)), oc);
+      else if (member.toLowerCase().startsWith(':include:')) await s.report(s.address, await this.memberInclude(req, s, member.slice(9).trim(), owner), oc);
       else {
         const addr = stripQuotesAndBrackets(member);
         const { local, domain } = this.splitAddress(addr);
@@ -358,19 +450,15 @@ export class LocalAgent {
           // "root: root, other": the user's own mailbox, no further aliasing
           const pw = getpwnam(this.stripExtension(local.toLowerCase()).user);
           const sub = { ...s, address: full, level: s.level + 1 };
-          await s.report(full, pw ? await this.deliverUser(req, sub, pw, '') : await this.unknownUser(req, sub, local));
+          await s.report(full, pw ? await this.deliverUser(req, sub, pw, '') : await this.unknownUser(req, sub, local), oc);
         } else if (this.isLocalDomain(domain)) {
           await this.deliverAddress(req, s, addr);
         } else {
-          remote.push(addr);
+          // A remote member: part of the forwarded copy.
+          const r = await this.indirect(req, s, addr);
+          if (r.kind !== 'expanded') await s.report(addr, r, oc);
         }
       }
-    }
-    if (remote.length > 0 && verifyOnly(req)) {
-      for (const addr of remote) await s.report(addr, sent(`forwards to ${addr}`));
-    } else if (remote.length > 0) {
-      const r = await forwardMessage(this.config, this.messageRef(req, s.top, s.address, s.sender), remote, s.sender, s.address);
-      for (const addr of remote) await s.report(addr, r);
     }
     return { kind: 'expanded', dsn: '', text: '' };
   }
@@ -380,7 +468,7 @@ export class LocalAgent {
     const full = addr.includes('@') ? addr : `${addr}@${this.config.str('myorigin')}`;
     if (s.seen.has(`addr:${full.toLowerCase()}`)) return { kind: 'expanded', dsn: '', text: '' }; // duplicate
     s.seen.add(`addr:${full.toLowerCase()}`);
-    await s.report(full, await this.deliverRecipient(req, { ...s, address: full, level: s.level + 1 }));
+    await s.report(full, await this.deliverRecipient(req, { ...s, address: full, level: s.level + 1 }), s.origCleared === true);
     return { kind: 'expanded', dsn: '', text: '' };
   }
 

@@ -23,6 +23,7 @@ import { dotLock, kernelLock, lockStyles, type LockParams } from '../global/mbox
 import { CleanupClient } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
 import { REC } from '../global/rec_type.js';
+import { SYS_EXITS } from '../global/sys_exits.js';
 
 /** The outcome of one delivery attempt: sent, defer or bounce with a DSN and text. */
 export interface LocalResult {
@@ -36,11 +37,25 @@ export interface LocalResult {
   deferred?: boolean;
   dsn: string;
   text: string;
+  /**
+   * for bounce: the list owner that gets the notice at once (bounce_one)
+   * instead of the message's sender (Postfix bounce_workaround)
+   */
+  bounceTo?: string;
 }
 
 export const sent = (text: string): LocalResult => ({ kind: 'sent', dsn: '2.0.0', text });
 export const defer = (dsn: string, text: string): LocalResult => ({ kind: 'defer', dsn, text });
 export const bounce = (dsn: string, text: string): LocalResult => ({ kind: 'bounce', dsn, text });
+
+/** A recipient of a forwarded copy (Postfix forward_append). */
+export interface ForwardRecipient {
+  address: string;
+  /** original recipient ('' after a mailing-list expansion) */
+  orig: string;
+  dsnOrcpt?: string;
+  notify?: number;
+}
 
 export interface Identity {
   uid: number;
@@ -255,8 +270,12 @@ export async function deliverCommand(config: MailConfig, command: string, m: Mes
       if (timedOut) resolve(defer('4.3.0', `Command time limit exceeded: "${command}"${suffix}`));
       else if (signal) resolve(defer('4.3.0', `Command died with signal ${signalNumber(signal)}: "${command}"${suffix}`));
       else if (code === 0) resolve(sent(`delivered to command: ${command}`));
-      else if (code === 75 || code === 71) resolve(defer('4.3.0', `temporary failure${suffix || `. Command output: ${''}`}`.replace(/\. Command output: $/, '')));
-      else resolve(bounce('5.3.0', `Command died with status ${code}: "${command}"${suffix}`));
+      else {
+        // sysexits(3) statuses in Postfix's words, e.g. 67 "user unknown" (5.1.1), 75 "temporary failure"
+        const known = code !== null ? SYS_EXITS[code] : undefined;
+        if (known) resolve(known[0].startsWith('4') ? defer(known[0], `${known[1]}${suffix}`) : bounce(known[0], `${known[1]}${suffix}`));
+        else resolve(bounce('5.3.0', `Command died with status ${code}: "${command}"${suffix}`));
+      }
     });
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -275,7 +294,7 @@ function signalNumber(signal: string): number {
  * (Postfix local/forward.c): same sender, a Delivered-To: header for the
  * recipient that forwarded, original content. Returns the new queue id.
  */
-export async function forwardMessage(config: MailConfig, m: MessageRef, recipients: string[], sender: string, deliveredTo: string): Promise<LocalResult> {
+export async function forwardMessage(config: MailConfig, m: MessageRef, recipients: ForwardRecipient[], sender: string, deliveredTo: string): Promise<LocalResult> {
   let clnt: CleanupClient;
   try {
     clnt = await CleanupClient.open(config, CLEANUP_FLAG_MASK_INTERNAL);
@@ -287,7 +306,13 @@ export async function forwardMessage(config: MailConfig, m: MessageRef, recipien
     await clnt.record(REC.TIME, `${Math.floor(now / 1000)} ${(now % 1000) * 1000}`);
     await clnt.attr('rewrite_context', 'local');
     await clnt.record(REC.FROM, sender);
-    for (const r of recipients) await clnt.record(REC.RCPT, r);
+    for (const r of recipients) {
+      // As Postfix forward_append: DSN original recipient, NOTIFY, then O and R.
+      if (r.dsnOrcpt) await clnt.attr('dsn_orig_rcpt', r.dsnOrcpt);
+      if (r.notify) await clnt.attr('notify_flags', String(r.notify));
+      if (r.orig) await clnt.record(REC.ORCP, r.orig);
+      await clnt.record(REC.RCPT, r.address);
+    }
     await clnt.record(REC.MESG, '');
     await clnt.text(`Delivered-To: ${deliveredTo}`);
     for await (const line of readMessageLines(m.path, m.dataOffset)) await clnt.text(line);

@@ -23,6 +23,8 @@ import { TOK_ERROR, type SmtpdToken } from './smtpd_token.js';
 import { flushSite } from './smtpd_glue.js';
 import { anvilRateCheck } from './smtpd_anvil.js';
 import { NamadrList } from './smtpd_resolve.js';
+import { verpDelimsVerify } from '../global/verp_sender.js';
+import type { MailConfig } from '../global/mail_conf.js';
 import { saslAttrs, saslAuthCmd, saslAuthExtern, saslAuthReset, saslEhloWords, saslLogSuffix, saslMailOpt } from './smtpd_sasl.js';
 import {
   CLEANUP_FLAG, FLAG, MAIL_ERROR, heloReset, inMailTransaction, mailReset, processingBdat, rcptReset,
@@ -175,6 +177,7 @@ async function ehloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     words.push('STARTTLS');
   }
   words.push(...(await saslEhloWords(state, discard)));
+  if (!(discard & EHLO_MASK.VERP) && (await verpAllowed(state))) words.push('XVERP');
   if (!(discard & EHLO_MASK.XCLIENT) && state.xclientAllowed) {
     words.push('XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT');
   }
@@ -245,6 +248,8 @@ async function mailOpenStream(state: SmtpdState): Promise<number> {
     a('protocol_name', state.protocol);
     a('client_address_type', state.addrFamily);
   }
+  const verp = verpOf.get(state);
+  if (verp !== undefined) dest.record(REC.VERP, verp);
   let line = `${state.queueId}: client=${state.namaddr}${state.standAlone ? '' : saslLogSuffix(state)}`;
   if (x.has('IDENT')) line += `, orig_queue_id=${x.get('IDENT')}`;
   if (haveFwd) line += `, orig_client=${fwd.namaddr}`;
@@ -264,8 +269,23 @@ export function setDestOpener(state: SmtpdState, opener: (flags: number) => Prom
   (state as WithOpener)[destOpenerKey] = opener;
 }
 
+/** The XVERP delimiters of the current MAIL transaction (Postfix state->verp_delims). */
+const verpOf = new WeakMap<SmtpdState, string>();
+const verpLists = new WeakMap<MailConfig, NamadrList>();
+
+/** verpAllowed - the client matches smtpd_authorized_verp_clients (XVERP in EHLO and MAIL FROM). */
+async function verpAllowed(state: SmtpdState): Promise<boolean> {
+  let list = verpLists.get(state.config);
+  if (!list) {
+    list = new NamadrList(state.config.str('smtpd_authorized_verp_clients'), false);
+    verpLists.set(state.config, list);
+  }
+  return list.match(state.name, state.addr);
+}
+
 async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   const c = state.config;
+  verpOf.delete(state);
   state.flags &= ~FLAG.SMTPUTF8;
   state.encoding = null;
   state.dsnRet = 0;
@@ -299,6 +319,7 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
     return protocolError(state, '501 5.1.7 Bad sender address syntax');
   }
   let envid: string | null = null;
+  let verpDelims: string | null = null;
   for (const tok of argv.slice(3)) {
     const arg = tok.strval;
     const upper = arg.toUpperCase();
@@ -340,6 +361,11 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
         await smtpdChatReply(state, err);
         return -1;
       }
+    } else if (upper.startsWith('XVERP') && (arg.length === 5 || arg[5] === '=') && (await verpAllowed(state))) {
+      verpDelims = arg.length === 5 ? c.str('default_verp_delimiters') : arg.slice(6);
+      if (arg.length > 5 && verpDelimsVerify(verpDelims, c.str('verp_delimiter_filter')) !== null) {
+        return protocolError(state, `501 5.5.4 Error: XVERP needs two characters from ${c.str('verp_delimiter_filter')}`);
+      }
     } else {
       return protocolError(state, `555 5.5.4 Unsupported option: ${arg}`);
     }
@@ -350,6 +376,10 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   state.sender = null;
   if (sizeErr !== null) {
     await smtpdChatReply(state, sizeErr);
+    return -1;
+  }
+  if (verpDelims !== null && ex.addr === '') {
+    await smtpdChatReply(state, '503 5.5.4 Error: XVERP requires non-null sender');
     return -1;
   }
   if (!state.standAlone && !c.bool('smtpd_delay_reject')) {
@@ -377,6 +407,7 @@ async function mailCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   state.sender = ex.addr;
   state.instance = `${process.pid.toString(16)}.${state.arrivalTime.sec.toString(16)}.${state.arrivalTime.usec.toString(16)}.${(state.seqno++).toString(16)}`;
   if (envid !== null) state.dsnEnvid = envid;
+  if (verpDelims !== null) verpOf.set(state, verpDelims);
   if (!c.bool('smtpd_delay_open_until_valid_rcpt') && (await mailOpenStream(state)) < 0) {
     mailReset(state);
     return -1;
