@@ -135,15 +135,17 @@ export class Destination {
   deadUntil = 0;
   deadReason: HopStatus | undefined;
 
+  /**
+   * name is the queue name: the nexthop, or, when the transport's
+   * destination_recipient_limit is 1, the recipient (localpart@nexthop), so
+   * that the concurrency limit applies per recipient (postconf(5)).
+   */
   constructor(
     readonly transport: Transport,
+    readonly name: string,
     readonly nexthop: string,
   ) {
     this.window = transport.initialConcurrency;
-  }
-
-  get name(): string {
-    return this.nexthop;
   }
 
   /** ready - entries wait, the destination is alive and its window has room. */
@@ -194,10 +196,10 @@ export class Job {
   }
 
   peer(d: Destination): Peer {
-    let p = this.peers.get(d.nexthop);
+    let p = this.peers.get(d.name);
     if (!p) {
       p = new Peer(this, d);
-      this.peers.set(d.nexthop, p);
+      this.peers.set(d.name, p);
       this.peerList.push(p);
       d.peers.add(p);
     }
@@ -207,7 +209,7 @@ export class Job {
   dropPeer(p: Peer): void {
     if (p.removed) return;
     p.removed = true;
-    this.peers.delete(p.dest.nexthop);
+    this.peers.delete(p.dest.name);
     p.dest.peers.delete(p);
     if (this.peerList.length > 16 && this.peers.size * 2 < this.peerList.length) {
       this.peerList = this.peerList.filter((x) => !x.removed);
@@ -368,11 +370,11 @@ export class Transport {
     this.refillDelay = Math.max(0, transportTime(config, name, 'recipient_refill_delay'));
   }
 
-  destination(nexthop: string): Destination {
-    let d = this.destinations.get(nexthop);
+  destination(name: string, nexthop: string): Destination {
+    let d = this.destinations.get(name);
     if (!d) {
-      d = new Destination(this, nexthop);
-      this.destinations.set(nexthop, d);
+      d = new Destination(this, name, nexthop);
+      this.destinations.set(name, d);
     }
     return d;
   }
@@ -421,6 +423,7 @@ export class Transport {
 
   /** anyReady - some destination could take an entry now (cheap test before walking the job list). */
   anyReady(now: number): boolean {
+    if (this.destinations.size > 64) return true; // many (per-recipient) queues: let the walk find out
     for (const d of this.destinations.values()) if (d.ready(now)) return true;
     return false;
   }
@@ -619,6 +622,16 @@ export class Scheduler {
   /** enqueue - add one message's recipients for (transport, nexthop), split into request-sized entries. */
   enqueue(message: ActiveMessage, transportName: string, nexthop: string, recipients: QmgrRecipient[]): void {
     const t = this.transport(transportName);
+    if (t.recipientLimit === 1 && transportName !== RETRY_TRANSPORT) {
+      // one queue per recipient: the concurrency limit is per recipient
+      for (const r of recipients) this.enqueueQueue(message, t, perRecipientQueue(r.address, nexthop), nexthop, [r]);
+    } else {
+      this.enqueueQueue(message, t, nexthop, nexthop, recipients);
+    }
+  }
+
+  private enqueueQueue(message: ActiveMessage, t: Transport, queueName: string, nexthop: string, recipients: QmgrRecipient[]): void {
+    const transportName = t.name;
     const now = Date.now();
     if (transportName !== RETRY_TRANSPORT) {
       // A suspended transport or a dead destination: the retry agent defers the
@@ -627,13 +640,13 @@ export class Scheduler {
         this.enqueue(message, RETRY_TRANSPORT, '4.3.0 mail transport unavailable', recipients);
         return;
       }
-      const dead = t.destinations.get(nexthop);
+      const dead = t.destinations.get(queueName);
       if (dead && dead.deadUntil > now) {
         this.enqueue(message, RETRY_TRANSPORT, suspendedNexthop(dead.deadReason), recipients);
         return;
       }
     }
-    const d = t.destination(nexthop);
+    const d = t.destination(queueName, nexthop);
     const job = t.job(message);
     const peer = job.peer(d);
     const limit = message.verpDelims ? 1 : t.recipientLimit;
@@ -685,7 +698,7 @@ export class Scheduler {
       job.busy--;
       if (!consumed) this.finishEntry(t, entry);
       if (job.todo === 0 && job.busy === 0 && !(job.message.unread! > 0)) t.dropJob(job);
-      if (d.pending === 0 && d.busy === 0 && d.deadUntil <= Date.now()) t.destinations.delete(d.nexthop);
+      if (d.pending === 0 && d.busy === 0 && d.deadUntil <= Date.now()) t.destinations.delete(d.name);
       this.kick();
     });
   }
@@ -834,7 +847,7 @@ export class Scheduler {
       d.deadReason = hop;
       this.later(ms, () => {
         this.unthrottle(d);
-        if (d.pending === 0 && d.busy === 0) t.destinations.delete(d.nexthop);
+        if (d.pending === 0 && d.busy === 0) t.destinations.delete(d.name);
         this.kick();
       });
       if (t.name !== RETRY_TRANSPORT) {
@@ -876,6 +889,12 @@ export class Scheduler {
     }
     if (kind === 'defer' || status.status !== DELIVER_STAT_OK) message.deferred = true;
   }
+}
+
+/** perRecipientQueue - the queue name of a recipient: localpart@nexthop, lower case. */
+function perRecipientQueue(address: string, nexthop: string): string {
+  const at = address.lastIndexOf('@');
+  return `${(at >= 0 ? address.slice(0, at) : address).toLowerCase()}@${nexthop.toLowerCase()}`;
 }
 
 /** suspendedNexthop - the retry agent's nexthop for a dead destination: "X.Y.Z delivery temporarily suspended: reason". */
