@@ -27,11 +27,13 @@ let box: string;
 let peer: SMTPServer;
 let peerPort: number;
 let noVerpPort: number;
+let deadPort: number; // nothing listens here: mail for dead.test is deferred, then expires
 const peerMail: Array<{ from: string; to: string[]; data: string }> = [];
 
 before(async () => {
   peerPort = await freePort();
   noVerpPort = await freePort();
+  deadPort = await freePort();
   peer = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -57,13 +59,15 @@ before(async () => {
       queue_run_delay: '1s',
       minimal_backoff_time: '1s',
       maximal_backoff_time: '2s',
+      // a deferred message expires at once (nothing else here is deferred)
+      maximal_queue_lifetime: '0',
     },
     extraMasterCf: `127.0.0.1:${noVerpPort} inet n - n - - smtpd -o smtpd_authorized_verp_clients=`,
   });
   box = join(inst.dir, 'box');
   mkdirSync(box);
   chmodSync(box, 0o1777);
-  writeFileSync(join(inst.configDir, 'transport'), `remote.test smtp:[127.0.0.1]:${peerPort}\n`);
+  writeFileSync(join(inst.configDir, 'transport'), `remote.test smtp:[127.0.0.1]:${peerPort}\ndead.test smtp:[127.0.0.1]:${deadPort}\n`);
   writeFileSync(
     join(inst.configDir, 'aliases'),
     [
@@ -249,4 +253,24 @@ test('an alias with owner-: a local member goes on as a copy from owner-list, wh
   assert.match(owner, /\nTo: owner-list@mail\.example\.test\n/);
   assert.match(readOr(join(box, 'listfile')), /\nReturn-Path: <owner-list@mail\.example\.test>\n/);
   assert.ok(!readOr(join(box, 'bounces')).includes(id));
+});
+
+test('an expired VERP message: its defer logfile goes back as one notice per recipient, each to its VERP\'ed sender', async () => {
+  const id = await sendmail(['-XV', '-f', 'poster@remote.test', 'a1@dead.test', 'a2@dead.test'], 'Subject: verp expiry\n\nexpiry body\n');
+  await inst.waitForLog(new RegExp(`${id}: from=<poster@remote\\.test>, status=expired, returned to sender`));
+  await inst.waitForLog(new RegExp(`${id}: removed`));
+  assert.equal(inst.logLines(new RegExp(`${id}: sender non-delivery notification: `)).length, 2);
+  const notices = await waitFor('two notices at the peer', () => {
+    const n = peerMail.filter((m) => m.data.includes(`X-Postfix-Queue-ID: ${id}`));
+    return n.length === 2 && n;
+  });
+  assert.deepEqual(notices.map((n) => n.to.join(',')).sort(), ['poster+a1=dead.test@remote.test', 'poster+a2=dead.test@remote.test']);
+  for (const n of notices) {
+    const who = /poster\+(a\d)=/.exec(n.to[0])![1];
+    assert.equal(n.from, '');
+    assert.match(n.data, new RegExp(`\r\nFinal-Recipient: rfc822; ${who}@dead\\.test\r\n`));
+    assert.equal((n.data.match(/\r\nFinal-Recipient: /g) ?? []).length, 1, n.data);
+    assert.match(n.data, /\r\nAction: failed\r\n/);
+    assert.match(n.data, /\r\nContent-Type: message\/rfc822\r\n/);
+  }
 });
