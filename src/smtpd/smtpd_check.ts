@@ -1302,19 +1302,99 @@ async function permitTlsClientcerts(state: SmtpdState, all: boolean, replyName: 
  * public-key fingerprint, in an access table; the reply names the
  * certificate's CommonName (Postfix smtpd_check.c check_ccert_access()).
  */
-async function checkCcertAccess(state: SmtpdState, table: string, defAcl: string | null): Promise<number> {
+async function checkCcertAccess(state: SmtpdState, spec: string, defAcl: string | null): Promise<number> {
+  const acl = mapSearch(spec);
+  if (acl === null) {
+    msg.warn(`See earlier parsing error messages for '${spec}`);
+    return checkReject(state, MAIL_ERROR.SOFTWARE, 451, '4.3.5', 'Server configuration error');
+  }
   const cert = state.tls?.ccert;
   if (cert?.present) {
     const note = fprintCompatText(state.config, 'smtpd_tls_fingerprint_digest');
-    for (const fprint of [cert.certFprint, cert.pkeyFprint]) {
+    for (const action of acl.order ?? ['cert_fingerprint', 'pubkey_fingerprint']) {
+      if (action !== 'cert_fingerprint' && action !== 'pubkey_fingerprint') {
+        msg.warn(`check_ccert_access: unexpected action '${action}' in '${spec}'`);
+        return checkReject(state, MAIL_ERROR.SOFTWARE, 451, '4.3.5', 'Server configuration error');
+      }
       if (note) msg.info(note);
-      const r = await checkAccessKey(state, table, fprint, cert.peerCN, NAME.CCERT, defAcl);
+      const fprint = action === 'cert_fingerprint' ? cert.certFprint : cert.pkeyFprint;
+      const r = await checkAccessKey(state, acl.table, fprint, cert.peerCN, NAME.CCERT, defAcl);
       if (r.status !== CHECK_DUNNO) return r.status;
     }
   } else if (!state.config.bool('smtpd_tls_ask_ccert')) {
     msg.warn('check_ccert_access is requested, but "smtpd_tls_ask_ccert = no"');
   }
   return CHECK_DUNNO;
+}
+
+const SEARCH_NAMES = new Set(['cert_fingerprint', 'pubkey_fingerprint', 'issuer_cn', 'subject_cn']);
+const mapSearches = new Map<string, { table: string; order: string[] | null } | null>();
+
+/** braceTokens - words separated by commas/space, a {...} group being one word (mystrtokq). */
+function braceTokens(text: string): string[] | string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    if (/[\s,]/.test(text[i])) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let depth = 0;
+    while (i < text.length && (depth > 0 || !/[\s,]/.test(text[i]))) {
+      if (text[i] === '{') depth++;
+      else if (text[i] === '}' && --depth < 0) return `unexpected '}' in "${text}"`;
+      i++;
+    }
+    if (depth > 0) return `missing '}' in "${text.slice(start)}"`;
+    out.push(text.slice(start, i));
+  }
+  return out;
+}
+
+/**
+ * mapSearch - "type:name" or "{ type:name, { search_order = a, b } }"
+ * (Postfix global/map_search.c map_search_create()); null after a logged
+ * parsing error. Parsed once per text.
+ */
+function mapSearch(spec: string): { table: string; order: string[] | null } | null {
+  if (mapSearches.has(spec)) return mapSearches.get(spec)!;
+  const fail = (text: string): null => {
+    msg.warn(text);
+    mapSearches.set(spec, null);
+    return null;
+  };
+  let table = spec;
+  let order: string[] | null = null;
+  if (spec.startsWith('{')) {
+    if (!spec.endsWith('}')) return fail(`malformed map specification: 'missing '}' in "${spec}"'`);
+    const words = braceTokens(spec.slice(1, -1));
+    if (typeof words === 'string') return fail(`malformed map specification: '${words}'`);
+    if (words.length === 0) return fail(`empty map specification: '${spec}'`);
+    table = words[0];
+    for (let attr of words.slice(1)) {
+      if (attr.startsWith('{')) {
+        if (!attr.endsWith('}')) return fail(`malformed map attribute: missing '}' in "${attr}"`);
+        attr = attr.slice(1, -1).trim();
+      }
+      const eq = attr.indexOf('=');
+      if (eq < 0) return fail(`malformed map attribute in '${spec}': 'missing '=' after attribute name'`);
+      const name = attr.slice(0, eq).trim();
+      if (name.toLowerCase() !== 'search_order') return fail(`unknown map attribute in '${spec}': '${name}'`);
+      order = [];
+      for (const atom of attr.slice(eq + 1).split(/[\s,]+/).filter(Boolean)) {
+        if (!SEARCH_NAMES.has(atom.toLowerCase())) return fail(`unknown search type '${atom}' in '${spec}'`);
+        order.push(atom.toLowerCase());
+      }
+    }
+  }
+  if (!/^[^:{}\s]+:\S/.test(table)) {
+    msg.warn(`malformed map specification: '${spec}'`);
+    return fail(`expected maptype:mapname instead of '${table}'`);
+  }
+  const r = { table, order };
+  mapSearches.set(spec, r);
+  return r;
 }
 
 /** xtextQuote - RFC 3461 xtext as Postfix xtext_quote(): "+XX" for bytes outside "!".."~", "+" and "=". */

@@ -27,7 +27,7 @@ import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import { MAIL_ERROR, type SmtpdState } from './smtpd_state.js';
 import { tlsParts, type TlsParts } from '../tls/tls_misc.js';
-import { fingerprintDigest } from '../tls/tls_fprint.js';
+import { fingerprintDigest, validDigest } from '../tls/tls_fprint.js';
 import { NO_PEER_CERT, peerCertInfo, verifyDepthLines, verifyErrorText, type PeerCertInfo } from '../tls/tls_verify.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -112,6 +112,13 @@ export function tlsContext(config: MailConfig): SecureContext | null {
     }
     const ccert = ccertPolicy(config);
     if (config.bool('smtpd_tls_req_ccert') && !ccert.requireCert) msg.warn("Can't require client certs unless TLS is required");
+    if (!validDigest(ccert.mdalg)) {
+      // Postfix tls_validate_digest(): TLS is not offered at all
+      msg.warn(`Digest algorithm "${ccert.mdalg}" not found`);
+      msg.warn('disabling TLS support');
+      contexts.set(config, null);
+      return null;
+    }
     let ca: Buffer[] = [];
     try {
       if (ccert.askCert) ca = caCerts(config);

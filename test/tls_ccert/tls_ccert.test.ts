@@ -30,6 +30,8 @@ let accessPort: number;
 let reqPort: number;
 let noAskPort: number;
 let policyPort: number;
+let orderPort: number;
+let badPort: number;
 let policySrv: Server;
 const policyRequests: string[] = [];
 
@@ -115,6 +117,8 @@ before(async () => {
   reqPort = await freePort();
   noAskPort = await freePort();
   policyPort = await freePort();
+  orderPort = await freePort();
+  badPort = await freePort();
   S = await TestInstance.create({
     name: 'tls-ccert-s',
     main: {
@@ -129,11 +133,15 @@ before(async () => {
       relay_clientcerts: `texthash:${f('relay_clientcerts')}`,
       smtpd_relay_restrictions: 'permit_mynetworks, permit_tls_clientcerts, reject_unauth_destination',
       transport_maps: `texthash:${f('s_transport')}`,
+      ccert_order_restrictions: `check_ccert_access { texthash:${f('ccert_access')}, { search_order = pubkey_fingerprint } }, reject`,
+      ccert_bad_restrictions: `check_ccert_access { texthash:${f('ccert_access')}, { search_order = issuer_cn } }`,
     },
     extraMasterCf: [
       `127.0.0.1:${accessPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},reject`,
       `127.0.0.1:${reqPort} inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_req_ccert=yes -o smtpd_tls_ask_ccert=no`,
       `127.0.0.1:${noAskPort} inet n - n - - smtpd -o smtpd_tls_ask_ccert=no -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},permit`,
+      `127.0.0.1:${orderPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_order_restrictions`,
+      `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
     ].join('\n'),
   });
@@ -266,6 +274,20 @@ test('check_ccert_access: fingerprint, then public-key fingerprint; every action
   assert.equal(none.at(-2), `554 5.7.1 <${me}@${HOST}>: Recipient address rejected: Access denied`);
   void otherPk;
   void clientPk;
+});
+
+test('check_ccert_access { type:table, { search_order = ... } } looks up only what it names', async () => {
+  const rcpt = `RCPT TO:<${me}@${HOST}>\r\n`;
+  const steps: Array<[string, number]> = [['MAIL FROM:<a@client.example.test>\r\n', 1], [rcpt, 1], ['QUIT\r\n', 1]];
+  // the certificate fingerprint is listed, but only the public key is searched
+  const client = await tlsSession(orderPort, creds('client'), steps);
+  assert.equal(client.at(-2), `554 5.7.1 <${me}@${HOST}>: Recipient address rejected: Access denied`);
+  const other = await tlsSession(orderPort, creds('other'), steps);
+  assert.equal(other.at(-2), '550 5.7.0 <other.example.test>: Client certificate rejected: other cert refused');
+  // a search type that check_ccert_access cannot use
+  const bad = await tlsSession(badPort, creds('client'), steps);
+  assert.equal(bad.at(-2), '451 4.3.5 Server configuration error');
+  await S.waitForLog(new RegExp(`warning: check_ccert_access: unexpected action 'issuer_cn' in '\\{ texthash:${esc(f('ccert_access'))}, \\{ search_order = issuer_cn \\} \\}'$`));
 });
 
 test('smtpd_tls_req_ccert at level encrypt: 421 without a trusted certificate', async () => {
