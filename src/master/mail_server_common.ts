@@ -18,6 +18,7 @@
 
 import { basename } from 'node:path';
 import { Duplex } from 'node:stream';
+import { Socket } from 'node:net';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig, defaultConfigDirectory, errnoText } from '../global/mail_conf.js';
 import type { ServerContext, ServerHooks } from './mail_server.js';
@@ -257,9 +258,11 @@ export class ServerRuntime {
       this.masterDone = true;
       this.retire('master disconnect');
     });
-    process.on('message', (m: unknown, handle: unknown) => {
+    process.on('message', (m: unknown, raw: unknown) => {
       if (!isMasterMessage(m)) return;
       if (m.t === 'conn') {
+        // master passes the bare connection handle ('net.Native'); wrap it once here
+        const handle = raw && !(raw instanceof Socket) ? new Socket({ handle: raw, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]) : raw;
         if (onConn && handle) onConn(handle);
         else if (handle && typeof (handle as { destroy?: unknown }).destroy === 'function') {
           (handle as { destroy(): void }).destroy();

@@ -34,9 +34,10 @@ import {
   writeSync,
   constants as fsc,
 } from 'node:fs';
-import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
+import { connect, createServer, isIP, type Server } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { join } from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import { msg, msgAddOutput, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { MailConfig, defaultConfigDirectory, errnoText, splitList } from '../global/mail_conf.js';
 import { getopt, initLogging, errText } from './mail_server_common.js';
@@ -72,9 +73,30 @@ interface Child {
   /** resolves when the process has exited */
   exited: Promise<void>;
   /** connections given to send() but not yet written to the channel */
-  unsent: Set<Socket>;
+  unsent: Set<Conn>;
   /** clients it serves before it exits (0 = no limit) */
   maxUse: number;
+}
+
+/**
+ * Conn - an accepted client connection as master holds it: the bare libuv
+ * handle (TCP or Pipe wrap), never wrapped in a net.Socket. Master never
+ * reads from it; it only passes it to a child (send() as 'net.Native') and
+ * closes its own copy. Wrapping every accepted connection in a Socket and
+ * destroying it again cost about 20 % of master's CPU in W1.
+ */
+class Conn {
+  destroyed = false;
+  constructor(readonly handle: { close(cb?: () => void): void }) {}
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    try {
+      this.handle.close();
+    } catch {
+      // already closed
+    }
+  }
 }
 
 /** Where a service listens (for wakeups and cleanup). */
@@ -88,7 +110,7 @@ class Service {
   /** socket path for unix/fifo/unix-dgram */
   fsPath = '';
   children = new Set<Child>();
-  pending: Socket[] = [];
+  pending: Conn[] = [];
   throttled = false;
   throttleTimer: NodeJS.Timeout | undefined;
   wakeupTimer: NodeJS.Timeout | undefined;
@@ -419,10 +441,18 @@ export class Master {
   /** listenOn - start a net.Server; resolves when bound, rejects with the bind error. */
   private listenOn(svc: Service, opts: { path: string } | { host: string; port: number; ipv6Only?: boolean }): Promise<Server> {
     return new Promise((resolve, reject) => {
-      const server = createServer({ pauseOnConnect: true }, (sock) => this.dispatch(svc, sock));
+      const server = createServer({ pauseOnConnect: true });
       server.once('error', reject);
       server.listen({ ...opts, backlog: Math.max(svc.ent.maxproc, this.config.int('default_process_limit'), 100) }, () => {
         server.off('error', reject);
+        // Take each accepted connection as the bare handle (see Conn).
+        const listenHandle = (server as unknown as { _handle: { onconnection: (err: number, h: Conn['handle']) => void } | null })._handle;
+        if (listenHandle) {
+          listenHandle.onconnection = (err, clientHandle) => {
+            if (err) msg.warn(`${svc.endpoint}: accept: ${getSystemErrorName(err)}`);
+            else if (clientHandle) this.dispatch(svc, new Conn(clientHandle));
+          };
+        }
         server.on('error', (e) => msg.warn(`${svc.endpoint}: ${errText(e)}`));
         resolve(server);
       });
@@ -533,8 +563,7 @@ export class Master {
   // ---------------------------------------------------------------- dispatch
 
   /** dispatch - a client connected to a service's listener. */
-  private dispatch(svc: Service, sock: Socket): void {
-    sock.on('error', () => undefined);
+  private dispatch(svc: Service, sock: Conn): void {
     if (this.terminating || svc.removed || svc.pending.length >= MAX_PENDING) {
       sock.destroy();
       return;
@@ -610,7 +639,7 @@ export class Master {
    * of its own), so that a connection still queued when the child dies can
    * go to another child instead of hanging.
    */
-  private sendConn(svc: Service, child: Child, sock: Socket): void {
+  private sendConn(svc: Service, child: Child, sock: Conn): void {
     child.active++;
     child.useCount++;
     child.unsent.add(sock);
@@ -621,7 +650,7 @@ export class Master {
       setImmediate(() => this.pump(svc));
     };
     try {
-      child.proc.send({ t: 'conn' }, sock, { keepOpen: true }, (err) => {
+      child.proc.send({ t: 'conn' }, sock.handle as never, { keepOpen: true }, (err) => {
         if (!child.unsent.delete(sock)) return;
         if (err) failed();
         else sock.destroy();
