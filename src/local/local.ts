@@ -136,7 +136,7 @@ export class LocalAgent {
         await report(rcpt.address, await this.deliverRecipient(req, state));
         // One forwarded copy per (Delivered-To, sender), logged for the recipient (Postfix forward_finish).
         for (const f of forwards.values()) {
-          await report(rcpt.address, await forwardMessage(this.config, this.messageRef(req, rcpt, f.deliveredTo, f.sender), f.rcpts, f.sender, f.deliveredTo));
+          await report(rcpt.address, await forwardMessage(this.config, this.messageRef(req, rcpt, f.deliveredTo, f.sender), f.rcpts, f.sender, f.deliveredTo, req));
         }
       } catch (err) {
         msg.warn(`${req.queue_id}: ${(err as Error).message}`);

@@ -21,7 +21,8 @@ import { mailCopy, MAIL_COPY, MAIL_COPY_MBOX, readMessageLines, type QueueSource
 import type { MailConfig } from '../global/mail_conf.js';
 import { dotLock, kernelLock, lockStyles, type LockParams } from '../global/mbox_lock.js';
 import { CleanupClient } from '../global/cleanup_clnt.js';
-import { CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
+import { CLEANUP_FLAG, CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
+import { mailDate } from '../global/mail_date.js';
 import { REC } from '../global/rec_type.js';
 import { SYS_EXITS } from '../global/sys_exits.js';
 
@@ -47,6 +48,21 @@ export interface LocalResult {
 export const sent = (text: string): LocalResult => ({ kind: 'sent', dsn: '2.0.0', text });
 export const defer = (dsn: string, text: string): LocalResult => ({ kind: 'defer', dsn, text });
 export const bounce = (dsn: string, text: string): LocalResult => ({ kind: 'bounce', dsn, text });
+
+/** The delivery request attributes that a forwarded copy keeps (Postfix forward_open). */
+export interface ForwardRequestAttrs {
+  dsn_ret: number;
+  dsn_envid: string;
+  client_name: string;
+  client_addr: string;
+  client_proto: string;
+  client_helo: string;
+  sasl_method: string;
+  sasl_username: string;
+  sasl_sender: string;
+  log_ident: string;
+  rewrite_context: string;
+}
 
 /** A recipient of a forwarded copy (Postfix forward_append). */
 export interface ForwardRecipient {
@@ -294,18 +310,40 @@ function signalNumber(signal: string): number {
  * (Postfix local/forward.c): same sender, a Delivered-To: header for the
  * recipient that forwarded, original content. Returns the new queue id.
  */
-export async function forwardMessage(config: MailConfig, m: MessageRef, recipients: ForwardRecipient[], sender: string, deliveredTo: string): Promise<LocalResult> {
+export async function forwardMessage(
+  config: MailConfig,
+  m: MessageRef,
+  recipients: ForwardRecipient[],
+  sender: string,
+  deliveredTo: string,
+  req?: ForwardRequestAttrs,
+): Promise<LocalResult> {
   let clnt: CleanupClient;
   try {
-    clnt = await CleanupClient.open(config, CLEANUP_FLAG_MASK_INTERNAL);
+    // cleanup bounces what it refuses (too many hops, too large) to the sender itself
+    clnt = await CleanupClient.open(config, CLEANUP_FLAG.BOUNCE | CLEANUP_FLAG_MASK_INTERNAL);
   } catch (err) {
     return defer('4.3.0', `cannot forward: cleanup service: ${(err as Error).message}`);
   }
   try {
     const now = Date.now();
     await clnt.record(REC.TIME, `${Math.floor(now / 1000)} ${(now % 1000) * 1000}`);
-    await clnt.attr('rewrite_context', 'local');
     await clnt.record(REC.FROM, sender);
+    // The request's DSN and client attributes go along (Postfix forward_open); empty ones do not.
+    if (req?.dsn_ret) await clnt.attr('ret_flags', req.dsn_ret);
+    if (req?.dsn_envid) await clnt.attr('envelope_id', req.dsn_envid);
+    const pass: Array<[string, string | undefined]> = [
+      ['log_client_name', req?.client_name],
+      ['log_client_address', req?.client_addr],
+      ['log_protocol_name', req?.client_proto],
+      ['log_helo_name', req?.client_helo],
+      ['sasl_method', req?.sasl_method],
+      ['sasl_username', req?.sasl_username],
+      ['sasl_sender', req?.sasl_sender],
+      ['log_ident', req?.log_ident],
+      ['rewrite_context', req ? req.rewrite_context : 'local'],
+    ];
+    for (const [name, value] of pass) if (value) await clnt.attr(name, value);
     for (const r of recipients) {
       // As Postfix forward_append: DSN original recipient, NOTIFY, then O and R.
       if (r.dsnOrcpt) await clnt.attr('dsn_orig_rcpt', r.dsnOrcpt);
@@ -314,7 +352,9 @@ export async function forwardMessage(config: MailConfig, m: MessageRef, recipien
       await clnt.record(REC.RCPT, r.address);
     }
     await clnt.record(REC.MESG, '');
-    await clnt.text(`Delivered-To: ${deliveredTo}`);
+    await clnt.text(`Received: by ${config.str('myhostname')} (${config.str('mail_name')})`);
+    await clnt.text(`\tid ${clnt.queueId}; ${mailDate(new Date(now))}`);
+    await clnt.text(`Delivered-To: ${deliveredTo.toLowerCase()}`);
     for await (const line of readMessageLines(m.path, m.dataOffset)) await clnt.text(line);
     await clnt.record(REC.XTRA, '');
     const result = await clnt.finish();
