@@ -126,6 +126,7 @@ export function tlsContext(config: MailConfig): SecureContext | null {
       // Postfix: not critical; the client CA names are not sent and nothing verifies
       msg.warn(`error loading client CA names from: ${config.str('smtpd_tls_CAfile') || config.str('smtpd_tls_CApath')}: ${(e as Error).message}`);
     }
+    if (config.int('smtpd_tls_loglevel') >= 2) msg.info('initializing the server-side TLS engine');
     ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1', ...(ca.length ? { ca } : {}) });
   } catch (e) {
     if (ccertPolicy(config).askCert) msg.warn('Need a server cert to request client certs');
@@ -167,6 +168,7 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
   }
   const timeoutMs = state.config.time('smtpd_starttls_timeout') * 1000;
   const ccert = ccertPolicy(state.config);
+  if (state.config.int('smtpd_tls_loglevel') >= 2) msg.info(`setting up TLS connection from ${state.namaddr}`);
   // Postfix continues the handshake whatever the certificate; trust is decided afterwards.
   const tlsSock = new (nodeTls().TLSSocket)(raw, { isServer: true, secureContext: ctx, requestCert: ccert.askCert, rejectUnauthorized: false });
   await new Promise<void>((resolve, reject) => {

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance, freePort } from '../helpers/instance.js';
@@ -32,6 +33,7 @@ let noAskPort: number;
 let policyPort: number;
 let orderPort: number;
 let badPort: number;
+let smtpsPort: number;
 let policySrv: Server;
 const policyRequests: string[] = [];
 
@@ -119,6 +121,7 @@ before(async () => {
   policyPort = await freePort();
   orderPort = await freePort();
   badPort = await freePort();
+  smtpsPort = await freePort();
   S = await TestInstance.create({
     name: 'tls-ccert-s',
     main: {
@@ -141,6 +144,7 @@ before(async () => {
       `127.0.0.1:${reqPort} inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -o smtpd_tls_req_ccert=yes -o smtpd_tls_ask_ccert=no`,
       `127.0.0.1:${noAskPort} inet n - n - - smtpd -o smtpd_tls_ask_ccert=no -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},permit`,
       `127.0.0.1:${orderPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_order_restrictions`,
+      `127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_tls_req_ccert=yes`,
       `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
     ].join('\n'),
@@ -302,6 +306,18 @@ test('smtpd_tls_req_ccert at level encrypt: 421 without a trusted certificate', 
   await S.waitForLog(/NOQUEUE: abort: TLS from localhost\[127\.0\.0\.1\]: Client certificate not trusted$/);
   const ok = await tlsSession(reqPort, creds('client'), [...steps, ['QUIT\r\n', 1]]);
   assert.equal(ok.at(-1), '221 2.0.0 Bye');
+});
+
+test('smtpd_tls_req_ccert in wrapper mode: 421, the greeting, and the end', async () => {
+  const got = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const t = tlsConnect({ host: '127.0.0.1', port: smtpsPort, rejectUnauthorized: false });
+    t.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    t.on('close', () => resolve(text));
+    t.on('error', reject);
+  });
+  assert.equal(got, `421 4.7.1 ${HOST} Error: No client certificate presented\r\n220 ${HOST} ESMTP Postfix\r\n`);
+  await S.waitForLog(/disconnect from localhost\[127\.0\.0\.1\] commands=0\/0$/);
 });
 
 test('certificate restrictions warn when smtpd_tls_ask_ccert = no', async () => {
