@@ -121,6 +121,12 @@
 
 typedef unsigned char uchar;
 
+#if defined(__GNUC__) || defined(__clang__)
+#define NORETURN __attribute__((noreturn))
+#else
+#define NORETURN
+#endif
+
 /* ------------------------------------------------------------------ */
 /* process-wide state                                                 */
 
@@ -147,7 +153,7 @@ struct buf {
     size_t len, cap;
 };
 
-static void die_nomem(void);
+static NORETURN void die_nomem(void);
 
 static void buf_reserve(struct buf *b, size_t extra)
 {
@@ -161,9 +167,13 @@ static void buf_reserve(struct buf *b, size_t extra)
     cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
-    b->p = realloc(b->p, cap);
-    if (b->p == 0)
-        die_nomem();
+    {
+        uchar *p = realloc(b->p, cap);
+
+        if (p == 0)
+            die_nomem();
+        b->p = p;
+    }
     b->cap = cap;
 }
 
@@ -256,7 +266,7 @@ static void exec_node(void)
 }
 
 /* fallback - hand the whole request to Node, stdin untouched */
-static void fallback(void)
+static NORETURN void fallback(void)
 {
     const char *trace = getenv("POSTFIX_TS_SENDMAIL_TRACE");
 
@@ -266,9 +276,11 @@ static void fallback(void)
     _exit(EX_TEMPFAIL);
 }
 
-static void die_nomem(void)
+static NORETURN void die_nomem(void)
 {
-    say(g_progname, "fatal: out of memory");
+    /* no allocation on this path */
+    write_fd_all(2, g_progname, strlen(g_progname));
+    write_fd_all(2, ": fatal: out of memory\n", 23);
     if (g_have_cleanup)
         unlink(g_cleanup_path);
     _exit(EX_TEMPFAIL);
@@ -1367,7 +1379,7 @@ static int next_line(int *type, uchar **data, size_t *len)
 /* -t extraction                                                       */
 
 struct addrs {
-    struct buf all;                     /* NUL-separated */
+    struct buf all;                     /* (size_t length, bytes) pairs */
     size_t count;
     size_t longest;
 };
@@ -1378,8 +1390,8 @@ static void addr_collect(void *ctx, const uchar *p, size_t n)
 
     if (a->all.len + n > MAX_REPLAY)
         replay_fallback();
+    buf_add(&a->all, &n, sizeof(n));    /* length-prefixed: an address may hold a NUL */
     buf_add(&a->all, p, n);
-    buf_addc(&a->all, 0);
     a->count++;
     if (n > a->longest)
         a->longest = n;
@@ -1954,10 +1966,11 @@ int main(int argc, char **argv)
         size_t off = 0;
 
         while (off < cmd_rcpts.all.len) {
-            size_t l = strlen((const char *) cmd_rcpts.all.p + off);
+            size_t l;
 
-            put(REC_RCPT, cmd_rcpts.all.p + off, l);
-            off += l + 1;
+            memcpy(&l, cmd_rcpts.all.p + off, sizeof(l));
+            put(REC_RCPT, cmd_rcpts.all.p + off + sizeof(l), l);
+            off += sizeof(l) + l;
         }
     }
 
@@ -2069,10 +2082,11 @@ int main(int argc, char **argv)
             size_t off = 0;
 
             while (off < list->all.len) {
-                size_t l = strlen((const char *) list->all.p + off);
+                size_t l;
 
-                put(REC_RCPT, list->all.p + off, l);
-                off += l + 1;
+                memcpy(&l, list->all.p + off, sizeof(l));
+                put(REC_RCPT, list->all.p + off + sizeof(l), l);
+                off += sizeof(l) + l;
             }
         }
         put(REC_END, (const uchar *) "", 0);
