@@ -547,7 +547,7 @@ export async function cleanupService(stream: VStream, g: CleanupGlobals): Promis
       await stream.flush();
     }
     if (status === 0 && (state.flags & CLEANUP_FLAG.DISCARD) === 0 && state.queueName === 'incoming' && g.triggerQmgr) {
-      await mailTrigger(g.config, 'public', g.config.str('queue_service_name') || 'qmgr', 'W').catch(() => undefined);
+      await wakeQmgr(() => mailTrigger(g.config, 'public', g.config.str('queue_service_name') || 'qmgr', 'W').catch(() => undefined));
     }
   } finally {
     if (!finished) {
@@ -555,6 +555,38 @@ export async function cleanupService(stream: VStream, g: CleanupGlobals): Promis
       await rm(mailQueuePath(g.config, 'incoming', state.queueId), { force: true }).catch(() => undefined);
     }
   }
+}
+
+/* The qmgr wake-up of this process: the one being sent, and the one queued behind it. */
+let wakeInFlight: Promise<void> | undefined;
+let wakeQueued: Promise<void> | undefined;
+
+/**
+ * wakeQmgr - make sure qmgr is told about a file that is now complete in
+ * incoming/: resolves once a wake-up that was started AFTER the call has
+ * been sent. One process sends one wake-up at a time; files completed while
+ * it is on its way share the single wake-up queued behind it, so every file
+ * is still followed by a wake-up (qmgr scans incoming/ after reading it),
+ * but 20 clients finishing at once cost two connections to qmgr, not 20.
+ * (Postfix's cleanup sends one per message; a connection to a trigger
+ * service costs far more here: master hands it over, qmgr wraps it.)
+ */
+export function wakeQmgr(send: () => Promise<void>): Promise<void> {
+  if (!wakeInFlight) {
+    const p = send().finally(() => {
+      if (wakeInFlight === p) wakeInFlight = undefined;
+    });
+    wakeInFlight = p;
+    return p;
+  }
+  if (!wakeQueued) {
+    const q = wakeInFlight.then(() => {
+      wakeQueued = undefined;
+      return wakeQmgr(send);
+    });
+    wakeQueued = q;
+  }
+  return wakeQueued;
 }
 
 let globals: CleanupGlobals | undefined;
