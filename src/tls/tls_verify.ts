@@ -75,12 +75,13 @@ export function printable(text: string): string {
   return text.replace(/[\x00-\x1f\x7f]/g, '?');
 }
 
-/** peerCN - the subject CommonName, else the first DNS subjectAltName, else "" (tls_peer_CN). */
+/**
+ * peerCN - the subject CommonName, else "" (tls_peer_CN; its fallback, the
+ * name a client matched the server by, never applies to a client
+ * certificate).
+ */
 export function peerCN(cert: X509Certificate): string {
-  const cn = textName(cert.subject, 'CN');
-  if (cn !== null) return cn;
-  const dns = (cert.subjectAltName ?? '').split(/,\s*/).find((x) => x.startsWith('DNS:'));
-  return dns ? printable(dns.slice(4)) : '';
+  return textName(cert.subject, 'CN') ?? '';
 }
 
 /** issuerCN - the issuer CommonName, else its Organization, else "" (tls_issuer_CN). */
