@@ -16,8 +16,9 @@
  * <transport>_delivery_slot_cost entries earn one delivery slot. A later job
  * that needs no more slots than the current job can still earn may preempt
  * it (the one with the largest waiting time per needed entry is chosen) as
- * soon as the current job's slots plus <transport>_delivery_slot_loan reach
- * the candidate's need less <transport>_delivery_slot_discount percent; the
+ * soon as the current job has a positive counter and its slots plus
+ * <transport>_delivery_slot_loan reach the candidate's need less
+ * <transport>_delivery_slot_discount percent; the
  * candidate moves in front of the current job and its need is charged to
  * the current job's counter. Jobs that can never earn
  * <transport>_minimum_delivery_slots are not preempted; a slot cost of 0
@@ -468,6 +469,10 @@ export class Transport {
     const candidate = this.candidate(current, now);
     if (!candidate) return undefined;
     const need = candidate.need();
+    // A job must have earned something since it was last charged: the loan
+    // lets a job be preempted early, not again and again (as Postfix 3.7
+    // behaves: S1 B B S2 B B B B B S3 ...).
+    if (current.slotsAvailable <= 0) return undefined;
     if (current.slotsAvailable / cost + this.slotLoan < (need * (100 - this.slotDiscount)) / 100) return undefined;
     current.slotsAvailable -= need * cost;
     current.slotsUsed += need;

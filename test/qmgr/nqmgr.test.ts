@@ -92,13 +92,29 @@ function removed(r: Rig, id: string): boolean {
 const BIG = Array.from({ length: 40 }, (_, i) => `big${i}@dest.test`);
 const SMALL = ['S1', 'S2', 'S3'];
 
-/** bigThenSmall - the big message first; once its delivery runs, three one-recipient messages arrive. */
-async function bigThenSmall(r: Rig): Promise<string[]> {
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open = () => undefined as void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+const b0 = (n: number) => Array.from({ length: n }, () => 'B0');
+
+/**
+ * bigThenSmall - the big message first; while the agent holds its first
+ * delivery, three one-recipient messages enter the active queue; then the
+ * agent answers (one delivery at a time from then on).
+ */
+async function bigThenSmall(r: Rig, open: () => void): Promise<string[]> {
   queueFile(r, 'B0', BIG);
   await r.qmgr.start();
   await waitFor('the first delivery of the big message', r, () => r.deliveries.length >= 1);
   for (const id of SMALL) queueFile(r, id, [`${id.toLowerCase()}@dest.test`]);
   await r.qmgr.trigger(Buffer.from('I'));
+  await waitFor('the small messages in the active queue', r, () =>
+    SMALL.every((id) => r.logs.lines.some((l) => l.startsWith(`${id}: from=<sender@example.org>`) && l.endsWith('(queue active)'))),
+  );
+  open();
   await waitFor('all messages removed', r, () => ['B0', ...SMALL].every((id) => removed(r, id)));
   assert.equal(r.deliveries.filter((d) => d.queueId === 'B0').length, BIG.length / 2);
   return r.deliveries.map((d) => d.queueId);
@@ -110,42 +126,63 @@ async function bigThenSmall(r: Rig): Promise<string[]> {
 const SERIAL = 'slow_destination_concurrency_limit = 1\nslow_destination_recipient_limit = 2';
 
 test('small messages preempt a big one: they are delivered before it finishes', async () => {
-  const r = await rig(SERIAL, 25);
+  const g = gate();
+  const r = await rig(SERIAL, 0, {}, g.promise);
   try {
-    const order = await bigThenSmall(r);
+    const order = await bigThenSmall(r, g.open);
     const lastBig = order.lastIndexOf('B0');
     for (const id of SMALL) {
       const at = order.indexOf(id);
       assert.ok(at > 0 && at < lastBig, `${id} delivered at ${at}, the big message finished at ${lastBig}: ${order.join(' ')}`);
     }
-    // the big message is not starved: small ones slip in, it keeps going
-    assert.equal(order[0], 'B0');
+    // One request of the big message was out when they came: the first one
+    // slips in at once (the slot loan), then one per delivery_slot_cost (5)
+    // requests of the big message, the pattern Postfix 3.7 shows.
+    assert.deepEqual(order, ['B0', 'S1', ...b0(5), 'S2', ...b0(5), 'S3', ...b0(9)]);
   } finally {
+    g.open();
+    r.close();
+  }
+});
+
+test('without the slot loan and discount a small message waits for a whole delivery slot', async () => {
+  const g = gate();
+  const r = await rig(`${SERIAL}\nslow_delivery_slot_loan = 0\nslow_delivery_slot_discount = 0`, 0, {}, g.promise);
+  try {
+    // as Postfix 3.7: five requests of the big message, then a small one
+    assert.deepEqual(await bigThenSmall(r, g.open), [...b0(5), 'S1', ...b0(5), 'S2', ...b0(5), 'S3', ...b0(5)]);
+  } finally {
+    g.open();
     r.close();
   }
 });
 
 test('default_delivery_slot_cost = 0 turns preemption off: small messages wait for the big one', async () => {
-  const r = await rig(`${SERIAL}\ndefault_delivery_slot_cost = 0`, 5);
+  const g = gate();
+  const r = await rig(`${SERIAL}\ndefault_delivery_slot_cost = 0`, 0, {}, g.promise);
   try {
-    const order = await bigThenSmall(r);
-    assert.deepEqual(order, [...BIG.slice(20).map(() => 'B0'), ...SMALL]);
+    const order = await bigThenSmall(r, g.open);
+    assert.deepEqual(order, [...b0(20), ...SMALL]);
   } finally {
     r.close();
   }
 });
 
 test('oqmgr does not preempt; per-transport slot cost overrides the default', async () => {
-  const o = await rig(SERIAL, 5, { preempt: false });
+  const g1 = gate();
+  const o = await rig(SERIAL, 0, { preempt: false }, g1.promise);
   try {
-    assert.deepEqual(await bigThenSmall(o), [...BIG.slice(20).map(() => 'B0'), ...SMALL]);
+    assert.deepEqual(await bigThenSmall(o, g1.open), [...b0(20), ...SMALL]);
   } finally {
+    g1.open();
     o.close();
   }
-  const t = await rig(`${SERIAL}\nslow_delivery_slot_cost = 0`, 5);
+  const g2 = gate();
+  const t = await rig(`${SERIAL}\nslow_delivery_slot_cost = 0`, 0, {}, g2.promise);
   try {
-    assert.deepEqual(await bigThenSmall(t), [...BIG.slice(20).map(() => 'B0'), ...SMALL]);
+    assert.deepEqual(await bigThenSmall(t, g2.open), [...b0(20), ...SMALL]);
   } finally {
+    g2.open();
     t.close();
   }
 });
@@ -180,9 +217,8 @@ test('a message with more recipients than the in-memory limits is delivered comp
 
 test('with <transport>_destination_recipient_limit = 1 the concurrency limit is per recipient', async () => {
   // as postconf(5) says, and as local (local_destination_recipient_limit = 1) works
-  let open = () => undefined as void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const r = await rig('slow_destination_concurrency_limit = 1\nslow_destination_recipient_limit = 1', 0, {}, gate);
+  const { promise, open } = gate();
+  const r = await rig('slow_destination_concurrency_limit = 1\nslow_destination_recipient_limit = 1', 0, {}, promise);
   try {
     queueFile(r, 'P0', ['a@dest.test', 'b@dest.test', 'c@dest.test']);
     await r.qmgr.start();
