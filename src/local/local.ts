@@ -118,7 +118,7 @@ export class LocalAgent {
         }
         let leaf = address === rcpt.address ? rcpt : { ...rcpt, address, orig_addr: rcpt.orig_addr || rcpt.address };
         if (origCleared) leaf = { ...leaf, orig_addr: '', dsn_orcpt: '' };
-        const outcome = { dsn: result.dsn, text: result.text, relay: 'local' };
+        const outcome = { dsn: result.dsn, text: result.text, relay: 'local', diagType: result.diagType, diagText: result.diagText };
         if (result.kind === 'sent') await status.sent(leaf, outcome);
         else if (result.kind === 'defer') {
           deferred = true;
@@ -156,6 +156,16 @@ export class LocalAgent {
     };
   }
 
+  /**
+   * deliveredTo - the Delivered-To: address of a delivery: the recipient qmgr
+   * asked for (frozen_delivered_to = yes, the default), else the alias or
+   * address expanded last (Postfix msg_attr.delivered).
+   */
+  private deliveredTo(s: RecipientState): string {
+    if (this.config.bool('frozen_delivered_to')) return s.top.address;
+    return s.via?.address ?? s.address;
+  }
+
   private splitAddress(address: string): { local: string; domain: string } {
     const at = address.lastIndexOf('@');
     return at < 0 ? { local: address, domain: '' } : { local: address.slice(0, at), domain: address.slice(at + 1) };
@@ -185,7 +195,7 @@ export class LocalAgent {
   /** deliverRecipient - one address: loop check, aliases, then the user's own delivery. */
   private async deliverRecipient(req: DeliverRequest, s: RecipientState): Promise<LocalResult> {
     if (s.level > MAX_RECURSION) return bounce('5.4.6', `mail forwarding loop for ${s.top.address}`);
-    const ref = this.messageRef(req, s.top, s.address, s.sender);
+    const ref = this.messageRef(req, s.top, this.deliveredTo(s), s.sender);
     if (await messageHasDeliveredTo(ref.path, ref.dataOffset, s.address)) {
       // Account for a possible owner- sender override.
       return this.bounceWorkaround(s.address, bounce('5.4.6', `mail forwarding loop for ${s.address}`));
@@ -290,7 +300,7 @@ export class LocalAgent {
    */
   private async indirect(req: DeliverRequest, s: RecipientState, addr: string): Promise<LocalResult> {
     if (verifyOnly(req)) return sent(`forwards to ${addr}`);
-    const deliveredTo = this.config.bool('frozen_delivered_to') ? s.top.address : (s.via?.address ?? s.address);
+    const deliveredTo = this.deliveredTo(s);
     const key = `${deliveredTo}\0${s.sender}`;
     let f = s.forwards.get(key);
     if (!f) {
@@ -343,7 +353,7 @@ export class LocalAgent {
     }
     const mailboxTransport = (await this.maps.transportFor('mailbox_transport_maps', s.address)) ?? this.config.str('mailbox_transport');
     if (mailboxTransport) return this.pass(mailboxTransport, req, s);
-    const ref = this.messageRef(req, s.top, s.address, s.sender);
+    const ref = this.messageRef(req, s.top, this.deliveredTo(s), s.sender);
     const env = this.commandEnv(req, s, pw, ext);
     const mailboxCommand = (await this.maps.transportFor('mailbox_command_maps', pw.name)) ?? this.config.str('mailbox_command');
     if (mailboxCommand) {
@@ -483,14 +493,14 @@ export class LocalAgent {
     const env = this.commandEnv(req, s, pw, '');
     const cmd = command.trim().replace(/^"(.*)"$/, '$1');
     if (verifyOnly(req)) return sent(`delivers to command: ${cmd}`);
-    return deliverCommand(this.config, cmd, this.messageRef(req, s.top, s.address, s.sender), runAs, env);
+    return deliverCommand(this.config, cmd, this.messageRef(req, s.top, this.deliveredTo(s), s.sender), runAs, env);
   }
 
   private async memberFile(req: DeliverRequest, s: RecipientState, path: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
     if (!this.allowed('allow_mail_to_files', origin)) return bounce('5.7.1', `mail to file is restricted`);
     const runAs = owner && owner.uid !== 0 ? owner : await this.defaultPrivs();
     if (verifyOnly(req)) return sent(`delivers to file: ${path}`);
-    return asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, s.address, s.sender), runAs));
+    return asUser(runAs, () => deliverFile(this.config, path, this.messageRef(req, s.top, this.deliveredTo(s), s.sender), runAs));
   }
 
   private async memberInclude(req: DeliverRequest, s: RecipientState, path: string, owner: Identity | undefined): Promise<LocalResult> {

@@ -43,7 +43,13 @@ export interface LocalResult {
    * instead of the message's sender (Postfix bounce_workaround)
    */
   bounceTo?: string;
+  /** DSN diagnostic (Diagnostic-Code: type; text), e.g. x-unix for commands */
+  diagType?: string;
+  diagText?: string;
 }
+
+/** The sysexits text of EX_SOFTWARE (Postfix sys_exits_detail). */
+const SOFTWARE_TEXT = 'internal software error';
 
 export const sent = (text: string): LocalResult => ({ kind: 'sent', dsn: '2.0.0', text });
 export const defer = (dsn: string, text: string): LocalResult => ({ kind: 'defer', dsn, text });
@@ -283,14 +289,21 @@ export async function deliverCommand(config: MailConfig, command: string, m: Mes
       clearTimeout(timer);
       const out = output.trim().replace(/\s+/g, ' ');
       const suffix = out ? `. Command output: ${out}` : '';
-      if (timedOut) resolve(defer('4.3.0', `Command time limit exceeded: "${command}"${suffix}`));
-      else if (signal) resolve(defer('4.3.0', `Command died with signal ${signalNumber(signal)}: "${command}"${suffix}`));
+      // As Postfix pipe_command(): the DSN diagnostic is "x-unix; <output, or the sysexits text>".
+      const unix = (r: LocalResult, fallback: string): LocalResult => ({ ...r, diagType: 'x-unix', diagText: out || fallback });
+      if (timedOut) resolve(unix(bounce('5.3.0', `Command time limit exceeded: "${command}"${suffix}`), SOFTWARE_TEXT));
+      else if (signal) resolve(unix(defer('4.3.0', `Command died with signal ${signalNumber(signal)}: "${command}"${suffix}`), SOFTWARE_TEXT));
       else if (code === 0) resolve(sent(`delivered to command: ${command}`));
       else {
+        const dsnOut = /^([45]\.\d{1,3}\.\d{1,3})(?:\s+(.*))?$/.exec(out);
         // sysexits(3) statuses in Postfix's words, e.g. 67 "user unknown" (5.1.1), 75 "temporary failure"
         const known = code !== null ? SYS_EXITS[code] : undefined;
-        if (known) resolve(known[0].startsWith('4') ? defer(known[0], `${known[1]}${suffix}`) : bounce(known[0], `${known[1]}${suffix}`));
-        else resolve(bounce('5.3.0', `Command died with status ${code}: "${command}"${suffix}`));
+        if (dsnOut) {
+          // "D.S.N text" output: the command chose the status
+          const text = dsnOut[2] ?? '';
+          resolve(unix(dsnOut[1].startsWith('4') ? defer(dsnOut[1], text) : bounce(dsnOut[1], text), text));
+        } else if (known) resolve(unix(known[0].startsWith('4') ? defer(known[0], `${known[1]}${suffix}`) : bounce(known[0], `${known[1]}${suffix}`), known[1]));
+        else resolve(unix(bounce('5.3.0', `Command died with status ${code}: "${command}"${suffix}`), `unknown mail system error ${code}`));
       }
     });
     child.on('error', (err) => {

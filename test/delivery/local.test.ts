@@ -236,7 +236,8 @@ test('an alias to two users delivers to both and logs each with orig_to; the rec
     const reply = await deliverVia(inst, 'local', requestFor('PA1R', file, 's@example.org', [rcpt]));
     assert.equal(reply.status, 0, log.lines.join('\n'));
     for (const u of users.names) {
-      assert.match(readFileSync(join(inst.dir, 'mail', u), 'utf8'), new RegExp(`Delivered-To: ${u}@mail\\.example\\.test\\nSubject: pair\\n\\nto both\\n\\n$`));
+      // Delivered-To names the recipient qmgr asked for (frozen_delivered_to = yes), as Postfix 3.7.
+      assert.match(readFileSync(join(inst.dir, 'mail', u), 'utf8'), /Delivered-To: pair@mail\.example\.test\nSubject: pair\n\nto both\n\n$/);
       assert.ok(
         log.lines.some((l) => new RegExp(`^PA1R: to=<${u}@mail\\.example\\.test>, orig_to=<pair@mail\\.example\\.test>, relay=local, .*status=sent \\(delivered to mailbox\\)$`).test(l)),
         log.lines.join('\n'),
