@@ -383,6 +383,12 @@ export class SmtpAgent {
     const policy = ctx.tlsPolicy;
     if (policy.level === 'none' || s.tls) return undefined;
     const required = policy.level !== 'may';
+    if (clientCredentials(this.config, this.prefix) === 'unavailable') {
+      // Postfix: no TLS engine; plaintext unless TLS is required
+      if (!required) return undefined;
+      this.dropSession(s, true);
+      return { kind: 'defer', dsn: '4.7.5', text: 'TLS is required, but our TLS engine is unavailable' };
+    }
     if (!s.features.has('STARTTLS')) {
       if (!required) return undefined;
       this.dropSession(s, true);
@@ -410,7 +416,9 @@ export class SmtpAgent {
       // SNI only when smtp_tls_servername asks for it, as in Postfix.
       const sniParam = param(this.config, this.prefix, 'tls_servername').trim();
       const sni = sniParam === '' ? '' : sniParam === 'hostname' ? s.target.host : sniParam === 'nexthop' ? ctx.hop.host : sniParam;
-      tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, clientCredentials(this.config, this.prefix));
+      const creds = clientCredentials(this.config, this.prefix);
+      if (creds === 'unavailable') throw new Error('TLS engine unavailable');
+      tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, creds);
     } catch (err) {
       this.dropSession(s, false);
       msg.info(`SSL_connect error to ${targetLabel(s.target)}: ${(err as Error).message}`);

@@ -157,21 +157,50 @@ export interface TlsResult {
   peerCert: boolean;
 }
 
-/** clientCredentials - our certificate and key (smtp_tls_chain_files, else smtp_tls_cert_file/smtp_tls_key_file), or null. */
-export function clientCredentials(config: MailConfig, prefix: string): { cert: Buffer | Buffer[]; key: Buffer | Buffer[] } | null {
+export type Credentials = { cert: Buffer | Buffer[]; key: Buffer | Buffer[] };
+
+const credentials = new WeakMap<MailConfig, Map<string, Credentials | null | 'unavailable'>>();
+
+const STRERROR: Record<string, string> = { ENOENT: 'No such file or directory', EACCES: 'Permission denied', EISDIR: 'Is a directory' };
+
+/**
+ * clientCredentials - our certificate and key (smtp_tls_chain_files, else
+ * smtp_tls_cert_file/smtp_tls_key_file), null when none is configured, or
+ * "unavailable" when a file cannot be read: as Postfix's TLS engine that
+ * failed to initialize, logged once per process ("error opening chain
+ * file: ...").
+ */
+export function clientCredentials(config: MailConfig, prefix: string): Credentials | null | 'unavailable' {
+  let cache = credentials.get(config);
+  if (!cache) credentials.set(config, (cache = new Map()));
+  if (cache.has(prefix)) return cache.get(prefix)!;
+  let result: Credentials | null | 'unavailable' = null;
+  const read = (file: string): Buffer | null => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      msg.warn(`error opening chain file: ${file}: ${STRERROR[code] ?? (e as Error).message}`);
+      return null;
+    }
+  };
   const chain = splitList(param(config, prefix, 'tls_chain_files'));
-  if (chain.length > 0) {
-    const pems = chain.map((f) => readFileSync(f));
-    return { cert: pems, key: pems };
-  }
   const certFile = param(config, prefix, 'tls_cert_file');
-  if (!certFile) return null;
-  const keyFile = param(config, prefix, 'tls_key_file') || certFile;
-  return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  if (chain.length > 0) {
+    const pems = chain.map(read);
+    result = pems.every((p) => p !== null) ? { cert: pems as Buffer[], key: pems as Buffer[] } : 'unavailable';
+  } else if (certFile) {
+    const keyFile = param(config, prefix, 'tls_key_file') || certFile;
+    const cert = read(certFile);
+    const key = cert === null ? null : keyFile === certFile ? cert : read(keyFile);
+    result = cert !== null && key !== null ? { cert, key } : 'unavailable';
+  }
+  cache.set(prefix, result);
+  return result;
 }
 
 /** startTls - client handshake over an open socket (after "220 Ready to start TLS"). */
-export function startTls(sock: Socket, servername: string, ca: string[], timeoutMs: number, creds: { cert: Buffer | Buffer[]; key: Buffer | Buffer[] } | null = null): Promise<TLSSocket> {
+export function startTls(sock: Socket, servername: string, ca: string[], timeoutMs: number, creds: Credentials | null = null): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const opts = {
       socket: sock,

@@ -162,6 +162,7 @@ before(async () => {
       `fp2.test fppkey:[127.0.0.1]:${p}`,
       `fp3.test fpbad:[127.0.0.1]:${p}`,
       `fp4.test fpnone:[127.0.0.1]:${p}`,
+      `relay5.test badcert:[127.0.0.1]:${p}`,
       '',
     ].join('\n'),
   );
@@ -185,6 +186,7 @@ before(async () => {
       `fppkey unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp},${serverPk}`,
       `fpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp}`,
       'fpnone unix - - n - - smtp -o smtp_tls_security_level=fingerprint',
+      `badcert unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_cert_file=${f('missing.pem')} -o smtp_tls_key_file=${f('missing.pem')}`,
     ].join('\n'),
   });
   await Promise.all([S.start(), C.start()]);
@@ -238,6 +240,13 @@ test('without a certificate, or with an unlisted one, relaying is refused (Relay
 test('smtp_tls_chain_files presents the certificate too', async () => {
   await send('u@relay4.test', 'relay4');
   await outcome('u@relay4.test', 'sent');
+});
+
+test('an unreadable client certificate: no TLS engine, so mail that requires TLS waits', async () => {
+  await send('u@relay5.test', 'relay5');
+  const line = await outcome('u@relay5.test', 'deferred');
+  assert.match(line, /relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*dsn=4\.7\.5, status=deferred \(TLS is required, but our TLS engine is unavailable\)$/);
+  await C.waitForLog(new RegExp(`warning: error opening chain file: ${esc(f('missing.pem'))}: No such file or directory$`));
 });
 
 test('the Received: header names the client certificate (smtpd_tls_received_header)', async () => {
