@@ -127,7 +127,10 @@ export function tlsContext(config: MailConfig): SecureContext | null {
       msg.warn(`error loading client CA names from: ${config.str('smtpd_tls_CAfile') || config.str('smtpd_tls_CApath')}: ${(e as Error).message}`);
     }
     if (config.int('smtpd_tls_loglevel') >= 2) msg.info('initializing the server-side TLS engine');
-    ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1', ...(ca.length ? { ca } : {}) });
+    // only smtpd_tls_CAfile/CApath are trusted (tls_append_default_CA = no); an
+    // empty list keeps Node from loading its own root store
+    const roots = ccert.askCert && config.bool('tls_append_default_CA') ? [...nodeTls().rootCertificates] : [];
+    ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1', ca: [...ca, ...roots] });
   } catch (e) {
     if (ccertPolicy(config).askCert) msg.warn('Need a server cert to request client certs');
     msg.warn(`No server certs available. TLS won't be enabled (${(e as Error).message})`);
