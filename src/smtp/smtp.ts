@@ -796,7 +796,9 @@ export async function main(argv: string[]): Promise<void> {
   const { singleServerMain } = await import('../master/single_server.js');
   let agent: SmtpAgent | undefined;
   singleServerMain(argv, {
-    concurrency: 8,
+    // 20 deliveries per process (default_destination_concurrency_limit): one warm
+    // process per busy destination instead of three cold ones (docs/PERFORMANCE.md)
+    concurrency: 20,
     postInit(ctx: ServerContext) {
       agent = new SmtpAgent(ctx.config, ctx.processName);
     },
