@@ -202,7 +202,7 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
       msg.info(`${state.namaddr}: subject_CN=${peer.peerCN}, issuer=${peer.issuerCN}, fingerprint=${peer.certFprint}, pkey_fingerprint=${peer.pkeyFprint}`);
     }
     // the reason a required certificate failed is logged (TLS_LOG_UNTRUSTED)
-    if (!peer.trusted && ccert.requireCert) msg.info(verifyErrorText(peer, state.namaddr, 'client'));
+    if (!peer.trusted && ccert.requireCert) msg.info(verifyErrorText(peer, state.namaddr, 'client', ccert.verifyDepth));
   }
   if (logLevel >= 1) {
     const trust = peer.present ? (peer.trusted ? 'Trusted' : 'Untrusted') : 'Anonymous';

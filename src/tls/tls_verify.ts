@@ -170,7 +170,7 @@ export function verifyDepthLines(t: TLSSocket, info: PeerCertInfo, namaddr: stri
  * trusted, in Postfix's words ("certificate verification failed for
  * host[addr]: self-signed certificate"); role is "client" in smtpd.
  */
-export function verifyErrorText(info: PeerCertInfo, namaddr: string, role: 'client' | 'server'): string {
+export function verifyErrorText(info: PeerCertInfo, namaddr: string, role: 'client' | 'server', verifyDepth = 9): string {
   switch (info.error) {
     case '':
       return '';
@@ -190,7 +190,7 @@ export function verifyErrorText(info: PeerCertInfo, namaddr: string, role: 'clie
     case 'INVALID_PURPOSE':
       return `certificate verification failed for ${namaddr}: not designated for use as a ${role} certificate`;
     case 'CERT_CHAIN_TOO_LONG':
-      return `certificate verification failed for ${namaddr}: certificate chain longer than limit`;
+      return `certificate verification failed for ${namaddr}: certificate chain longer than limit(${verifyDepth + 1})`;
     default:
       return `${role} certificate verification failed for ${namaddr}: num=1:${info.error.toLowerCase().replace(/_/g, ' ')}`;
   }
