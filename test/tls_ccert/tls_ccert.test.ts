@@ -34,6 +34,7 @@ let policyPort: number;
 let orderPort: number;
 let badPort: number;
 let smtpsPort: number;
+let noCaPort: number;
 let policySrv: Server;
 const policyRequests: string[] = [];
 
@@ -122,6 +123,7 @@ before(async () => {
   orderPort = await freePort();
   badPort = await freePort();
   smtpsPort = await freePort();
+  noCaPort = await freePort();
   S = await TestInstance.create({
     name: 'tls-ccert-s',
     main: {
@@ -145,6 +147,7 @@ before(async () => {
       `127.0.0.1:${noAskPort} inet n - n - - smtpd -o smtpd_tls_ask_ccert=no -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},permit`,
       `127.0.0.1:${orderPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_order_restrictions`,
       `127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_tls_req_ccert=yes`,
+      `127.0.0.1:${noCaPort} inet n - n - - smtpd -o smtpd_tls_CAfile=`,
       `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
     ].join('\n'),
@@ -271,6 +274,36 @@ test('the Received: header names the client certificate (smtpd_tls_received_head
       'm',
     ),
   );
+});
+
+/** mailboxMessage - the message of S's mailbox that contains a marker, once delivered. */
+async function mailboxMessage(marker: string): Promise<string> {
+  const path = join(S.mailDir, me);
+  const end = Date.now() + 60000;
+  for (;;) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    const m = text.split(/^From /m).find((x) => x.includes(marker));
+    if (m) return m;
+    if (Date.now() > end) throw new Error(`no delivery of ${marker}\n${S.readLog()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('Received: "(not verified)" without a CA to verify with, "(Client did not present a certificate)" without one', async () => {
+  const steps = (marker: string): Array<[string, number]> => [
+    ['EHLO client.example.test\r\n', 1],
+    ['MAIL FROM:<a@client.example.test>\r\n', 1],
+    [`RCPT TO:<${me}@${HOST}>\r\n`, 1],
+    ['DATA\r\n', 1],
+    [`Subject: ${marker}\r\n\r\n${marker}\r\n.\r\n`, 1],
+    ['QUIT\r\n', 1],
+  ];
+  const a = await tlsSession(noCaPort, creds('client'), steps('no-ca-marker'));
+  assert.match(a.at(-2) ?? '', /^250 2\.0\.0 Ok: queued as /);
+  assert.match(await mailboxMessage('no-ca-marker'), /\n\t\(Client CN "client\.example\.test", Issuer "Test Root CA" \(not verified\)\)\n\tby /);
+  const b = await tlsSession(S.smtpPort, null, steps('no-cert-marker'));
+  assert.match(b.at(-2) ?? '', /^250 2\.0\.0 Ok: queued as /);
+  assert.match(await mailboxMessage('no-cert-marker'), /\n\t \S.* server-digest SHA256\)\n\t\(Client did not present a certificate\)\n\tby /);
 });
 
 test('check_ccert_access: fingerprint, then public-key fingerprint; every action as access(5)', async () => {
