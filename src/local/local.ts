@@ -449,7 +449,7 @@ export class LocalAgent {
     const oc = s.origCleared === true;
     for (const quoted of members) {
       const member = unquoteMember(quoted);
-      if (member.startsWith('|')) await s.report(s.address, await this.bounceWorkaround(s.address, await this.memberCommand(req, s, member.slice(1), origin, owner)), oc);
+      if (member.startsWith('|')) await s.report(s.address, await this.memberCommand(req, s, member.slice(1), origin, owner), oc);
       else if (member.startsWith('/')) await s.report(s.address, await this.bounceWorkaround(s.address, await this.memberFile(req, s, member, origin, owner)), oc);
       else if (member.toLowerCase().startsWith(':include:')) await s.report(s.address, await this.memberInclude(req, s, member.slice(9).trim(), owner), oc);
       else {
@@ -493,7 +493,8 @@ export class LocalAgent {
     const env = this.commandEnv(req, s, pw, '');
     const cmd = command.trim().replace(/^"(.*)"$/, '$1');
     if (verifyOnly(req)) return sent(`delivers to command: ${cmd}`);
-    return deliverCommand(this.config, cmd, this.messageRef(req, s.top, this.deliveredTo(s), s.sender), runAs, env);
+    // Account for a possible owner- sender override (a restricted command is an ordinary bounce).
+    return this.bounceWorkaround(s.address, await deliverCommand(this.config, cmd, this.messageRef(req, s.top, this.deliveredTo(s), s.sender), runAs, env));
   }
 
   private async memberFile(req: DeliverRequest, s: RecipientState, path: string, origin: Origin, owner: Identity | undefined): Promise<LocalResult> {
