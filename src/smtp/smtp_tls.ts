@@ -166,15 +166,23 @@ const STRERROR: Record<string, string> = { ENOENT: 'No such file or directory', 
 /**
  * clientCredentials - our certificate and key (smtp_tls_chain_files, else
  * smtp_tls_cert_file/smtp_tls_key_file), null when none is configured, or
- * "unavailable" when a file cannot be read: as Postfix's TLS engine that
- * failed to initialize, logged once per process ("error opening chain
- * file: ...").
+ * "unavailable" when a file cannot be read or the fingerprint digest is
+ * unknown: as Postfix's TLS engine that failed to initialize, logged once
+ * per process ("error opening chain file: ...").
  */
 export function clientCredentials(config: MailConfig, prefix: string): Credentials | null | 'unavailable' {
   let cache = credentials.get(config);
   if (!cache) credentials.set(config, (cache = new Map()));
   if (cache.has(prefix)) return cache.get(prefix)!;
   let result: Credentials | null | 'unavailable' = null;
+  const mdalg = fingerprintDigest(config, `${prefix}_tls_fingerprint_digest`);
+  if (!validDigest(mdalg)) {
+    // Postfix tls_client_init(): the digest is checked first, and TLS is off
+    msg.warn(`Digest algorithm "${mdalg}" not found`);
+    msg.warn('disabling TLS support');
+    cache.set(prefix, 'unavailable');
+    return 'unavailable';
+  }
   const read = (file: string): Buffer | null => {
     try {
       return readFileSync(file);

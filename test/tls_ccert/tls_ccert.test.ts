@@ -35,6 +35,7 @@ let orderPort: number;
 let badPort: number;
 let smtpsPort: number;
 let noCaPort: number;
+let allPort: number;
 let policySrv: Server;
 const policyRequests: string[] = [];
 
@@ -124,6 +125,7 @@ before(async () => {
   badPort = await freePort();
   smtpsPort = await freePort();
   noCaPort = await freePort();
+  allPort = await freePort();
   S = await TestInstance.create({
     name: 'tls-ccert-s',
     main: {
@@ -147,6 +149,7 @@ before(async () => {
       `127.0.0.1:${noAskPort} inet n - n - - smtpd -o smtpd_tls_ask_ccert=no -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},permit`,
       `127.0.0.1:${orderPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_order_restrictions`,
       `127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_tls_req_ccert=yes`,
+      `127.0.0.1:${allPort} inet n - n - - smtpd -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination`,
       `127.0.0.1:${noCaPort} inet n - n - - smtpd -o smtpd_tls_CAfile=`,
       `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
@@ -166,6 +169,7 @@ before(async () => {
       `fp3.test fpbad:[127.0.0.1]:${p}`,
       `fp4.test fpnone:[127.0.0.1]:${p}`,
       `relay5.test badcert:[127.0.0.1]:${p}`,
+      `relay6.test baddigest:[127.0.0.1]:${p}`,
       '',
     ].join('\n'),
   );
@@ -189,6 +193,7 @@ before(async () => {
       `fppkey unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp},${serverPk}`,
       `fpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp}`,
       'fpnone unix - - n - - smtp -o smtp_tls_security_level=fingerprint',
+      'baddigest unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_fingerprint_digest=nosuchdigest',
       `badcert unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_cert_file=${f('missing.pem')} -o smtp_tls_key_file=${f('missing.pem')}`,
     ].join('\n'),
   });
@@ -250,6 +255,19 @@ test('an unreadable client certificate: no TLS engine, so mail that requires TLS
   const line = await outcome('u@relay5.test', 'deferred');
   assert.match(line, /relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*dsn=4\.7\.5, status=deferred \(TLS is required, but our TLS engine is unavailable\)$/);
   await C.waitForLog(new RegExp(`warning: error opening chain file: ${esc(f('missing.pem'))}: No such file or directory$`));
+  await send('u@relay6.test', 'relay6');
+  assert.match(await outcome('u@relay6.test', 'deferred'), /status=deferred \(TLS is required, but our TLS engine is unavailable\)$/);
+  await C.waitForLog(/warning: Digest algorithm "nosuchdigest" not found$/);
+});
+
+test('permit_tls_all_clientcerts: any verified certificate may relay, an unverified one may not', async () => {
+  const steps: Array<[string, number]> = [['EHLO client.example.test\r\n', 1], ['MAIL FROM:<a@client.example.test>\r\n', 1], ['RCPT TO:<u@relay1.test>\r\n', 1], ['QUIT\r\n', 1]];
+  const other = await tlsSession(allPort, creds('other'), steps);
+  assert.equal(other.at(-2), '250 2.1.5 Ok');
+  const self = await tlsSession(allPort, creds('self'), steps);
+  assert.equal(self.at(-2), '554 5.7.1 <u@relay1.test>: Relay access denied');
+  const none = await tlsSession(allPort, null, steps);
+  assert.equal(none.at(-2), '554 5.7.1 <u@relay1.test>: Relay access denied');
 });
 
 test('the Received: header names the client certificate (smtpd_tls_received_header)', async () => {

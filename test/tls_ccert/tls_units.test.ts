@@ -17,6 +17,7 @@ import { certFprint, digestEncode, hexDecodeOpt, pkeyFprint, fprintCompatText, v
 import { issuerCN, nameOneline, peerCN, verifyErrorText, NO_PEER_CERT } from '../../src/tls/tls_verify.js';
 import { commentSanitize } from '../../src/smtpd/smtpd_data.js';
 import { MailConfig } from '../../src/global/mail_conf.js';
+import { parsePolicy } from '../../src/smtp/smtp_tls.js';
 
 let work: string;
 let caCert: X509Certificate;
@@ -91,4 +92,13 @@ test('md5 fingerprints below compatibility level 3.6 come with Postfix note', ()
   assert.equal(fprintCompatText(MailConfig.load(dir), 'smtpd_tls_fingerprint_digest'), null);
   writeFileSync(join(dir, 'main.cf'), 'compatibility_level = 3.7\n');
   assert.equal(fprintCompatText(MailConfig.load(dir), 'smtp_tls_fingerprint_digest'), null);
+});
+
+test('smtp_tls_policy_maps: fingerprint match= lists are "|"-separated and add up; main.cf list otherwise', () => {
+  const dir = mkdtempSync(join(work, 'cf-'));
+  writeFileSync(join(dir, 'main.cf'), 'smtp_tls_fingerprint_cert_match = AA:BB, CC:DD\n  EE:FF\n');
+  const config = MailConfig.load(dir);
+  assert.deepEqual(parsePolicy('fingerprint match=01:02|03:04 match=05:06', config, 'smtp'), { level: 'fingerprint', match: ['01:02', '03:04', '05:06'] });
+  assert.deepEqual(parsePolicy('fingerprint', config, 'smtp'), { level: 'fingerprint', match: ['AA:BB', 'CC:DD', 'EE:FF'] });
+  assert.deepEqual(parsePolicy('secure match=a.example:b.example', config, 'smtp')?.match, ['a.example', 'b.example']);
 });
