@@ -243,7 +243,9 @@ function oneEntry(req: AttrList): BounceLogEntry {
  * 2bounce); a failed postmaster notice is dropped with a warning.
  */
 async function notifyOne(config: MailConfig, r: Request, e: BounceLogEntry): Promise<number> {
-  const { original, retFlags } = await originalOf(config, r);
+  // The request's RET alone decides (0: the whole message), as bounce_one_service.
+  const { original } = await originalOf(config, r);
+  const retFlags = r.ret;
   const classes = new Set(config.list('notify_classes').map((c) => c.toLowerCase()));
   if (isDoubleBounce(config, r.sender)) {
     msg.warn(`${r.queueId}: undeliverable postmaster notification discarded`);

@@ -233,14 +233,14 @@ export class DeliveryStatus {
    * path as bounce() does; when the bounce service fails the recipient is
    * deferred ("bounce or trace service failure").
    */
-  async bounceOne(rcpt: DeliverRecipient, o: Outcome, sender: string): Promise<boolean> {
-    let dsn = o.dsn;
-    if (!/^5\.\d{1,3}\.\d{1,3}$/.test(dsn)) {
-      msg.warn(`bounce_one: ignoring dsn code "${dsn}"`);
-      dsn = '5.0.0';
+  async bounceOne(rcpt: DeliverRecipient, o: Outcome, sender: string, dsn: { ret: number; envid: string } = { ret: this.req.dsn_ret, envid: this.req.dsn_envid }): Promise<boolean> {
+    let code = o.dsn;
+    if (!/^5\.\d{1,3}\.\d{1,3}$/.test(code)) {
+      msg.warn(`bounce_one: ignoring dsn code "${code}"`);
+      code = '5.0.0';
     }
     if (this.config.bool('soft_bounce') || this.verifyOnly) {
-      await this.bounce(rcpt, { ...o, dsn });
+      await this.bounce(rcpt, { ...o, dsn: code });
       return !this.config.bool('soft_bounce');
     }
     let status: number;
@@ -255,10 +255,10 @@ export class DeliveryStatus {
           encoding: this.req.encoding,
           sendopts: this.req.sendopts,
           sender,
-          envid: this.req.dsn_envid,
-          ret: this.req.dsn_ret,
+          envid: dsn.envid,
+          ret: dsn.ret,
         },
-        { ...this.entry(rcpt, { ...o, dsn }, 'failed'), orig_addr: rcpt.orig_addr, address: rcpt.address, dsn_orcpt: rcpt.dsn_orcpt, dsn_notify: rcpt.dsn_notify },
+        { ...this.entry(rcpt, { ...o, dsn: code }, 'failed'), orig_addr: rcpt.orig_addr, address: rcpt.address, dsn_orcpt: rcpt.dsn_orcpt, dsn_notify: rcpt.dsn_notify },
       );
     } catch (err) {
       msg.warn(`${this.req.queue_id}: bounce service: ${(err as Error).message}`);
@@ -269,8 +269,8 @@ export class DeliveryStatus {
       await this.defer(rcpt, { ...o, dsn: '4.3.0', text });
       return false;
     }
-    if ((this.req.flags & DEL_REQ_FLAG.RECORD) !== 0) await this.appendOrDefer('trace', rcpt, viaRelay({ ...o, dsn }), 'failed');
-    this.logLine(rcpt, { ...o, dsn }, 'bounced');
+    if ((this.req.flags & DEL_REQ_FLAG.RECORD) !== 0) await this.appendOrDefer('trace', rcpt, viaRelay({ ...o, dsn: code }), 'failed');
+    this.logLine(rcpt, { ...o, dsn: code }, 'bounced');
     await this.markDone(rcpt);
     return true;
   }

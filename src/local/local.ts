@@ -125,7 +125,9 @@ export class LocalAgent {
           await status.defer(leaf, outcome);
         } else if (result.bounceTo !== undefined) {
           // a list member's failure goes at once to the list owner (bounce_one)
-          if (!(await status.bounceOne(leaf, outcome, result.bounceTo))) deferred = true;
+          // Inside a list with an owner the poster's ENVID and RET no longer apply (Postfix alias.c).
+          const dsn = origCleared ? { ret: 0, envid: '' } : undefined;
+          if (!(await status.bounceOne(leaf, outcome, result.bounceTo, dsn))) deferred = true;
         } else await status.bounce(leaf, outcome);
       };
       // Each address of an alias expansion is logged, the recipient is marked done once.
