@@ -1,7 +1,10 @@
 /**
  * bigqueue - measure the queue manager with a big deferred queue (bench W5):
  *
- *   npx tsc -p . && node dist/test/qmgr/bigqueue.js [count=100000]
+ *   npx tsc -p . && node dist/test/qmgr/bigqueue.js [count=100000] [rcpt]
+ *
+ * With "rcpt", one message with <count> recipients instead (the recipient
+ * slices keep qmgr's memory bounded).
  *
  * Writes <count> ready deferred messages (due now) into a stopped test
  * instance whose default_transport is discard, starts it, and reports the
@@ -18,6 +21,7 @@ import { mailQueuePath } from '../../src/global/mail_queue.js';
 import { getpwnam } from '../../src/util/mypwd.js';
 
 const count = Number(process.argv[2] ?? 100000);
+const oneMessage = process.argv[3] === 'rcpt';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function countFiles(dir: string): number {
@@ -30,13 +34,17 @@ function countFiles(dir: string): number {
   return n;
 }
 
-function qmgrStatus(inst: TestInstance): { pid: number; rss: number; hwm: number } | undefined {
+function qmgrStatus(inst: TestInstance): { pid: number; rss: number; hwm: number; cpu: number } | undefined {
   for (const pid of inst.processes()) {
     try {
       if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('libexec/qmgr')) continue;
       const st = readFileSync(`/proc/${pid}/status`, 'utf8');
       const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(st)?.[1] ?? 0);
-      return { pid, rss: kb('VmRSS'), hwm: kb('VmHWM') };
+      // utime + stime (fields 14 and 15 of /proc/PID/stat, after the parenthesised name), in clock ticks
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpu = (Number(f[11]) + Number(f[12])) / 100;
+      return { pid, rss: kb('VmRSS'), hwm: kb('VmHWM'), cpu };
     } catch {
       // gone
     }
@@ -55,11 +63,12 @@ async function main(): Promise<void> {
     const config = MailConfig.load(inst.configDir);
     const owner = getpwnam(inst.accounts.mailOwner);
     const root = process.getuid?.() === 0;
-    const file = buildQueueFile('sender@example.org', [{ address: 'rcpt@remote.example' }], ['Subject: big queue', '', 'body'], Date.now() - 60_000);
+    const rcpts = oneMessage ? Array.from({ length: count }, (_, i) => ({ address: `rcpt${i}@remote${i % 10}.example` })) : [{ address: 'rcpt@remote.example' }];
+    const file = buildQueueFile('sender@example.org', rcpts, ['Subject: big queue', '', 'body'], Date.now() - 60_000);
     const tmp = join(inst.queueDir, 'deferred', 'tmp-file');
     const past = new Date(Date.now() - 10_000);
     const t0 = Date.now();
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < (oneMessage ? 1 : count); i++) {
       writeFileSync(tmp, file.bytes, { mode: 0o700 });
       const ino = statSync(tmp).ino;
       const id = (i % 0xfffff).toString(16).toUpperCase().padStart(5, '0') + ino.toString(16).toUpperCase();
@@ -70,7 +79,8 @@ async function main(): Promise<void> {
       if (root && owner) chownSync(path, owner.uid, owner.gid);
     }
     if (root && owner) for (const d of readdirSync(join(inst.queueDir, 'deferred'))) chownSync(join(inst.queueDir, 'deferred', d), owner.uid, owner.gid);
-    console.log(`wrote ${count} deferred messages in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const what = oneMessage ? `1 message with ${count} recipients` : `${count} messages`;
+    console.log(`wrote ${what} (deferred) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const t1 = Date.now();
     await inst.start();
     let peakRss = 0;
@@ -89,7 +99,11 @@ async function main(): Promise<void> {
       if (secs > 3600) throw new Error('not drained after an hour');
     }
     const secs = (Date.now() - t1) / 1000;
-    console.log(`drained ${count} messages in ${secs.toFixed(1)} s (${(count / secs).toFixed(0)} msg/s); qmgr peak RSS ${(peakRss / 1024).toFixed(0)} MB, VmHWM ${((last?.hwm ?? 0) / 1024).toFixed(0)} MB`);
+    const end = qmgrStatus(inst) ?? last;
+    console.log(
+      `drained ${what} in ${secs.toFixed(1)} s (${(count / secs).toFixed(0)} ${oneMessage ? 'rcpt' : 'msg'}/s); qmgr peak RSS ${(peakRss / 1024).toFixed(0)} MB, ` +
+        `VmHWM ${((end?.hwm ?? 0) / 1024).toFixed(0)} MB, CPU ${(end?.cpu ?? 0).toFixed(1)} s`,
+    );
   } finally {
     await inst.cleanup();
   }
