@@ -44,17 +44,20 @@ export function nativeSendmailPath(root: string): string {
 }
 
 /**
- * buildNative - cc -O2 -Wall -Wextra -Werror; returns a one-line note for
- * the build log. An old binary is removed first, so a failed compile never
- * leaves a stale one behind.
+ * buildNative - cc -O2 -Wall -Wextra -Werror; returns a note for the build
+ * log ('' when built). The new binary replaces the old one with rename(), so
+ * a sendmail started during a rebuild never misses it; a failed compile
+ * removes the old one, so it never leaves a stale binary behind.
  */
 export function buildNative(root: string): string {
   const src = join(root, 'src', 'sendmail', 'sendmail_fast.c');
   if (!existsSync(src)) return '';
   const out = nativeSendmailPath(root);
   const tmp = `${out}.tmp${process.pid}`;
-  rmSync(out, { force: true });
-  if (process.env.POSTFIX_TS_NO_NATIVE) return 'sendmail: native submission path not built (POSTFIX_TS_NO_NATIVE)';
+  if (process.env.POSTFIX_TS_NO_NATIVE) {
+    rmSync(out, { force: true });
+    return 'sendmail: native submission path not built (POSTFIX_TS_NO_NATIVE)';
+  }
   const defs: string[] = [];
   for (const name of PARAMS) {
     const def = lookupParam(name)?.def;
@@ -66,6 +69,7 @@ export function buildNative(root: string): string {
   const r = spawnSync(cc, args, { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     rmSync(tmp, { force: true });
+    rmSync(out, { force: true });
     const why = r.error ? `${cc}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}` : (r.stderr || '').trim().split('\n').slice(0, 5).join('\n');
     return `sendmail: native submission path not built (sendmail runs on Node): ${why}`;
   }
