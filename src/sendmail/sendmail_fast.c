@@ -1770,16 +1770,16 @@ int main(int argc, char **argv)
             q.depth = 0;
     }
     n = parse_uint(param("line_length_limit", DEF_LINE_LENGTH_LIMIT));
-    if (n < 64 || n > 1000000)
-        fallback();
+    if (n < 64 || n > 100000)
+        fallback();                     /* the line reader (ours and Node's) holds 256 KiB */
     g_line_limit = (size_t) n;
     n = parse_uint(param("header_size_limit", DEF_HEADER_SIZE_LIMIT));
     if (n < 1 || n > 100000000)
         fallback();
     header_limit = (size_t) n;
     n = parse_uint(param("message_size_limit", DEF_MESSAGE_SIZE_LIMIT));
-    if (n < 0)
-        fallback();
+    if (n < 0 || n > 9007199254740991LL)
+        fallback();                     /* beyond 2^53 JavaScript numbers are not exact */
     g_size_limit = n;
     fix_eol = param("sendmail_fix_line_endings", DEF_SENDMAIL_FIX_LINE_ENDINGS);
     if (!strcmp(fix_eol, "always"))
