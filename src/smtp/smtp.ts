@@ -427,8 +427,9 @@ export class SmtpAgent {
     const r = assess(tsock, policy, s.target.host, ctx.hop.host, this.config, this.prefix, targetLabel(s.target));
     const logLevel = Number(param(this.config, this.prefix, 'tls_loglevel')) || 0;
     const verify = verifyLevel(policy.level);
+    // where the certificate must match, why it did not is logged at any loglevel (TLS_LOG_UNTRUSTED)
+    if (r.failure && verify) msg.info((r.failureLine ?? ((l: string) => `server certificate verification failed for ${l}: ${r.failure}`))(targetLabel(s.target)));
     if (logLevel >= 1) {
-      if (r.failure && verify) msg.info(`server certificate verification failed for ${targetLabel(s.target)}: ${r.failure}`);
       msg.info(`${trustWord(r, policy.level)} TLS connection established to ${targetLabel(s.target)}: ${r.summary}`);
     }
     s.sock = tsock;

@@ -29,6 +29,7 @@ import { splitList } from '../global/mail_conf.js';
 import { tlsSummary } from '../tls/tls_misc.js';
 import { certFprint, digestLength, fingerprintDigest, fprintCompatText, hexDecodeOpt, pkeyFprint, validDigest } from '../tls/tls_fprint.js';
 import { msg } from '../util/msg.js';
+import { chainTopIssuer } from '../tls/tls_verify.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'fingerprint' | 'verify' | 'secure';
 
@@ -151,8 +152,10 @@ export interface TlsResult {
   sock: TLSSocket;
   trusted: boolean;
   matched: boolean;
-  /** X509 verification failure in OpenSSL's words ("num=18:self-signed certificate"), or "" */
+  /** X509 verification failure in OpenSSL's words ("num=62:hostname mismatch"), or "" */
   failure: string;
+  /** the verification failure as Postfix logs it after "for host[addr]:port: " */
+  failureLine?: (label: string) => string;
   summary: string;
   peerCert: boolean;
 }
@@ -243,6 +246,31 @@ const OPENSSL_ERRORS: Record<string, string> = {
   CERT_NOT_YET_VALID: 'num=9:certificate is not yet valid',
 };
 
+/**
+ * verifyFailureLine - tls_log_verify_error() for the smtp client: some
+ * causes have their own words, the rest "server certificate verification
+ * failed for LABEL: num=N:text".
+ */
+function verifyFailureLine(code: string, failure: string, t: TLSSocket): (label: string) => string {
+  switch (code) {
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return (label) => `certificate verification failed for ${label}: self-signed certificate`;
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE': // OpenSSL's final word for error 20 on a lone certificate
+    case 'SELF_SIGNED_CERT_IN_CHAIN': {
+      const issuer = chainTopIssuer(t);
+      return (label) => `certificate verification failed for ${label}: untrusted issuer ${issuer}`;
+    }
+    case 'CERT_HAS_EXPIRED':
+      return (label) => `server certificate verification failed for ${label}: certificate has expired`;
+    case 'CERT_NOT_YET_VALID':
+      return (label) => `server certificate verification failed for ${label}: certificate not yet valid`;
+    default:
+      return (label) => `server certificate verification failed for ${label}: ${failure}`;
+  }
+}
+
 /** certNames - the DNS names of a certificate (subjectAltName DNS entries, else the CN). */
 export function certNames(cert: PeerCertificate): string[] {
   const alt = (cert.subjectaltname ?? '')
@@ -322,16 +350,18 @@ export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: s
   }
   const trusted = peerCert && t.authorized;
   let failure = '';
+  let failureLine: ((label: string) => string) | undefined;
   if (peerCert && !t.authorized) {
     const code = String((t.authorizationError as unknown as string) ?? '');
     failure = OPENSSL_ERRORS[code] ?? `num=0:${code.toLowerCase().replace(/_/g, ' ')}`;
+    failureLine = verifyFailureLine(code, failure, t);
   }
   let matched = false;
   if (trusted && (policy.level === 'verify' || policy.level === 'secure')) {
     matched = nameMatches(certNames(cert), policy.match, host, nexthop);
     if (!matched) failure = isIP(host) && policy.level === 'verify' ? 'num=64:IP address mismatch' : 'num=62:hostname mismatch';
   }
-  return { sock: t, trusted, matched, failure, summary: tlsSummary(t, 'client'), peerCert };
+  return { sock: t, trusted, matched, failure, failureLine, summary: tlsSummary(t, 'client'), peerCert };
 }
 
 /** verifyLevel - levels at which an unverified server certificate defers the mail. */

@@ -29,6 +29,8 @@ export interface PeerCertInfo {
   issuer: string;
   /** Node's verification error code ("DEPTH_ZERO_SELF_SIGNED_CERT"), or "" */
   error: string;
+  /** the issuer of the last certificate of the peer's chain ("untrusted issuer ...") */
+  topIssuer: string;
 }
 
 export const NO_PEER_CERT: PeerCertInfo = {
@@ -41,6 +43,7 @@ export const NO_PEER_CERT: PeerCertInfo = {
   subject: '',
   issuer: '',
   error: '',
+  topIssuer: '',
 };
 
 /** nameEntries - the RDN entries of an X509Certificate subject/issuer string, in order. */
@@ -138,7 +141,21 @@ export function peerCertInfo(t: TLSSocket, mdalg: string, verifyDepth: number): 
     subject: printable(nameOneline(x509.subject)),
     issuer: printable(nameOneline(x509.issuer)),
     error,
+    topIssuer: printable(chainTopIssuer(t)),
   };
+}
+
+/** chainTopIssuer - "/C=../CN=.." of the issuer of the last certificate of the peer's chain (OpenSSL's error certificate when no issuer is found). */
+export function chainTopIssuer(t: TLSSocket): string {
+  let c = t.getPeerCertificate(true) as DetailedPeerCertificate;
+  const seen = new Set<string>();
+  while (c?.issuerCertificate && Object.keys(c.issuerCertificate).length > 0 && !seen.has(c.fingerprint256) && c.issuerCertificate.fingerprint256 !== c.fingerprint256) {
+    seen.add(c.fingerprint256);
+    c = c.issuerCertificate;
+  }
+  return Object.entries(c?.issuer ?? {})
+    .map(([k, v]) => (Array.isArray(v) ? v.map((x) => `/${k}=${x}`).join('') : `/${k}=${v}`))
+    .join('');
 }
 
 /**
@@ -182,7 +199,7 @@ export function verifyErrorText(info: PeerCertInfo, namaddr: string, role: 'clie
     case 'UNABLE_TO_GET_ISSUER_CERT':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-      return `certificate verification failed for ${namaddr}: untrusted issuer ${info.issuer}`;
+      return `certificate verification failed for ${namaddr}: untrusted issuer ${info.topIssuer || info.issuer}`;
     case 'CERT_NOT_YET_VALID':
       return `${role} certificate verification failed for ${namaddr}: certificate not yet valid`;
     case 'CERT_HAS_EXPIRED':

@@ -170,6 +170,7 @@ before(async () => {
       `fp4.test fpnone:[127.0.0.1]:${p}`,
       `relay5.test badcert:[127.0.0.1]:${p}`,
       `relay6.test baddigest:[127.0.0.1]:${p}`,
+      `fp5.test wrongca:[127.0.0.1]:${p}`,
       '',
     ].join('\n'),
   );
@@ -193,6 +194,7 @@ before(async () => {
       `fppkey unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp},${serverPk}`,
       `fpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp}`,
       'fpnone unix - - n - - smtp -o smtp_tls_security_level=fingerprint',
+      `wrongca unix - - n - - smtp -o smtp_tls_security_level=verify -o smtp_tls_CAfile=${f('self.pem')} -o smtp_tls_loglevel=0`,
       'baddigest unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_fingerprint_digest=nosuchdigest',
       `badcert unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_tls_cert_file=${f('missing.pem')} -o smtp_tls_key_file=${f('missing.pem')}`,
     ].join('\n'),
@@ -421,6 +423,10 @@ test('smtp fingerprint level: certificate or public-key digest verifies; a misma
   await send('u@fp4.test', 'fp4');
   const none = await outcome('u@fp4.test', 'deferred');
   assert.match(none, /relay=none, .*dsn=4\.7\.5, status=deferred \(client TLS configuration problem\)$/);
+  // verify level, untrusted chain: Postfix's own words, logged even at smtp_tls_loglevel = 0
+  await send('u@fp5.test', 'fp5');
+  assert.match(await outcome('u@fp5.test', 'deferred'), /dsn=4\.7\.5, status=deferred \(Server certificate not verified\)$/);
+  await C.waitForLog(new RegExp(`postfix/smtp\\[\\d+\\]: certificate verification failed for 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${port}: untrusted issuer /C=US/O=Test CA/CN=Test Root CA$`));
   await C.waitForLog(new RegExp(`warning: nexthop domain \\[127\\.0\\.0\\.1\\]:${port}: configured at fingerprint security level, but with no fingerprints to match\\.$`));
   void serverFp;
 });
