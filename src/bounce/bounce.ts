@@ -131,7 +131,16 @@ async function notify(config: MailConfig, log: 'bounce' | 'defer' | 'trace', kin
   const verify = log === 'trace' && entries.some((e) => e.action === 'deliverable' || e.action === 'undeliverable');
   const noticeKind: NoticeKind = verify ? 'verify' : kind;
   const notifyClasses = new Set(config.list('notify_classes').map((c) => c.toLowerCase()));
-  const selected = log === 'trace' && !verify ? entries.filter(wantsSuccessNotice) : entries;
+  // The sender hears only about recipients whose NOTIFY asks for it (none given: failures and
+  // delays); postmaster copies list every recipient (Postfix DSN_NOTIFY_OVERRIDE).
+  const selected =
+    log === 'trace' && !verify
+      ? entries.filter(wantsSuccessNotice)
+      : kind === 'failure'
+        ? entries.filter(wantsFailureNotice)
+        : kind === 'delay'
+          ? entries.filter((e) => e.notify_flags === 0 || (e.notify_flags & DSN_NOTIFY.DELAY) !== 0)
+          : entries;
 
   if (info.sender === '') {
     // Double bounce: never to the null sender; to the postmaster only if asked.
@@ -140,18 +149,20 @@ async function notify(config: MailConfig, log: 'bounce' | 'defer' | 'trace', kin
       const id = await sendNotice(config, { kind: noticeKind, original, entries, recipient: to, sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: true });
       msg.info(`${r.queueId}: postmaster non-delivery notification: ${id}`);
     }
-  } else if (selected.length > 0) {
-    const id = await sendNotice(config, {
-      kind: noticeKind,
-      original,
-      entries: selected,
-      recipient: info.sender,
-      sender: '',
-      postmasterCopy: false,
-      fullContent: wantsFullContent(noticeKind, r.ret || Number(info.attrs.get('ret_flags') ?? 0)),
-    });
-    const what = kind === 'failure' ? 'non-delivery' : kind === 'delay' ? 'delay' : 'delivery status';
-    msg.info(`${r.queueId}: sender ${what} notification: ${id}`);
+  } else {
+    if (selected.length > 0) {
+      const id = await sendNotice(config, {
+        kind: noticeKind,
+        original,
+        entries: selected,
+        recipient: info.sender,
+        sender: '',
+        postmasterCopy: false,
+        fullContent: wantsFullContent(noticeKind, r.ret || Number(info.attrs.get('ret_flags') ?? 0)),
+      });
+      const what = kind === 'failure' ? 'non-delivery' : kind === 'delay' ? 'delay' : 'delivery status';
+      msg.info(`${r.queueId}: sender ${what} notification: ${id}`);
+    }
     if (kind === 'failure' && notifyClasses.has('bounce')) {
       const pid = await sendNotice(config, { kind, original, entries, recipient: config.str('bounce_notice_recipient'), sender: config.str('double_bounce_sender'), postmasterCopy: true, fullContent: false });
       msg.info(`${r.queueId}: postmaster non-delivery notification: ${pid}`);

@@ -78,6 +78,8 @@ before(async () => {
       `cmdlist: "|exit 67", ${box}/cmdfile`,
       'owner-cmdlist: ownerbox',
       `ownerbox: ${box}/owner`,
+      'fail4: "|exit 67"',
+      'fail5: "|exit 67"',
       '',
     ].join('\n'),
   );
@@ -273,4 +275,24 @@ test('an expired VERP message: its defer logfile goes back as one notice per rec
     assert.match(n.data, /\r\nAction: failed\r\n/);
     assert.match(n.data, /\r\nContent-Type: message\/rfc822\r\n/);
   }
+});
+
+test('DSN NOTIFY: the sender\'s notice lists only recipients that asked for failure notices', async () => {
+  const r = await chat(inst.smtpPort, [
+    'EHLO client.example',
+    'MAIL FROM:<poster@remote.test>',
+    `RCPT TO:<fail4@${DOM}> NOTIFY=NEVER`,
+    `RCPT TO:<fail5@${DOM}> NOTIFY=FAILURE`,
+    'DATA',
+    'Subject: notify filter\r\n\r\nnotify body\r\n.',
+    'QUIT',
+  ]);
+  const id = /queued as ([0-9A-F]+)/.exec(r[6][0])![1];
+  await inst.waitForLog(new RegExp(`${id}: removed`));
+  assert.equal(inst.logLines(new RegExp(`${id}: to=<fail[45]@${DOM}>, relay=local, .*status=bounced \\(user unknown\\)`)).length, 2);
+  assert.equal(inst.logLines(new RegExp(`${id}: sender non-delivery notification: `)).length, 1);
+  const notice = await waitFor('the notice at the peer', () => peerMail.find((m) => m.data.includes(`X-Postfix-Queue-ID: ${id}`)));
+  assert.deepEqual(notice.to, ['poster@remote.test']);
+  assert.match(notice.data, /\r\nFinal-Recipient: rfc822; fail5@/);
+  assert.ok(!notice.data.includes('fail4'), notice.data);
 });
