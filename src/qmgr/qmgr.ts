@@ -86,7 +86,7 @@ export class Qmgr {
     private readonly config: MailConfig,
     opts: { preempt?: boolean } = {},
   ) {
-    this.scheduler = new Scheduler(config, { preempt: opts.preempt });
+    this.scheduler = new Scheduler(config, { preempt: opts.preempt, activeCount: () => this.active.size });
     this.resolver = new QmgrResolver(config);
     this.activeLimit = Math.max(1, config.int('qmgr_message_active_limit'));
     this.recipientMinimum = Math.max(1, config.int('qmgr_message_recipient_minimum'));

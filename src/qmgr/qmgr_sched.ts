@@ -135,6 +135,8 @@ export class Destination {
   failCohorts = 0;
   deadUntil = 0;
   deadReason: HopStatus | undefined;
+  /** no "clogging up the active queue" warning before this time */
+  clogWarnAt = 0;
 
   /**
    * name is the queue name: the nexthop, or, when the transport's
@@ -305,6 +307,8 @@ function transportProcessLimit(config: MailConfig, transport: string): number {
 export interface SchedulerOptions {
   /** false: never preempt (oqmgr) */
   preempt?: boolean;
+  /** messages in the active queue (for the clog warning) */
+  activeCount?: () => number;
 }
 
 export class Transport {
@@ -529,11 +533,14 @@ export class Scheduler {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** recipients held in entries (queued or being delivered), all transports */
   recipientsInCore = 0;
+  private readonly activeLimit: number;
 
   constructor(
     private readonly config: MailConfig,
     private readonly opts: SchedulerOptions = {},
-  ) {}
+  ) {
+    this.activeLimit = Math.max(1, config.int('qmgr_message_active_limit'));
+  }
 
   private transport(name: string): Transport {
     let t = this.transports.get(name);
@@ -665,7 +672,37 @@ export class Scheduler {
     message.inCore = (message.inCore ?? 0) + recipients.length;
     t.recipientsInCore += recipients.length;
     this.recipientsInCore += recipients.length;
+    this.clogWarning(d, now);
     this.kick();
+  }
+
+  /**
+   * clogWarning - one destination holds more than a fifth of
+   * qmgr_message_active_limit entries: say so, at most once per
+   * qmgr_clog_warn_time per destination (the lines of Postfix 3.7).
+   */
+  private clogWarning(d: Destination, now: number): void {
+    const entries = d.pending + d.busy;
+    if (entries * 5 <= this.activeLimit || now < d.clogWarnAt) return;
+    const every = this.config.time('qmgr_clog_warn_time');
+    if (every <= 0) return;
+    d.clogWarnAt = now + every * 1000;
+    const t = d.transport;
+    const active = Math.max(entries, this.opts.activeCount?.() ?? entries);
+    msg.warn(`mail for ${d.name} is using up ${entries} of ${active} active queue entries`);
+    if (entries < active) msg.warn('this may slow down other mail deliveries');
+    if (t.concurrencyLimit < Number.MAX_SAFE_INTEGER && d.window >= t.concurrencyLimit) {
+      msg.warn(`you may need to increase the main.cf ${t.name}_destination_concurrency_limit from ${t.concurrencyLimit}`);
+    } else {
+      msg.warn(`you may need to reduce ${t.name} connect and helo timeouts`);
+      msg.warn('so that Postfix quickly skips unavailable hosts');
+      msg.warn('you may need to increase the main.cf minimal_backoff_time and maximal_backoff_time');
+      msg.warn('so that Postfix wastes less time on undeliverable mail');
+      msg.warn(`you may need to increase the master.cf ${t.name} process limit`);
+    }
+    msg.warn('please avoid flushing the whole queue when you have');
+    msg.warn('lots of deferred mail, that is bad for performance');
+    msg.warn('to turn off these warnings specify: qmgr_clog_warn_time = 0');
   }
 
   /** kick - run the scheduling loop soon (coalesces many enqueues into one pass). */
