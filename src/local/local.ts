@@ -73,7 +73,7 @@ interface RecipientState {
   /** what expanded this address: :include: members are always forwarded */
   expType?: Origin;
   /** copies to forward, per (Delivered-To, sender), sent once the top recipient is done (Postfix forward_append) */
-  forwards: Map<string, { deliveredTo: string; sender: string; rcpts: ForwardRecipient[] }>;
+  forwards: Map<string, { deliveredTo: string; sender: string; rcpts: ForwardRecipient[]; seen: Set<string> }>;
   /** report the outcome for one address of the expansion (Postfix logs each) */
   report: (address: string, r: LocalResult, origCleared?: boolean) => Promise<void>;
 }
@@ -306,10 +306,11 @@ export class LocalAgent {
     const key = `${deliveredTo}\0${s.sender}`;
     let f = s.forwards.get(key);
     if (!f) {
-      f = { deliveredTo, sender: s.sender, rcpts: [] };
+      f = { deliveredTo, sender: s.sender, rcpts: [], seen: new Set() };
       s.forwards.set(key, f);
     }
-    if (!f.rcpts.some((r) => r.address === addr)) {
+    if (!f.seen.has(addr)) {
+      f.seen.add(addr);
       const cleared = s.origCleared === true;
       f.rcpts.push({
         address: addr,
