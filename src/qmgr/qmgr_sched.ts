@@ -103,6 +103,11 @@ class Fifo<T> {
     this.items.push(item);
   }
 
+  /** last - the most recently pushed item still in the list. */
+  last(): T | undefined {
+    return this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
+  }
+
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];
@@ -662,7 +667,15 @@ export class Scheduler {
     const job = t.job(message);
     const peer = job.peer(d);
     const limit = message.verpDelims ? 1 : t.recipientLimit;
-    for (let i = 0; i < recipients.length; i += limit) {
+    // Top up the peer's last queued entry first (a later slice of the same
+    // message), so that requests stay full however the recipients were read.
+    let start = 0;
+    const last = peer.todo.last();
+    if (last && last.recipients.length < limit) {
+      start = Math.min(recipients.length, limit - last.recipients.length);
+      for (let k = 0; k < start; k++) last.recipients.push(recipients[k]);
+    }
+    for (let i = start; i < recipients.length; i += limit) {
       const entry: Entry = { message, recipients: recipients.slice(i, i + limit), peer };
       peer.todo.push(entry);
       d.pending++;
