@@ -28,7 +28,7 @@ import { readMessageLines } from '../global/mail_copy.js';
 import { DSN_NOTIFY, DSN_RET } from '../global/rec_type.js';
 import { readReply, replyDsn, SmtpProtocolError, type SmtpReply } from './smtp_chat.js';
 import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type NextHop, type SmtpTarget } from './smtp_connect.js';
-import { assess, caList, clientCredentials, lookupPolicy, param, startTls, trustWord, verifyLevel, TlsPolicyInvalid, type TlsPolicy } from './smtp_tls.js';
+import { assess, caList, clientCredentials, peerCertLine, peerDepthLines, lookupPolicy, param, startTls, trustWord, verifyLevel, TlsPolicyInvalid, type TlsPolicy } from './smtp_tls.js';
 import { saslCredentials } from './smtp_sasl.js';
 import { rewriteHeader } from './smtp_generic.js';
 import { mimeDowngrade } from './smtp_mime.js';
@@ -418,6 +418,7 @@ export class SmtpAgent {
       const sni = sniParam === '' ? '' : sniParam === 'hostname' ? s.target.host : sniParam === 'nexthop' ? ctx.hop.host : sniParam;
       const creds = clientCredentials(this.config, this.prefix);
       if (creds === 'unavailable') throw new Error('TLS engine unavailable');
+      if ((Number(param(this.config, this.prefix, 'tls_loglevel')) || 0) >= 2) msg.info(`setting up TLS connection to ${targetLabel(s.target)}`);
       tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, creds);
     } catch (err) {
       this.dropSession(s, false);
@@ -428,7 +429,9 @@ export class SmtpAgent {
     const logLevel = Number(param(this.config, this.prefix, 'tls_loglevel')) || 0;
     const verify = verifyLevel(policy.level);
     // where the certificate must match, why it did not is logged at any loglevel (TLS_LOG_UNTRUSTED)
+    if (logLevel >= 2 && r.peerCert) for (const line of peerDepthLines(tsock, targetLabel(s.target))) msg.info(line);
     if (r.failure && verify) msg.info((r.failureLine ?? ((l: string) => `server certificate verification failed for ${l}: ${r.failure}`))(targetLabel(s.target)));
+    if (logLevel >= 2 && r.peerCert) msg.info(peerCertLine(tsock, this.config, this.prefix, targetLabel(s.target)));
     if (logLevel >= 1) {
       msg.info(`${trustWord(r, policy.level)} TLS connection established to ${targetLabel(s.target)}: ${r.summary}`);
     }

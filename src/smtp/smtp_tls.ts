@@ -29,7 +29,7 @@ import { splitList } from '../global/mail_conf.js';
 import { tlsSummary } from '../tls/tls_misc.js';
 import { certFprint, digestLength, fingerprintDigest, fprintCompatText, hexDecodeOpt, pkeyFprint, validDigest } from '../tls/tls_fprint.js';
 import { msg } from '../util/msg.js';
-import { chainTopIssuer } from '../tls/tls_verify.js';
+import { chainTopIssuer, issuerCN, peerCN, peerCertInfo, peerX509, verifyDepthLines } from '../tls/tls_verify.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'fingerprint' | 'verify' | 'secure';
 
@@ -311,7 +311,7 @@ export function nameMatches(names: string[], patterns: string[], host: string, n
  * not hex, or not as long as the digest, are unusable and logged.
  */
 export function fingerprintMatch(t: TLSSocket, fprints: string[], mdalg: string, label: string): { matched: boolean; failure: string } {
-  const x509 = t.getPeerX509Certificate();
+  const x509 = peerX509(t);
   const usable: string[] = [];
   const size = validDigest(mdalg) ? digestLength(mdalg) : -1;
   const unusable: string[] = [];
@@ -362,6 +362,19 @@ export function assess(t: TLSSocket, policy: TlsPolicy, host: string, nexthop: s
     if (!matched) failure = isIP(host) && policy.level === 'verify' ? 'num=64:IP address mismatch' : 'num=62:hostname mismatch';
   }
   return { sock: t, trusted, matched, failure, failureLine, summary: tlsSummary(t, 'client'), peerCert };
+}
+
+/** peerCertLine - the loglevel-2 line "LABEL: subject_CN=.., issuer_CN=.., fingerprint=.., pkey_fingerprint=..". */
+export function peerCertLine(t: TLSSocket, config: MailConfig, prefix: string, label: string): string {
+  const x509 = peerX509(t);
+  if (!x509) return '';
+  const mdalg = fingerprintDigest(config, `${prefix}_tls_fingerprint_digest`);
+  return `${label}: subject_CN=${peerCN(x509)}, issuer_CN=${issuerCN(x509)}, fingerprint=${certFprint(x509, mdalg)}, pkey_fingerprint=${pkeyFprint(x509, mdalg)}`;
+}
+
+/** peerDepthLines - the loglevel-2 "LABEL: depth=N verify=V subject=..." lines of the server's chain. */
+export function peerDepthLines(t: TLSSocket, label: string): string[] {
+  return verifyDepthLines(t, peerCertInfo(t, 'sha256', 100), label);
 }
 
 /** verifyLevel - levels at which an unverified server certificate defers the mail. */

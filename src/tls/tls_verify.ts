@@ -10,7 +10,7 @@
  * the log texts. It never trusts anything Node did not verify.
  */
 
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import { certFprint, pkeyFprint } from './tls_fprint.js';
 
@@ -106,6 +106,17 @@ function chainLength(t: TLSSocket): number {
 }
 
 /**
+ * peerX509 - the peer certificate as an X509Certificate, or undefined.
+ * Built from getPeerCertificate().raw: Node 20's getPeerX509Certificate()
+ * takes the certificate out of a client socket's peer chain, after which
+ * the socket reports no peer certificate at all.
+ */
+export function peerX509(t: TLSSocket): X509Certificate | undefined {
+  const c = t.getPeerCertificate();
+  return c && c.raw ? new X509Certificate(c.raw) : undefined;
+}
+
+/**
  * verifyError - OpenSSL's verification result for the peer certificate
  * ("" when it verified). Node sets TLSSocket.authorized only for sockets of
  * a tls.Server or tls.connect(); smtpd wraps accepted sockets itself
@@ -127,7 +138,7 @@ function verifyError(t: TLSSocket): string {
  * certificates counting the trust anchor.
  */
 export function peerCertInfo(t: TLSSocket, mdalg: string, verifyDepth: number): PeerCertInfo {
-  const x509 = t.getPeerX509Certificate();
+  const x509 = peerX509(t);
   if (!x509) return NO_PEER_CERT;
   let error = verifyError(t);
   if (!error && chainLength(t) > verifyDepth + 3) error = 'CERT_CHAIN_TOO_LONG';
@@ -170,14 +181,19 @@ export function verifyDepthLines(t: TLSSocket, info: PeerCertInfo, namaddr: stri
     return [`${namaddr}: depth=0 verify=0 subject=${info.subject}`, `${namaddr}: depth=0 verify=1 subject=${info.subject}`];
   }
   const subjects: string[] = [];
+  const oneline = (name: object | undefined) =>
+    printable(Object.entries(name ?? {}).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `/${k}=${x}`) : [`/${k}=${v}`])).join(''));
   let c = t.getPeerCertificate(true) as DetailedPeerCertificate;
+  let last: DetailedPeerCertificate | undefined;
   const seen = new Set<string>();
   while (c && Object.keys(c).length > 0 && !seen.has(c.fingerprint256)) {
     seen.add(c.fingerprint256);
-    const entries = Object.entries(c.subject ?? {}).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `/${k}=${x}`) : [`/${k}=${v}`]));
-    subjects.push(printable(entries.join('')));
+    subjects.push(oneline(c.subject));
+    last = c;
     c = c.issuerCertificate;
   }
+  // the trust anchor came from our CA file, not from the peer (the client side does not list it)
+  if (last && oneline(last.issuer) !== oneline(last.subject)) subjects.push(oneline(last.issuer));
   subjects[0] = info.subject;
   return subjects.map((s, depth) => `${namaddr}: depth=${depth} verify=1 subject=${s}`).reverse();
 }

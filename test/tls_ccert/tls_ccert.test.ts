@@ -189,7 +189,7 @@ before(async () => {
     extraMasterCf: [
       'nocert unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file=',
       `selfcert unix - - n - - smtp -o smtp_tls_cert_file=${f('self.pem')} -o smtp_tls_key_file=${f('self.key')}`,
-      `chain unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file= -o smtp_tls_chain_files=${f('chain.pem')}`,
+      `chain unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file= -o smtp_tls_chain_files=${f('chain.pem')} -o smtp_tls_loglevel=2`,
       `fpcert unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${serverFp}`,
       `fppkey unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp},${serverPk}`,
       `fpbad unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp}`,
@@ -247,9 +247,14 @@ test('without a certificate, or with an unlisted one, relaying is refused (Relay
   await S.waitForLog(/Untrusted TLS connection established from localhost\[127\.0\.0\.1\]: .* client-signature RSA-PSS \(2048 bits\) client-digest SHA256$/);
 });
 
-test('smtp_tls_chain_files presents the certificate too', async () => {
+test('smtp_tls_chain_files presents the certificate too; smtp_tls_loglevel 2 describes the server certificate', async () => {
   await send('u@relay4.test', 'relay4');
   await outcome('u@relay4.test', 'sent');
+  const label = esc(`127.0.0.1[127.0.0.1]:${S.smtpPort}`);
+  await C.waitForLog(new RegExp(`postfix/smtp\\[\\d+\\]: setting up TLS connection to ${label}$`));
+  await C.waitForLog(new RegExp(`: ${label}: depth=1 verify=1 subject=/C=US/O=Test CA/CN=Test Root CA$`));
+  await C.waitForLog(new RegExp(`: ${label}: depth=0 verify=1 subject=/CN=localhost$`));
+  await C.waitForLog(new RegExp(`: ${label}: subject_CN=localhost, issuer_CN=Test Root CA, fingerprint=${serverFp}, pkey_fingerprint=${serverPk}$`));
 });
 
 test('an unreadable client certificate: no TLS engine, so mail that requires TLS waits', async () => {
