@@ -352,7 +352,8 @@ export class LocalAgent {
     if (!s.seen.has(`forward:${pw.name}`)) {
       s.seen.add(`forward:${pw.name}`);
       const fwd = await this.readForward(pw, ext);
-      if (fwd !== null) return this.expandList(req, s, fwd, 'forward', id, pw.name);
+      // The owner (forwarder) attribute: other local users named here get a new message (Postfix dotforward.c).
+      if (fwd !== null) return this.expandList(req, { ...s, owner: pw.name }, fwd, 'forward', id, pw.name);
     }
     const mailboxTransport = (await this.maps.transportFor('mailbox_transport_maps', s.address)) ?? this.config.str('mailbox_transport');
     if (mailboxTransport) return this.pass(mailboxTransport, req, s);
