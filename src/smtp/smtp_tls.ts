@@ -178,6 +178,7 @@ export function clientCredentials(config: MailConfig, prefix: string): Credentia
   if (!cache) credentials.set(config, (cache = new Map()));
   if (cache.has(prefix)) return cache.get(prefix)!;
   let result: Credentials | null | 'unavailable' = null;
+  if ((Number(param(config, prefix, 'tls_loglevel')) || 0) >= 2) msg.info('initializing the client-side TLS engine');
   const mdalg = fingerprintDigest(config, `${prefix}_tls_fingerprint_digest`);
   if (!validDigest(mdalg)) {
     // Postfix tls_client_init(): the digest is checked first, and TLS is off
