@@ -346,10 +346,10 @@ export class LocalAgent {
   }
 
   /** deliverUser - .forward, mailbox_command, home_mailbox or the spool mbox, as the user. */
-  private async deliverUser(req: DeliverRequest, s: RecipientState, pw: Passwd, ext: string): Promise<LocalResult> {
+  private async deliverUser(req: DeliverRequest, s: RecipientState, pw: Passwd, ext: string, noForward = false): Promise<LocalResult> {
     const id: Identity = { uid: pw.uid, gid: pw.gid };
     // .forward (not for root-owned deliveries of aliases that named this user themselves)
-    if (!s.seen.has(`forward:${pw.name}`)) {
+    if (!noForward && !s.seen.has(`forward:${pw.name}`)) {
       s.seen.add(`forward:${pw.name}`);
       const fwd = await this.readForward(pw, ext);
       // The owner (forwarder) attribute: other local users named here get a new message (Postfix dotforward.c).
@@ -479,10 +479,23 @@ export class LocalAgent {
 
   /** deliverAddress - a local member address: a new recipient of its own (logged with orig_to). */
   private async deliverAddress(req: DeliverRequest, s: RecipientState, addr: string): Promise<LocalResult> {
-    const full = addr.includes('@') ? addr : `${addr}@${this.config.str('myorigin')}`;
-    if (s.seen.has(`addr:${full.toLowerCase()}`)) return { kind: 'expanded', dsn: '', text: '' }; // duplicate
-    s.seen.add(`addr:${full.toLowerCase()}`);
-    await s.report(full, await this.deliverRecipient(req, { ...s, address: full, level: s.level + 1 }), s.origCleared === true);
+    // \user: the user's own mailbox, no alias, .forward or forwarding (Postfix deliver_switch).
+    const backslash = addr.startsWith('\\');
+    const bare = backslash ? addr.slice(1) : addr;
+    const full = bare.includes('@') ? bare : `${bare}@${this.config.str('myorigin')}`;
+    const key = `${backslash ? 'mbox' : 'addr'}:${full.toLowerCase()}`;
+    if (s.seen.has(key)) return { kind: 'expanded', dsn: '', text: '' }; // duplicate
+    s.seen.add(key);
+    const sub = { ...s, address: full, level: s.level + 1 };
+    let r: LocalResult;
+    if (backslash) {
+      const { user, ext } = this.stripExtension(this.splitAddress(full).local.toLowerCase());
+      const pw = getpwnam(user);
+      r = pw ? await this.deliverUser(req, sub, pw, ext, true) : await this.unknownUser(req, sub, user);
+    } else {
+      r = await this.deliverRecipient(req, sub);
+    }
+    await s.report(full, r, s.origCleared === true);
     return { kind: 'expanded', dsn: '', text: '' };
   }
 
