@@ -27,7 +27,7 @@ let box: string;
 let peer: SMTPServer;
 let peerPort: number;
 let noVerpPort: number;
-let deadPort: number; // nothing listens here: mail for dead.test is deferred, then expires
+let deadPort: number; // nothing listens here: mail for dead.test is deferred
 const peerMail: Array<{ from: string; to: string[]; data: string }> = [];
 
 before(async () => {
@@ -59,8 +59,6 @@ before(async () => {
       queue_run_delay: '1s',
       minimal_backoff_time: '1s',
       maximal_backoff_time: '2s',
-      // a deferred message expires at once (nothing else here is deferred)
-      maximal_queue_lifetime: '0',
     },
     extraMasterCf: `127.0.0.1:${noVerpPort} inet n - n - - smtpd -o smtpd_authorized_verp_clients=`,
   });
@@ -259,7 +257,13 @@ test('an alias with owner-: a local member goes on as a copy from owner-list, wh
 
 test('an expired VERP message: its defer logfile goes back as one notice per recipient, each to its VERP\'ed sender', async () => {
   const id = await sendmail(['-XV', '-f', 'poster@remote.test', 'a1@dead.test', 'a2@dead.test'], 'Subject: verp expiry\n\nexpiry body\n');
-  await inst.waitForLog(new RegExp(`${id}: from=<poster@remote\\.test>, status=expired, returned to sender`));
+  await inst.waitForLog(new RegExp(`${id}: to=<a1@dead\\.test>, .*status=deferred`));
+  await inst.waitForLog(new RegExp(`${id}: to=<a2@dead\\.test>, .*status=deferred`));
+  // postsuper -e: expire it now (the next queue run returns it; qmgr_active_done as for an old message)
+  const e = await inst.command('postsuper', ['-e', id]);
+  assert.equal(e.status, 0, e.stderr);
+  assert.equal((await inst.command('postqueue', ['-f'])).status, 0);
+  await inst.waitForLog(new RegExp(`${id}: from=<poster@remote\\.test>, status=force-expired, returned to sender`));
   await inst.waitForLog(new RegExp(`${id}: removed`));
   assert.equal(inst.logLines(new RegExp(`${id}: sender non-delivery notification: `)).length, 2);
   const notices = await waitFor('two notices at the peer', () => {
