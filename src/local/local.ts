@@ -2,16 +2,21 @@
  * local - the local mail delivery agent (Postfix local(8)).
  *
  * For each recipient, in Postfix's order: Delivered-To: loop detection;
- * alias_maps (user+ext, then user; `owner-`/`-request` handling; members
- * that are local are delivered here recursively, others are forwarded as a
- * new message; an owner-listname alias becomes the envelope sender);
- * ~/.forward via forward_path; mailbox_transport(_maps); mailbox_command; home_mailbox (Maildir/ when it ends in
- * a slash, else an mbox file in the home directory); the mbox in
- * mail_spool_directory (with a biff notice); fallback_transport; luser_relay;
- * "unknown user". Deliveries for a user
- * run with that user's identity when the agent runs as root; alias
- * commands and files run as the alias table's owner, or default_privs when
- * that owner is root. Never as root.
+ * alias_maps (user+ext, then user; `owner-`/`-request` handling; an
+ * owner-listname alias becomes the envelope sender and list owner);
+ * local members of a list with an owner, of a ~/.forward naming other
+ * users and of :include: files go on as a new message (deliver_indirect),
+ * like remote members: one forwarded copy per Delivered-To and sender;
+ * other local members are delivered here recursively; ~/.forward via
+ * forward_path; mailbox_transport(_maps); mailbox_command; home_mailbox
+ * (Maildir/ when it ends in a slash, else an mbox file in the home
+ * directory); the mbox in mail_spool_directory (with a biff notice);
+ * fallback_transport; luser_relay; "unknown user". A failed file, command
+ * or forwarding loop whose address has an owner- alias is reported at once
+ * to that owner (bounce_workaround, bounce ONE). Deliveries for a user run
+ * with that user's identity when the agent runs as root; alias commands and
+ * files run as the alias table's owner, or default_privs when that owner is
+ * root. Never as root.
  */
 
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
