@@ -96,7 +96,7 @@ before(async () => {
   serverFp = fprint('server');
   serverPk = pkeyFprint('server');
 
-  writeFileSync(f('relay_clientcerts'), `${clientFp} client.example.test\n`);
+  writeFileSync(f('relay_clientcerts'), `${clientFp} client.example.test\n${selfFp} self-signed, listed\n`);
   writeFileSync(f('ccert_access'), `${clientFp} REJECT not you\n${otherPk} 550 5.7.0 other cert refused\n${selfFp} OK\n`);
   const relayDomains = ['relay1', 'relay2', 'relay3', 'relay4', 'fp1', 'fp2', 'fp3', 'fp4'];
   writeFileSync(f('s_transport'), relayDomains.map((d) => `${d}.test discard:\n`).join(''));
@@ -149,7 +149,7 @@ before(async () => {
       `127.0.0.1:${noAskPort} inet n - n - - smtpd -o smtpd_tls_ask_ccert=no -o smtpd_recipient_restrictions=check_ccert_access,texthash:${f('ccert_access')},permit`,
       `127.0.0.1:${orderPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_order_restrictions`,
       `127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_tls_req_ccert=yes`,
-      `127.0.0.1:${allPort} inet n - n - - smtpd -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination`,
+      `127.0.0.1:${allPort} inet n - n - - smtpd -o relay_clientcerts= -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination`,
       `127.0.0.1:${noCaPort} inet n - n - - smtpd -o smtpd_tls_CAfile=`,
       `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
@@ -162,7 +162,7 @@ before(async () => {
       `${HOST} smtp:[127.0.0.1]:${p}`,
       `relay1.test smtp:[127.0.0.1]:${p}`,
       `relay2.test nocert:[127.0.0.1]:${p}`,
-      `relay3.test selfcert:[127.0.0.1]:${p}`,
+      `relay3.test othercert:[127.0.0.1]:${p}`,
       `relay4.test chain:[127.0.0.1]:${p}`,
       `fp1.test fpcert:[127.0.0.1]:${p}`,
       `fp2.test fppkey:[127.0.0.1]:${p}`,
@@ -188,7 +188,7 @@ before(async () => {
     },
     extraMasterCf: [
       'nocert unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file=',
-      `selfcert unix - - n - - smtp -o smtp_tls_cert_file=${f('self.pem')} -o smtp_tls_key_file=${f('self.key')}`,
+      `othercert unix - - n - - smtp -o smtp_tls_cert_file=${f('other.pem')} -o smtp_tls_key_file=${f('other.key')}`,
       `chain unix - - n - - smtp -o smtp_tls_cert_file= -o smtp_tls_key_file= -o smtp_tls_chain_files=${f('chain.pem')} -o smtp_tls_loglevel=2`,
       `fpcert unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${serverFp}`,
       `fppkey unix - - n - - smtp -o smtp_tls_security_level=fingerprint -o smtp_tls_fingerprint_cert_match=${clientFp},${serverPk}`,
@@ -241,9 +241,16 @@ test('without a certificate, or with an unlisted one, relaying is refused (Relay
   // asked for a certificate but without one, the client signs nothing
   await C.waitForLog(new RegExp(`Trusted TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${S.smtpPort}: ${SUMMARY} key-exchange X25519 server-signature RSA-PSS \\(2048 bits\\) server-digest SHA256$`));
 
+  // a verified certificate that is not listed
   await send('u@relay3.test', 'relay3');
-  const self = await outcome('u@relay3.test', 'bounced');
-  assert.match(self, /said: 554 5\.7\.1 <u@relay3\.test>: Relay access denied \(in reply to RCPT TO command\)\)$/);
+  const other = await outcome('u@relay3.test', 'bounced');
+  assert.match(other, /said: 554 5\.7\.1 <u@relay3\.test>: Relay access denied \(in reply to RCPT TO command\)\)$/);
+});
+
+test('a listed fingerprint relays even when its certificate is not verified (as Postfix 3.7)', async () => {
+  const steps: Array<[string, number]> = [['EHLO client.example.test\r\n', 1], ['MAIL FROM:<a@client.example.test>\r\n', 1], ['RCPT TO:<u@relay1.test>\r\n', 1], ['QUIT\r\n', 1]];
+  const self = await tlsSession(S.smtpPort, creds('self'), steps);
+  assert.equal(self.at(-2), '250 2.1.5 Ok');
   await S.waitForLog(/Untrusted TLS connection established from localhost\[127\.0\.0\.1\]: .* client-signature RSA-PSS \(2048 bits\) client-digest SHA256$/);
 });
 
