@@ -1721,6 +1721,8 @@ int main(int argc, char **argv)
         snprintf(g_config_dir, sizeof(g_config_dir), "%s", v ? v : UPSTREAM_CONFIG_DIR);
         free(v);
     }
+    if (g_config_dir[0] != '/')
+        fallback();                     /* later hand-overs run after chdir(queue_directory) */
     load_main_cf();
 
     /* the parameters sendmail.ts and maildrop.ts read */
