@@ -8,6 +8,8 @@
  *
  * The "server" is the peer for the client and ourselves for the server; a
  * "client-signature ..." part follows when a client certificate was used.
+ * As in Postfix, the key-exchange and signature parts exist for TLS 1.3
+ * only ("TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)").
  * Node reports the key-exchange group only on the client side
  * (getEphemeralKeyInfo() is empty on a server socket), so smtpd's lines
  * lack "key-exchange X25519"; everything else is as Postfix writes it.
@@ -41,14 +43,24 @@ function signature(role: 'server' | 'client', cert: SigCert | null, protocol: st
   return '';
 }
 
+/** keyExchange - " key-exchange X25519", " key-exchange ECDHE (prime256v1)", " key-exchange DHE (2048 bits)", or "". */
+function keyExchange(kx: { type?: string; name?: string; size?: number } | null): string {
+  if (!kx || !kx.type) return '';
+  if (kx.type === 'DH') return ` key-exchange DHE${kx.size ? ` (${kx.size} bits)` : ''}`;
+  if (kx.name === 'X25519' || kx.name === 'X448') return ` key-exchange ${kx.name}`;
+  if (kx.type === 'ECDH') return ` key-exchange ECDHE${kx.name ? ` (${kx.name})` : ''}`;
+  return kx.name ? ` key-exchange ${kx.name}` : '';
+}
+
 /** tlsParts - protocol, cipher and the key-exchange/signature details of a session. */
 export function tlsParts(t: TLSSocket, side: 'client' | 'server'): TlsParts {
   const protocol = t.getProtocol() ?? 'unknown';
   const cipher = t.getCipher();
   const bits = cipherBits(cipher.standardName ?? cipher.name);
   let details = '';
-  const kx = t.getEphemeralKeyInfo() as { name?: string } | null;
-  if (kx && kx.name) details += ` key-exchange ${kx.name}`;
+  // Postfix reports key exchange and signatures for TLS 1.3 sessions only
+  if (protocol !== 'TLSv1.3') return { protocol, cipher: cipher.name, bits, details };
+  details += keyExchange(t.getEphemeralKeyInfo() as { type?: string; name?: string; size?: number } | null);
   // The server's signature comes from its certificate: the peer's, or our own.
   details += signature('server', (side === 'client' ? t.getPeerCertificate() : t.getCertificate()) as SigCert | null, protocol);
   // The client signs only when the server asked for a certificate and got one:

@@ -336,6 +336,11 @@ test('Received: "(not verified)" without a CA to verify with, "(Client did not p
   const b = await tlsSession(S.smtpPort, null, steps('no-cert-marker'));
   assert.match(b.at(-2) ?? '', /^250 2\.0\.0 Ok: queued as /);
   assert.match(await mailboxMessage('no-cert-marker'), /\n\t \S.* server-digest SHA256\)\n\t\(Client did not present a certificate\)\n\tby /);
+  // TLS 1.2: Postfix names no key exchange or signatures (the cipher is the test client's first choice)
+  const c = await tlsSession(S.smtpPort, creds('client'), steps('tls12-marker'), 'TLSv1.2');
+  assert.match(c.at(-2) ?? '', /^250 2\.0\.0 Ok: queued as /);
+  assert.match(await mailboxMessage('tls12-marker'), /\nReceived: from client\.example\.test \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.2 with cipher ECDHE-RSA-AES\d+-GCM-SHA\d+ \((\d+)\/\1 bits\)\)\n\t\(Client CN "client\.example\.test", Issuer "Test Root CA" \(verified OK\)\)\n\tby /);
+  await S.waitForLog(/Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.2 with cipher ECDHE-RSA-AES\d+-GCM-SHA\d+ \((\d+)\/\1 bits\)$/);
 });
 
 test('check_ccert_access: fingerprint, then public-key fingerprint; every action as access(5)', async () => {

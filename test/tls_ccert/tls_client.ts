@@ -80,13 +80,13 @@ export class TlsClient {
   }
 
   /** starttls - TLS over the connection (after "220 2.0.0 Ready to start TLS"); the reply lines start afresh. */
-  starttls(creds: Credentials | null): Promise<void> {
+  starttls(creds: Credentials | null, maxVersion?: 'TLSv1.2' | 'TLSv1.3'): Promise<void> {
     return new Promise((resolve, reject) => {
       const plain = this.sock as Socket;
       plain.removeAllListeners('data');
       plain.removeAllListeners('close');
       plain.removeAllListeners('error');
-      const t = tlsConnect({ socket: plain, rejectUnauthorized: false, ...(creds ?? {}) }, () => {
+      const t = tlsConnect({ socket: plain, rejectUnauthorized: false, ...(creds ?? {}), ...(maxVersion ? { maxVersion } : {}) }, () => {
         this.buf = '';
         resolve();
       });
@@ -105,7 +105,7 @@ export class TlsClient {
  * tlsSession - greeting, EHLO, STARTTLS and the handshake with creds, then
  * each [command, replies] step; returns the reply lines after the handshake.
  */
-export async function tlsSession(port: number, creds: Credentials | null, steps: Array<[string, number]>): Promise<string[]> {
+export async function tlsSession(port: number, creds: Credentials | null, steps: Array<[string, number]>, maxVersion?: 'TLSv1.2' | 'TLSv1.3'): Promise<string[]> {
   const c = await TlsClient.open(port);
   try {
     await c.replies(1);
@@ -114,7 +114,7 @@ export async function tlsSession(port: number, creds: Credentials | null, steps:
     c.write('STARTTLS\r\n');
     const got = await c.replies(3);
     if (!got.includes('220 2.0.0 Ready to start TLS')) throw new Error(`no STARTTLS: ${got.join(' | ')}`);
-    await c.starttls(creds);
+    await c.starttls(creds, maxVersion);
     let n = 0;
     for (const [data, replies] of steps) {
       c.write(data);
