@@ -105,8 +105,8 @@ const b0 = (n: number) => Array.from({ length: n }, () => 'B0');
  * delivery, three one-recipient messages enter the active queue; then the
  * agent answers (one delivery at a time from then on).
  */
-async function bigThenSmall(r: Rig, open: () => void): Promise<string[]> {
-  queueFile(r, 'B0', BIG);
+async function bigThenSmall(r: Rig, open: () => void, big = BIG): Promise<string[]> {
+  queueFile(r, 'B0', big);
   await r.qmgr.start();
   await waitFor('the first delivery of the big message', r, () => r.deliveries.length >= 1);
   for (const id of SMALL) queueFile(r, id, [`${id.toLowerCase()}@dest.test`]);
@@ -116,7 +116,7 @@ async function bigThenSmall(r: Rig, open: () => void): Promise<string[]> {
   );
   open();
   await waitFor('all messages removed', r, () => ['B0', ...SMALL].every((id) => removed(r, id)));
-  assert.equal(r.deliveries.filter((d) => d.queueId === 'B0').length, BIG.length / 2);
+  assert.equal(r.deliveries.filter((d) => d.queueId === 'B0').length, big.length / 2);
   return r.deliveries.map((d) => d.queueId);
 }
 
@@ -272,5 +272,28 @@ test('qmgr_clog_warn_time = 0 turns the clog warning off', async () => {
     assert.deepEqual(r.logs.lines.filter((l) => l.startsWith('warning: ')), []);
   } finally {
     r.close();
+  }
+});
+
+test('a job that can never earn <transport>_minimum_delivery_slots is not preempted', async () => {
+  // 7 requests < 3 slots x cost 5: the small messages wait
+  const medium = BIG.slice(0, 14);
+  const g1 = gate();
+  const r1 = await rig(SERIAL, 0, {}, g1.promise);
+  try {
+    assert.deepEqual(await bigThenSmall(r1, g1.open, medium), [...b0(7), ...SMALL]);
+  } finally {
+    g1.open();
+    r1.close();
+  }
+  // with a minimum of 1 slot the same job is preempted, once: 7 requests earn
+  // one slot (7 / 5), and S1 used it
+  const g2 = gate();
+  const r2 = await rig(`${SERIAL}\nslow_minimum_delivery_slots = 1`, 0, {}, g2.promise);
+  try {
+    assert.deepEqual(await bigThenSmall(r2, g2.open, medium), ['B0', 'S1', ...b0(6), 'S2', 'S3']);
+  } finally {
+    g2.open();
+    r2.close();
   }
 });
