@@ -9,7 +9,7 @@
  * and master starts the service eagerly and keeps one process running.
  */
 
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { msg } from '../util/msg.js';
 import type { DgramServerOptions, ServerHooks, ServerContext } from './mail_server.js';
@@ -25,6 +25,32 @@ const DRAIN_MAX_MS = 2000;
 /** A bound datagram socket: close() releases it. */
 export interface DgramSocket {
   close(): void;
+}
+
+/**
+ * bindPublic - bind at a temporary name, make it writable for everyone, then
+ * rename it into place: a client never finds the socket before its mode is
+ * right (an ordinary user's postlog would get EACCES in that window).
+ */
+/** sizeof(sockaddr_un.sun_path) on Linux. */
+const SUN_PATH_MAX = 108;
+
+function bindPublic(path: string, bind: (p: string) => void): void {
+  const tmp = `${path}.${process.pid}`;
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // not there: the usual case
+  }
+  if (Buffer.byteLength(tmp) >= SUN_PATH_MAX) {
+    // the longer name would not fit in sun_path: bind in place
+    bind(path);
+    chmodSync(path, 0o666);
+    return;
+  }
+  bind(tmp);
+  chmodSync(tmp, 0o666);
+  renameSync(tmp, path);
 }
 
 /**
@@ -53,8 +79,7 @@ export function bindUnixDgram(path: string, onDatagram: (buf: Buffer) => void): 
   if (unixDgram) {
     const sock = unixDgram.createSocket('unix_dgram', (buf: Buffer) => onDatagram(buf));
     sock.on('error', (e: unknown) => msg.warn(`datagram socket ${path}: ${errText(e)}`));
-    sock.bind(path);
-    chmodSync(path, 0o666);
+    bindPublic(path, (p) => sock.bind(p));
     return sock;
   }
   let nus: { DgramSocket: new () => { on(ev: string, cb: (...a: unknown[]) => void): void; bind(p: string): void; close(): void } } | undefined;
@@ -67,8 +92,7 @@ export function bindUnixDgram(path: string, onDatagram: (buf: Buffer) => void): 
     const sock = new nus.DgramSocket();
     sock.on('data', (buf: unknown) => onDatagram(buf as Buffer));
     sock.on('error', (e: unknown) => msg.warn(`datagram socket ${path}: ${errText(e)}`));
-    sock.bind(path);
-    chmodSync(path, 0o666);
+    bindPublic(path, (p) => sock.bind(p));
     return sock;
   }
   throw new Error('no UNIX-domain datagram support installed (npm package unix-dgram)');
