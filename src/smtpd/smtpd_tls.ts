@@ -26,7 +26,7 @@ import { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import { MAIL_ERROR, type SmtpdState } from './smtpd_state.js';
-import { tlsParts, type TlsParts } from '../tls/tls_misc.js';
+import { helloKeyExchange, tlsParts, type TlsParts } from '../tls/tls_misc.js';
 import { fingerprintDigest, validDigest } from '../tls/tls_fprint.js';
 import { NO_PEER_CERT, peerCertInfo, verifyDepthLines, verifyErrorText, type PeerCertInfo } from '../tls/tls_verify.js';
 import { readdirSync } from 'node:fs';
@@ -152,11 +152,23 @@ export interface TlsInfo extends TlsParts {
  */
 export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMode = false): Promise<TlsInfo> {
   let raw: Socket | Duplex;
-  if (wrapperMode) {
-    // smtps: the client's first bytes (its TLS hello) may already sit in our
-    // buffer; TLS reads a net.Socket's handle directly, so give it a stream that
-    // replays them and then follows the socket.
+  let kex = '';
+  const c = state.config;
+  if (!wrapperMode) {
+    // anything the client sent after STARTTLS is discarded (vstream_fpurge)
+    while (state.client.available > 0) await state.client.readSome(state.client.available);
+  }
+  if (wrapperMode || c.int('smtpd_tls_loglevel') >= 1 || c.bool('smtpd_tls_received_header')) {
+    // Node does not tell a server the key-exchange group that Postfix logs:
+    // read the client's hello first and predict it. TLS reads a net.Socket's
+    // handle directly, so it then gets a stream that replays what we read
+    // (in smtps the hello may already sit in our buffer) and follows the socket.
     const sock = state.client.sock as Socket;
+    if (await state.client.fill(5)) {
+      const head = state.client.peek(5);
+      const len = head.readUInt16BE(3);
+      if (head[0] === 0x16 && len <= 18432 && (await state.client.fill(5 + len))) kex = helloKeyExchange(state.client.peek(5 + len));
+    }
     const early = state.client.available > 0 ? await state.client.readSome(state.client.available) : Buffer.alloc(0);
     state.client.detach();
     const input = new PassThrough();
@@ -166,8 +178,6 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     sock.on('close', () => (raw as Duplex).destroy());
   } else {
     raw = state.client.sock as Socket;
-    // anything the client sent after STARTTLS is discarded (vstream_fpurge)
-    while (state.client.available > 0) await state.client.readSome(state.client.available);
   }
   const timeoutMs = state.config.time('smtpd_starttls_timeout') * 1000;
   const ccert = ccertPolicy(state.config);
@@ -189,7 +199,7 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     });
   });
   tlsSock.on('error', () => undefined);
-  const parts = tlsParts(tlsSock, 'server');
+  const parts = tlsParts(tlsSock, 'server', kex);
   const peer = ccert.askCert ? peerCertInfo(tlsSock, ccert.mdalg, ccert.verifyDepth) : NO_PEER_CERT;
   const info: TlsInfo = { ...parts, ccert: peer };
   state.client = new VStream(tlsSock, { timeout: state.client.timeout });

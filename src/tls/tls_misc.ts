@@ -6,13 +6,12 @@
  *   TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
  *     key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256
  *
+ * Node reports the key-exchange group only on the client side; smtpd
+ * predicts it from the ClientHello (helloKeyExchange) as OpenSSL picks it.
  * The "server" is the peer for the client and ourselves for the server; a
  * "client-signature ..." part follows when a client certificate was used.
  * As in Postfix, the key-exchange and signature parts exist for TLS 1.3
  * only ("TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)").
- * Node reports the key-exchange group only on the client side
- * (getEphemeralKeyInfo() is empty on a server socket), so smtpd's lines
- * lack "key-exchange X25519"; everything else is as Postfix writes it.
  */
 
 import type { PeerCertificate, TLSSocket } from 'node:tls';
@@ -52,15 +51,79 @@ function keyExchange(kx: { type?: string; name?: string; size?: number } | null)
   return kx.name ? ` key-exchange ${kx.name}` : '';
 }
 
-/** tlsParts - protocol, cipher and the key-exchange/signature details of a session. */
-export function tlsParts(t: TLSSocket, side: 'client' | 'server'): TlsParts {
+/** OpenSSL 3's default groups, in its order (what a Node TLS server supports). */
+const SERVER_GROUPS = [29, 23, 30, 25, 24, 256, 257, 258, 259, 260];
+
+const GROUP_KEX: Record<number, string> = {
+  29: ' key-exchange X25519',
+  30: ' key-exchange X448',
+  23: ' key-exchange ECDHE (prime256v1)',
+  24: ' key-exchange ECDHE (secp384r1)',
+  25: ' key-exchange ECDHE (secp521r1)',
+  256: ' key-exchange DHE (2048 bits)',
+  257: ' key-exchange DHE (3072 bits)',
+  258: ' key-exchange DHE (4096 bits)',
+  259: ' key-exchange DHE (6144 bits)',
+  260: ' key-exchange DHE (8192 bits)',
+};
+
+/**
+ * helloKeyExchange - the TLS 1.3 key exchange a Node server will choose for
+ * a ClientHello record (Node tells a server nothing about it): the first
+ * key share the client sent in a group OpenSSL supports, else (after a
+ * HelloRetryRequest) the first such group of the client's supported_groups.
+ * "" when the record is not a readable ClientHello. Bounds-checked: the
+ * bytes come from the network.
+ */
+export function helloKeyExchange(rec: Buffer): string {
+  try {
+    if (rec.length < 9 || rec[0] !== 0x16 || rec[5] !== 0x01) return '';
+    const end = Math.min(rec.length, 9 + rec.readUIntBE(6, 3));
+    let p = 9 + 2 + 32;
+    p += 1 + rec[p]; // session id
+    p += 2 + rec.readUInt16BE(p); // cipher suites
+    p += 1 + rec[p]; // compression methods
+    const extEnd = Math.min(end, p + 2 + rec.readUInt16BE(p));
+    p += 2;
+    const shares: number[] = [];
+    const groups: number[] = [];
+    while (p + 4 <= extEnd) {
+      const type = rec.readUInt16BE(p);
+      const len = rec.readUInt16BE(p + 2);
+      const data = p + 4;
+      if (data + len > extEnd) break;
+      if (type === 10 && len >= 2) {
+        for (let q = data + 2; q + 2 <= Math.min(data + 2 + rec.readUInt16BE(data), data + len); q += 2) groups.push(rec.readUInt16BE(q));
+      } else if (type === 51 && len >= 2) {
+        let q = data + 2;
+        const sharesEnd = Math.min(data + 2 + rec.readUInt16BE(data), data + len);
+        while (q + 4 <= sharesEnd) {
+          shares.push(rec.readUInt16BE(q));
+          q += 4 + rec.readUInt16BE(q + 2);
+        }
+      }
+      p = data + len;
+    }
+    const chosen = shares.find((g) => SERVER_GROUPS.includes(g)) ?? groups.find((g) => SERVER_GROUPS.includes(g));
+    return chosen === undefined ? '' : GROUP_KEX[chosen] ?? '';
+  } catch (e) {
+    if (e instanceof RangeError) return ''; // a truncated hello: the handshake will fail on its own
+    throw e;
+  }
+}
+
+/**
+ * tlsParts - protocol, cipher and the key-exchange/signature details of a
+ * session; a server passes the key exchange it learned from the ClientHello.
+ */
+export function tlsParts(t: TLSSocket, side: 'client' | 'server', serverKex = ''): TlsParts {
   const protocol = t.getProtocol() ?? 'unknown';
   const cipher = t.getCipher();
   const bits = cipherBits(cipher.standardName ?? cipher.name);
   let details = '';
   // Postfix reports key exchange and signatures for TLS 1.3 sessions only
   if (protocol !== 'TLSv1.3') return { protocol, cipher: cipher.name, bits, details };
-  details += keyExchange(t.getEphemeralKeyInfo() as { type?: string; name?: string; size?: number } | null);
+  details += side === 'server' ? serverKex : keyExchange(t.getEphemeralKeyInfo() as { type?: string; name?: string; size?: number } | null);
   // The server's signature comes from its certificate: the peer's, or our own.
   details += signature('server', (side === 'client' ? t.getPeerCertificate() : t.getCertificate()) as SigCert | null, protocol);
   // The client signs only when the server asked for a certificate and got one:

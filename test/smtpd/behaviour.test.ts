@@ -430,7 +430,7 @@ test('STARTTLS: offered with a certificate, required at level encrypt, nodemaile
     assert.equal(await t.cmd('QUIT'), '221 2.0.0 Bye\r\n');
     t.close();
     await waitFor(() => fx.logs.some((l) => l.startsWith('disconnect from')), 'disconnect');
-    assert.ok(fx.logs.some((l) => /^Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23] with cipher \S+ \(\d+\/\d+ bits\)( server-signature RSA(-PSS)? \(\d+ bits\) server-digest SHA256)?$/.test(l)), fx.logs.join('\n'));
+    assert.ok(fx.logs.some((l) => /^Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23] with cipher \S+ \(\d+\/\d+ bits\)( key-exchange X25519)?( server-signature RSA(-PSS)? \(\d+ bits\) server-digest SHA256)?$/.test(l)), fx.logs.join('\n'));
     // a real client: nodemailer upgrades with STARTTLS and submits
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: fx.port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false } });
     const info = await transport.sendMail({ from: 'alice@example.org', to: 'root@mail.example.test', subject: 'tls', text: 'over tls\n' });

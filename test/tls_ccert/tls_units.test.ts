@@ -18,6 +18,9 @@ import { issuerCN, nameOneline, peerCN, verifyErrorText, NO_PEER_CERT } from '..
 import { commentSanitize } from '../../src/smtpd/smtpd_data.js';
 import { MailConfig } from '../../src/global/mail_conf.js';
 import { parsePolicy } from '../../src/smtp/smtp_tls.js';
+import { helloKeyExchange } from '../../src/tls/tls_misc.js';
+import { createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 let work: string;
 let caCert: X509Certificate;
@@ -101,4 +104,36 @@ test('smtp_tls_policy_maps: fingerprint match= lists are "|"-separated and add u
   assert.deepEqual(parsePolicy('fingerprint match=01:02|03:04 match=05:06', config, 'smtp'), { level: 'fingerprint', match: ['01:02', '03:04', '05:06'] });
   assert.deepEqual(parsePolicy('fingerprint', config, 'smtp'), { level: 'fingerprint', match: ['AA:BB', 'CC:DD', 'EE:FF'] });
   assert.deepEqual(parsePolicy('secure match=a.example:b.example', config, 'smtp')?.match, ['a.example', 'b.example']);
+});
+
+/** clientHello - the first bytes a Node TLS client sends (its ClientHello record). */
+async function clientHello(opts: { ecdhCurve?: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3' }): Promise<Buffer> {
+  let resolveHello!: (b: Buffer) => void;
+  const got = new Promise<Buffer>((r) => (resolveHello = r));
+  const srv = createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
+        resolveHello(buf);
+        sock.destroy();
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  const t = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts });
+  t.on('error', () => undefined);
+  const hello = await got;
+  t.destroy();
+  await new Promise<void>((r) => srv.close(() => r()));
+  return hello;
+}
+
+test('the server key exchange is predicted from the ClientHello as OpenSSL chooses it', async () => {
+  assert.equal(helloKeyExchange(await clientHello({})), ' key-exchange X25519');
+  assert.equal(helloKeyExchange(await clientHello({ ecdhCurve: 'P-256' })), ' key-exchange ECDHE (prime256v1)');
+  assert.equal(helloKeyExchange(await clientHello({ ecdhCurve: 'P-384:X25519' })), ' key-exchange ECDHE (secp384r1)');
+  assert.equal(helloKeyExchange(Buffer.from([0x16, 3, 1, 0, 4, 1, 0, 0, 40])), '');
+  assert.equal(helloKeyExchange(Buffer.from('EHLO x\r\n')), '');
 });
