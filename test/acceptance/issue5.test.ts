@@ -75,7 +75,8 @@ before(async () => {
       `bouncebox: ${bounces}`,
       `mdir: ${box}/Maildir/`,
       'tempfail: "|echo try again later; exit 75"',
-      `slow: "|sleep 0.3; cat >> ${box}/slow"`,
+      // waits for the gate so that all messages are queued before the first is delivered
+      `slow: "|while [ ! -e ${box}/gate ]; do sleep 0.1; done; sleep 0.3; cat >> ${box}/slow"`,
       `list: ${box}/listfile`,
       'owner-list: bouncebox',
       '',
@@ -223,6 +224,9 @@ test('kill -9 of local in mid-delivery: every message is delivered at least once
     const r = await inst.command('sendmail', ['-f', `bouncebox@${DOM}`, '-i', `slow@${DOM}`], `Subject: slow ${i}\n\nMARKER-${i}-END\n`);
     assert.equal(r.status, 0, r.stderr);
   }
+  // Open the gate only now: on a loaded machine the deliveries could otherwise keep pace with the
+  // submissions and be over before there is a moment in mid-delivery.
+  writeFileSync(join(box, 'gate'), '');
   // Kill local(8) twice while it works through the slow command deliveries.
   let kills = 0;
   let lastN = 0;
