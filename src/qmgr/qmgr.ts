@@ -392,7 +392,7 @@ export class Qmgr {
 
   /** route - resolve recipients and hand them to the scheduler grouped by destination. */
   private async route(message: ActiveMessage, recipients: QmgrRecipient[]): Promise<void> {
-    const groups = new Map<string, { transport: string; nexthop: string; rcpts: QmgrRecipient[] }>();
+    const routed: Routed[] = [];
     const deferTransports = new Set(this.config.list('defer_transports'));
     const retry: QmgrRecipient[] = [];
     for (const r of recipients) {
@@ -420,15 +420,22 @@ export class Qmgr {
         retry.push(r);
         continue;
       }
-      const key = `${res.transport}\0${res.nexthop}`;
+      routed.push({ transport: res.transport, nexthop: res.nexthop, rcpt: r.address === res.recipient ? r : { ...r, address: res.recipient, orig: r.orig || r.address } });
+    }
+    for (const r of retry) routed.push({ transport: RETRY_TRANSPORT, nexthop: '4.3.2 deferred transport', rcpt: r });
+    // As Postfix (qmgr_message_sort): destinations in transport and next-hop order, and within one
+    // the recipients by domain, then address, so that requests and RCPT TO come in that order.
+    routed.sort(compareRouted);
+    const groups = new Map<string, { transport: string; nexthop: string; rcpts: QmgrRecipient[] }>();
+    for (const { transport, nexthop, rcpt } of routed) {
+      const key = `${transport}\0${nexthop}`;
       let g = groups.get(key);
       if (!g) {
-        g = { transport: res.transport, nexthop: res.nexthop, rcpts: [] };
+        g = { transport, nexthop, rcpts: [] };
         groups.set(key, g);
       }
-      g.rcpts.push(r.address === res.recipient ? r : { ...r, address: res.recipient, orig: r.orig || r.address });
+      g.rcpts.push(rcpt);
     }
-    if (retry.length > 0) this.scheduler.enqueue(message, RETRY_TRANSPORT, '4.3.2 deferred transport', retry);
     for (const g of groups.values()) this.scheduler.enqueue(message, g.transport, g.nexthop, g.rcpts);
   }
 
@@ -667,3 +674,28 @@ export async function main(argv: string[]): Promise<void> {
   triggerServerMain(argv, qmgrHooks());
 }
 
+/** A recipient with its destination, before grouping. */
+interface Routed {
+  transport: string;
+  nexthop: string;
+  rcpt: QmgrRecipient;
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** compareRouted - transport, next hop, recipient domain (case-insensitive; none last), address. */
+function compareRouted(a: Routed, b: Routed): number {
+  const t = byteOrder(a.transport, b.transport) || byteOrder(a.nexthop, b.nexthop);
+  if (t !== 0) return t;
+  const atA = a.rcpt.address.lastIndexOf('@');
+  const atB = b.rcpt.address.lastIndexOf('@');
+  if (atA < 0 && atB >= 0) return 1;
+  if (atA >= 0 && atB < 0) return -1;
+  if (atA >= 0 && atB >= 0) {
+    const d = byteOrder(a.rcpt.address.slice(atA).toLowerCase(), b.rcpt.address.slice(atB).toLowerCase());
+    if (d !== 0) return d;
+  }
+  return byteOrder(a.rcpt.address, b.rcpt.address);
+}
