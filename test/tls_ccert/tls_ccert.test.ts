@@ -36,6 +36,7 @@ let badPort: number;
 let smtpsPort: number;
 let noCaPort: number;
 let allPort: number;
+let rwPort: number;
 let policySrv: Server;
 const policyRequests: string[] = [];
 
@@ -126,6 +127,7 @@ before(async () => {
   smtpsPort = await freePort();
   noCaPort = await freePort();
   allPort = await freePort();
+  rwPort = await freePort();
   S = await TestInstance.create({
     name: 'tls-ccert-s',
     main: {
@@ -150,6 +152,7 @@ before(async () => {
       `127.0.0.1:${orderPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_order_restrictions`,
       `127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_tls_req_ccert=yes`,
       `127.0.0.1:${allPort} inet n - n - - smtpd -o relay_clientcerts= -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination`,
+      `127.0.0.1:${rwPort} inet n - n - - smtpd -o local_header_rewrite_clients=permit_tls_clientcerts`,
       `127.0.0.1:${noCaPort} inet n - n - - smtpd -o smtpd_tls_CAfile=`,
       `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
@@ -341,6 +344,21 @@ test('Received: "(not verified)" without a CA to verify with, "(Client did not p
   assert.match(c.at(-2) ?? '', /^250 2\.0\.0 Ok: queued as /);
   assert.match(await mailboxMessage('tls12-marker'), /\nReceived: from client\.example\.test \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.2 with cipher ECDHE-RSA-AES\d+-GCM-SHA\d+ \((\d+)\/\1 bits\)\)\n\t\(Client CN "client\.example\.test", Issuer "Test Root CA" \(verified OK\)\)\n\tby /);
   await S.waitForLog(/Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.2 with cipher ECDHE-RSA-AES\d+-GCM-SHA\d+ \((\d+)\/\1 bits\)$/);
+});
+
+test('local_header_rewrite_clients = permit_tls_clientcerts: a listed certificate gets local header rewriting', async () => {
+  const steps = (marker: string): Array<[string, number]> => [
+    ['EHLO client.example.test\r\n', 1],
+    ['MAIL FROM:<a@client.example.test>\r\n', 1],
+    [`RCPT TO:<${me}@${HOST}>\r\n`, 1],
+    ['DATA\r\n', 1],
+    [`From: alice\r\nSubject: ${marker}\r\n\r\n${marker}\r\n.\r\n`, 1],
+    ['QUIT\r\n', 1],
+  ];
+  await tlsSession(rwPort, creds('client'), steps('rw-local-marker'));
+  assert.match(await mailboxMessage('rw-local-marker'), /^From: alice@mail\.example\.test$/m);
+  await tlsSession(rwPort, creds('other'), steps('rw-remote-marker'));
+  assert.match(await mailboxMessage('rw-remote-marker'), /^From: alice$/m);
 });
 
 test('check_ccert_access: fingerprint, then public-key fingerprint; every action as access(5)', async () => {
