@@ -1323,16 +1323,19 @@ static void fill(void)
         if (n == 0)
             g_in_eof = 1;
         if (g_recording && n > 0) {
-            if (g_replay_len + (size_t) n > MAX_REPLAY)
-                replay_fallback();      /* what we have is all Node needs */
             if (g_replay_len + (size_t) n > g_replay_cap) {
+                uchar *p;
+
                 g_replay_cap = (g_replay_len + (size_t) n) * 2;
-                g_replay = realloc(g_replay, g_replay_cap);
-                if (g_replay == 0)
+                p = realloc(g_replay, g_replay_cap);
+                if (p == 0)
                     die_nomem();
+                g_replay = p;
             }
             memcpy(g_replay + g_replay_len, g_in + g_in_end, (size_t) n);
             g_replay_len += (size_t) n;
+            if (g_replay_len > MAX_REPLAY)
+                replay_fallback();      /* every byte read so far is recorded: Node takes over */
         }
         g_in_end += (size_t) n;
         return;
