@@ -251,6 +251,16 @@ test('native sendmail: what it does not do goes to Node, stdin untouched', { ski
     } finally {
       await limit.close();
     }
+    // more than 8 MiB of headers: the native path stops recording and replays all of it to Node
+    const many = await makeInstance('message_size_limit = 0\n');
+    try {
+      const headers = Array.from({ length: 90000 }, (_, i) => `X-H${i}: ${'v'.repeat(90)}\n`).join('');
+      const r = await both(many, ['-t'], `To: a@example.test\n${headers}\nbody\n`, { native: false });
+      assert.equal(r.run.status, 0, r.run.stderr);
+      assert.ok(r.file && r.file.length > 8 * 1024 * 1024);
+    } finally {
+      await many.close();
+    }
     // a malformed -f sender (Node warns)
     const bad = await both(inst, ['-f', 'a@example.test, b@example.test', 'u@example.test'], SIMPLE, { native: false });
     assert.equal(bad.run.status, 0);
