@@ -1578,6 +1578,17 @@ int main(int argc, char **argv)
 
     g_argc = argc;
     g_argv = argv;
+    /* closed standard descriptors become /dev/null, as Node (and Postfix) make them */
+    for (i = 0; i < 3; i++) {
+        if (fcntl(i, F_GETFD) < 0 && errno == EBADF) {
+            int fd = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+
+            if (fd >= 0 && fd != i) {
+                dup2(fd, i);
+                close(fd);
+            }
+        }
+    }
     if (argc < 2) {
         say("sendmail_fast", "fatal: usage: sendmail_fast ORIGINAL_ARGV0 [arguments ...]");
         return EX_TEMPFAIL;
