@@ -1490,10 +1490,6 @@ static void on_signal(int sig)
 /* ------------------------------------------------------------------ */
 /* recipients and senders from the command line                       */
 
-struct rcpts {
-    struct addrs a;
-};
-
 static void check_arg(const char *s)
 {
     if (!is_utf8((const uchar *) s, strlen(s)))
@@ -1898,7 +1894,6 @@ int main(int argc, char **argv)
         snprintf(tmp, sizeof(tmp), "(%ld)", (long) uid);
         buf_adds(&who, tmp);
     }
-    (void) who;
     if (full_opt) {
         buf_adds(&full, full_opt);
         have_full = 1;
