@@ -187,24 +187,25 @@ export function clientCredentials(config: MailConfig, prefix: string): Credentia
     cache.set(prefix, 'unavailable');
     return 'unavailable';
   }
-  const read = (file: string): Buffer | null => {
+  // Postfix tls_certkey.c: chain files, or one file with both, are "chain files"
+  const read = (file: string, what = ''): Buffer | null => {
     try {
       return readFileSync(file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? '';
-      msg.warn(`error opening chain file: ${file}: ${STRERROR[code] ?? (e as Error).message}`);
+      msg.warn(what ? `cannot get RSA ${what} from file "${file}": disabling TLS support` : `error opening chain file: ${file}: ${STRERROR[code] ?? (e as Error).message}`);
       return null;
     }
   };
   const chain = splitList(param(config, prefix, 'tls_chain_files'));
   const certFile = param(config, prefix, 'tls_cert_file');
   if (chain.length > 0) {
-    const pems = chain.map(read);
+    const pems = chain.map((f) => read(f));
     result = pems.every((p) => p !== null) ? { cert: pems as Buffer[], key: pems as Buffer[] } : 'unavailable';
   } else if (certFile) {
     const keyFile = param(config, prefix, 'tls_key_file') || certFile;
-    const cert = read(certFile);
-    const key = cert === null ? null : keyFile === certFile ? cert : read(keyFile);
+    const cert = read(certFile, keyFile === certFile ? '' : 'certificate');
+    const key = cert === null ? null : keyFile === certFile ? cert : read(keyFile, 'private key');
     result = cert !== null && key !== null ? { cert, key } : 'unavailable';
   }
   cache.set(prefix, result);

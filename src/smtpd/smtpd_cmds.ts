@@ -173,7 +173,8 @@ async function ehloCmd(state: SmtpdState, argv: SmtpdToken[]): Promise<number> {
   }
   if (!(discard & EHLO_MASK.VRFY) && !c.bool('disable_vrfy_command')) words.push('VRFY');
   if (!(discard & EHLO_MASK.ETRN)) words.push('ETRN');
-  if (!(discard & EHLO_MASK.STARTTLS) && !state.standAlone && state.tls === null && tlsLevel(c) !== 'none' && tlsContext(c) !== null) {
+  // offered as Postfix does even when the TLS engine failed to start; STARTTLS then answers 454
+  if (!(discard & EHLO_MASK.STARTTLS) && !state.standAlone && state.tls === null && tlsLevel(c) !== 'none') {
     words.push('STARTTLS');
   }
   words.push(...(await saslEhloWords(state, discard)));

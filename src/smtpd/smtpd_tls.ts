@@ -80,6 +80,22 @@ export function ccertPolicy(config: MailConfig): CcertPolicy {
   };
 }
 
+/** Thrown after a certificate or key file could not be read (already logged). */
+class PemError extends Error {}
+
+const STRERROR: Record<string, string> = { ENOENT: 'No such file or directory', EACCES: 'Permission denied', EISDIR: 'Is a directory' };
+
+/** readPem - a certificate or key file; logs Postfix's text and throws PemError when unreadable. */
+function readPem(file: string, text: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    msg.warn(text.startsWith('error opening chain file') ? `${text}: ${STRERROR[code] ?? (e as Error).message}` : text);
+    throw new PemError(text);
+  }
+}
+
 /** caCerts - the PEM texts of smtpd_tls_CAfile and of the certificates in smtpd_tls_CApath. */
 function caCerts(config: MailConfig): Buffer[] {
   const out: Buffer[] = [];
@@ -100,15 +116,21 @@ export function tlsContext(config: MailConfig): SecureContext | null {
     const chain = splitList(config.str('smtpd_tls_chain_files'));
     let key: Buffer | Buffer[];
     let cert: Buffer | Buffer[];
+    const certFile = config.str('smtpd_tls_cert_file');
     if (chain.length > 0) {
-      const pems = chain.map((f) => readFileSync(f));
+      const pems = chain.map((f) => readPem(f, `error opening chain file: ${f}`));
       key = pems;
       cert = pems;
+    } else if (certFile) {
+      const keyFile = config.str('smtpd_tls_key_file') || certFile;
+      // Postfix tls_certkey.c: one file holds both, or each is loaded by itself
+      cert = readPem(certFile, keyFile === certFile ? `error opening chain file: ${certFile}` : `cannot get RSA certificate from file "${certFile}": disabling TLS support`);
+      key = keyFile === certFile ? cert : readPem(keyFile, `cannot get RSA private key from file "${keyFile}": disabling TLS support`);
     } else {
-      const certFile = config.str('smtpd_tls_cert_file');
-      if (!certFile) throw new Error('no certificate configured');
-      cert = readFileSync(certFile);
-      key = readFileSync(config.str('smtpd_tls_key_file') || certFile);
+      if (ccertPolicy(config).askCert) msg.warn('Need a server cert to request client certs');
+      msg.warn("No server certs available. TLS won't be enabled");
+      contexts.set(config, null);
+      return null;
     }
     const ccert = ccertPolicy(config);
     if (config.bool('smtpd_tls_req_ccert') && !ccert.requireCert) msg.warn("Can't require client certs unless TLS is required");
@@ -121,10 +143,15 @@ export function tlsContext(config: MailConfig): SecureContext | null {
     }
     let ca: Buffer[] = [];
     try {
-      if (ccert.askCert) ca = caCerts(config);
-    } catch (e) {
-      // Postfix: not critical; the client CA names are not sent and nothing verifies
-      msg.warn(`error loading client CA names from: ${config.str('smtpd_tls_CAfile') || config.str('smtpd_tls_CApath')}: ${(e as Error).message}`);
+      ca = caCerts(config);
+    } catch {
+      // Postfix tls_set_ca_certificate_info(): unusable CA data turns TLS off
+      const file = config.str('smtpd_tls_CAfile');
+      const dir = config.str('smtpd_tls_CApath');
+      const where = [file ? `CAfile="${file}"` : '', dir ? `CApath="${dir}"` : ''].filter(Boolean).join(', ');
+      msg.info(`cannot load Certification Authority data, ${where}: disabling TLS support`);
+      contexts.set(config, null);
+      return null;
     }
     if (config.int('smtpd_tls_loglevel') >= 2) msg.info('initializing the server-side TLS engine');
     // only smtpd_tls_CAfile/CApath are trusted (tls_append_default_CA = no); an
@@ -132,8 +159,8 @@ export function tlsContext(config: MailConfig): SecureContext | null {
     const roots = ccert.askCert && config.bool('tls_append_default_CA') ? [...nodeTls().rootCertificates] : [];
     ctx = nodeTls().createSecureContext({ key, cert, minVersion: 'TLSv1', ca: [...ca, ...roots] });
   } catch (e) {
-    if (ccertPolicy(config).askCert) msg.warn('Need a server cert to request client certs');
-    msg.warn(`No server certs available. TLS won't be enabled (${(e as Error).message})`);
+    // logged by readPem, or OpenSSL refused what was read
+    if (!(e instanceof PemError)) msg.warn(`cannot load the server certificate and key: ${(e as Error).message}: disabling TLS support`);
     ctx = null;
   }
   contexts.set(config, ctx);

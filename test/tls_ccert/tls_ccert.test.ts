@@ -19,7 +19,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance, freePort } from '../helpers/instance.js';
-import { tlsSession, type Credentials } from './tls_client.js';
+import { TlsClient, tlsSession, type Credentials } from './tls_client.js';
 
 const me = userInfo().username;
 const HOST = 'mail.example.test';
@@ -37,6 +37,7 @@ let smtpsPort: number;
 let noCaPort: number;
 let allPort: number;
 let rwPort: number;
+let noCertPort: number;
 let policySrv: Server;
 const policyRequests: string[] = [];
 
@@ -128,6 +129,7 @@ before(async () => {
   noCaPort = await freePort();
   allPort = await freePort();
   rwPort = await freePort();
+  noCertPort = await freePort();
   S = await TestInstance.create({
     name: 'tls-ccert-s',
     main: {
@@ -153,6 +155,7 @@ before(async () => {
       `127.0.0.1:${smtpsPort} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes -o smtpd_tls_req_ccert=yes`,
       `127.0.0.1:${allPort} inet n - n - - smtpd -o relay_clientcerts= -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject_unauth_destination`,
       `127.0.0.1:${rwPort} inet n - n - - smtpd -o local_header_rewrite_clients=permit_tls_clientcerts`,
+      `127.0.0.1:${noCertPort} inet n - n - - smtpd -o smtpd_tls_cert_file= -o smtpd_tls_key_file=`,
       `127.0.0.1:${noCaPort} inet n - n - - smtpd -o smtpd_tls_CAfile=`,
       `127.0.0.1:${badPort} inet n - n - - smtpd -o smtpd_recipient_restrictions=$ccert_bad_restrictions`,
       `127.0.0.1:${policyPort} inet n - n - - smtpd -o smtpd_tls_loglevel=2 -o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:${polSrvPort}`,
@@ -415,6 +418,23 @@ test('smtpd_tls_req_ccert in wrapper mode: 421, the greeting, and the end', asyn
   });
   assert.equal(got, `421 4.7.1 ${HOST} Error: No client certificate presented\r\n220 ${HOST} ESMTP Postfix\r\n`);
   await S.waitForLog(/disconnect from localhost\[127\.0\.0\.1\] commands=0\/0$/);
+});
+
+test('no server certificate: STARTTLS is still offered, and answered 454, as Postfix', async () => {
+  const c = await TlsClient.open(noCertPort);
+  try {
+    await c.replies(1);
+    c.write('EHLO client.example.test\r\n');
+    const ehlo = await c.replies(2);
+    assert.ok(ehlo.includes('250-STARTTLS'), ehlo.join('\n'));
+    c.write('STARTTLS\r\n');
+    const got = await c.replies(3);
+    assert.equal(got.at(-1), '454 4.7.0 TLS not available due to local problem');
+  } finally {
+    c.destroy();
+  }
+  await S.waitForLog(/warning: Need a server cert to request client certs$/);
+  await S.waitForLog(/warning: No server certs available\. TLS won't be enabled$/);
 });
 
 test('certificate restrictions warn when smtpd_tls_ask_ccert = no', async () => {
