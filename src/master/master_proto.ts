@@ -34,7 +34,7 @@ export type ChildMessage =
 
 /** Master -> child. */
 export type MasterMessage =
-  /** a new client connection; the socket comes as the message's handle */
+  /** a new client connection; its bare libuv handle comes with the message (the child wraps it in a net.Socket) */
   | { t: 'conn' }
   /** nothing more will come: finish the current clients and exit (reload, or the answer to "retire") */
   | { t: 'stop' };
