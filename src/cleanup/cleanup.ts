@@ -573,9 +573,11 @@ let wakeQueued: Promise<void> | undefined;
  */
 export function wakeQmgr(send: () => Promise<void>): Promise<void> {
   if (!wakeInFlight) {
-    const p = send().finally(() => {
-      if (wakeInFlight === p) wakeInFlight = undefined;
-    });
+    const p = send()
+      .catch(() => undefined)
+      .finally(() => {
+        if (wakeInFlight === p) wakeInFlight = undefined;
+      });
     wakeInFlight = p;
     return p;
   }
