@@ -557,7 +557,18 @@ export class Master {
 
   private ensureEager(svc: Service): void {
     if (this.terminating || svc.removed || svc.throttled) return;
+    if (this.idlePostlog(svc)) return;
     if (svc.countedChildren() === 0) this.spawnChild(svc);
+  }
+
+  /**
+   * idlePostlog - the postlog service while maillog_file is empty: nothing
+   * sends it a record (every program logs to syslog then), so it is not
+   * started, as in Postfix, where master starts postlogd only when a
+   * datagram arrives. A reload that sets maillog_file starts it.
+   */
+  private idlePostlog(svc: Service): boolean {
+    return svc.ent.type === 'unix-dgram' && svc.ent.name === this.config.str('postlog_service_name') && this.config.str('maillog_file') === '';
   }
 
   // ---------------------------------------------------------------- dispatch
