@@ -98,11 +98,28 @@ export function bindUnixDgram(path: string, onDatagram: (buf: Buffer) => void): 
   throw new Error('no UNIX-domain datagram support installed (npm package unix-dgram)');
 }
 
+/** Datagrams kept while the service starts; a start-up takes well under a second. */
+const EARLY_MAX = 10000;
+/** How long a SIGTERM during start-up may wait for the start to finish. */
+const EARLY_STOP_MS = 5000;
+
 /** dgramServerMain - run a datagram server; resolves once it is serving. */
 export async function dgramServerMain(argv: string[], opts: DgramServerOptions): Promise<void> {
   let sock: DgramSocket | undefined;
   let pending: Promise<void> = Promise.resolve();
-  let deliver: (buf: Buffer) => void = () => undefined;
+  // Records can arrive as soon as the socket is bound, before the service is
+  // ready (postfix start, then at once postfix abort): keep them until then.
+  const early: Buffer[] = [];
+  let deliver: (buf: Buffer) => void = (buf) => {
+    if (early.length < EARLY_MAX) early.push(buf);
+  };
+  // A SIGTERM during start-up must not kill the process with records unread.
+  let stopWhenReady = false;
+  const earlyStop = () => {
+    stopWhenReady = true;
+    setTimeout(() => process.exit(0), EARLY_STOP_MS).unref();
+  };
+  process.on('SIGTERM', earlyStop);
   // Bind before privileges are dropped: the socket directory belongs to root or mail_owner.
   const hooks: ServerHooks = {
     ...opts,
@@ -152,8 +169,11 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
       };
       setTimeout(check, DRAIN_MS);
     });
+  for (const buf of early.splice(0)) deliver(buf);
   const stop = () => void rt.exit(0);
+  process.off('SIGTERM', earlyStop);
   process.on('SIGTERM', stop);
+  if (stopWhenReady) stop();
   process.on('SIGINT', rt.args.listen !== undefined ? stop : () => undefined);
   if (rt.args.listen !== undefined) return;
   rt.watchMaster();
