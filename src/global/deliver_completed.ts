@@ -1,13 +1,14 @@
 /**
  * deliver_completed - mark a recipient as done in its queue file (Postfix
  * global/deliver_completed.c): the type byte of the recipient's R record is
- * overwritten in place with D, then fsynced, so after a crash the recipient
- * is not delivered again.
+ * overwritten in place with D. As Postfix (rec_put_type + vstream_fflush),
+ * the mark is written, not fsynced: it only saves a duplicate delivery
+ * after a crash, and the delivery itself (mailbox, next hop) was made
+ * durable before it.
  */
 
-import { fsync, readSync, writeSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { REC } from './rec_type.js';
 
 const DONE = Buffer.from([REC.DONE]);
@@ -32,20 +33,16 @@ export async function deliverCompleted(source: string | FileHandle | number, off
       }
       await fh.write(DONE, 0, 1, offset);
     }
-    await fh.sync();
   } finally {
     if (owned) await fh.close();
   }
 }
 
-const fsyncAsync = promisify(fsync);
-
 /**
- * completedFd - the same on an open descriptor: the one-byte reads and
- * writes are synchronous (page cache), only the fsync waits in the thread
- * pool.
+ * completedFd - the same on an open descriptor: one-byte reads and writes,
+ * synchronous (page cache), no thread-pool round trip.
  */
-async function completedFd(fd: number, offsets: number[]): Promise<void> {
+function completedFd(fd: number, offsets: number[]): void {
   const probe = Buffer.alloc(1);
   for (const offset of offsets) {
     readSync(fd, probe, 0, 1, offset);
@@ -54,5 +51,4 @@ async function completedFd(fd: number, offsets: number[]): Promise<void> {
     }
     writeSync(fd, DONE, 0, 1, offset);
   }
-  await fsyncAsync(fd);
 }

@@ -19,7 +19,8 @@
  * root. Never as root.
  */
 
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, openSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
@@ -86,7 +87,7 @@ interface RecipientState {
 export class LocalAgent {
   private readonly maps: LocalMaps;
   /** the open queue file of each request in progress (a process may serve several) */
-  private readonly queueFiles = new WeakMap<DeliverRequest, FileHandle>();
+  private readonly queueFiles = new WeakMap<DeliverRequest, number>();
 
   constructor(private readonly config: MailConfig) {
     this.maps = new LocalMaps(config);
@@ -96,14 +97,19 @@ export class LocalAgent {
     const req = await readDeliverRequest(stream);
     if (req === null) return;
     const status = new DeliveryStatus(this.config, req);
-    // Open the queue file while still privileged: deliveries run as the recipient.
-    const queueFile = await open(mailQueuePath(this.config, req.queue_name, req.queue_id), 'r');
+    // Open the queue file while still privileged (deliveries run as the
+    // recipient), for reading and for the done marks, as Postfix
+    // deliver_request_read (O_RDWR). One delivery at a time per process, so
+    // the file is read and marked synchronously: no thread-pool round trips.
+    const queueFile = openSync(mailQueuePath(this.config, req.queue_name, req.queue_id), fsc.O_RDWR);
     this.queueFiles.set(req, queueFile);
+    status.queueFile = queueFile;
     try {
       await this.deliverAll(req, status);
     } finally {
       this.queueFiles.delete(req);
-      await queueFile.close();
+      status.queueFile = undefined;
+      closeSync(queueFile);
     }
     await sendDeliverReply(stream, { hop: emptyHop(), status: status.status });
   }
@@ -589,7 +595,7 @@ export function setBiffPort(port: number): void {
 /** fileSize - the size of a file, 0 when it does not exist yet. */
 async function fileSize(path: string): Promise<number> {
   try {
-    return (await stat(path)).size;
+    return statSync(path).size;
   } catch {
     return 0;
   }

@@ -14,7 +14,8 @@
 
 import { spawn } from 'node:child_process';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, unlink, link, type FileHandle } from 'node:fs/promises';
+import { closeSync, fchownSync, fstatSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mailCopy, MAIL_COPY, MAIL_COPY_MBOX, readMessageLines, type QueueSource } from '../global/mail_copy.js';
@@ -102,49 +103,58 @@ function lockParams(config: MailConfig): LockParams {
   };
 }
 
-/** appendMbox - deliver to an mbox file (created 0600 when missing), all or nothing. */
+/**
+ * appendMbox - deliver to an mbox file (created 0600 when missing), all or
+ * nothing. The agent serves one delivery at a time (as Postfix's local), so
+ * the file work is synchronous: a mailbox append is a handful of system
+ * calls, each far cheaper than a thread-pool round trip.
+ */
 export async function appendMbox(config: MailConfig, path: string, m: MessageRef, owner: Identity | undefined, what: string): Promise<LocalResult> {
   const limit = config.int('mailbox_size_limit');
   const params = lockParams(config);
   const styles = lockStyles('mailbox_delivery_lock', config.str('mailbox_delivery_lock'));
   let dotlock: string | undefined;
-  let fh: FileHandle | undefined;
+  let fd: number | undefined;
   try {
     if (styles.includes('dotlock')) dotlock = await dotLock(path, params);
   } catch (err) {
     return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. ${(err as Error).message}`);
   }
   try {
-    fh = await open(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
+    fd = openSync(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, 0o600);
     for (const style of styles) {
       if (style === 'fcntl' || style === 'flock') {
         try {
-          await kernelLock(fh.fd, style, params);
+          await kernelLock(fd, style, params);
         } catch (err) {
           return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. ${(err as Error).message}`);
         }
       }
     }
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) return bounce('5.2.0', `cannot update mailbox ${path} for user ${what}. file is not a regular file`);
     if (owner && process.getuid?.() === 0 && st.uid !== owner.uid) {
-      if (st.size === 0) await fh.chown(owner.uid, owner.gid);
+      if (st.size === 0) fchownSync(fd, owner.uid, owner.gid);
       else if (config.bool('strict_mailbox_ownership')) {
         return bounce('5.2.0', `cannot update mailbox ${path} for user ${what}. file has bad owner`);
       }
     }
     const start = st.size;
     let written = 0;
-    const handle = fh;
+    const out = fd;
     try {
-      await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY_MBOX, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, async (chunk) => {
+      await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY_MBOX, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, (chunk) => {
         written += chunk.length;
         if (limit > 0 && start + written > limit) throw Object.assign(new Error('File too large'), { code: 'EFBIG' });
-        await handle.write(chunk);
+        writeAll(out, chunk);
       });
-      await handle.sync();
+      fsyncSync(out);
     } catch (err) {
-      await handle.truncate(start).catch(() => undefined);
+      try {
+        ftruncateSync(out, start);
+      } catch {
+        // the write error is what gets reported
+      }
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EFBIG') return bounce('5.2.2', `cannot update mailbox ${path} for user ${what}. error writing message: File too large`);
       return defer('4.2.0', `cannot update mailbox ${path} for user ${what}. error writing message: ${(err as Error).message}`);
@@ -154,45 +164,100 @@ export async function appendMbox(config: MailConfig, path: string, m: MessageRef
     return defer('4.2.0', `cannot open mailbox ${path} for user ${what}. ${(err as Error).message}`);
   } finally {
     // Closing the file releases fcntl/flock locks.
-    await fh?.close().catch(() => undefined);
-    if (dotlock) await unlink(dotlock).catch(() => undefined);
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // nothing to do
+      }
+    }
+    if (dotlock) {
+      try {
+        unlinkSync(dotlock);
+      } catch {
+        // gone already
+      }
+    }
   }
+}
+
+/** writeAll - write a whole buffer to a descriptor (a short write continues). */
+function writeAll(fd: number, chunk: Buffer): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
 let maildirCounter = 0;
 
-/** deliverMaildir - tmp/ then new/ with a unique name (Postfix maildir.c). */
+/** makeDirs - mkdir -p (0700), existing directories are left alone. */
+function makeDirs(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * deliverMaildir - tmp/ then new/ with a unique name (Postfix maildir.c).
+ * As Postfix, the directories are made only when the file or the link
+ * cannot be made because they are missing; synchronous, like appendMbox.
+ */
 export async function deliverMaildir(dir: string, m: MessageRef, what: string): Promise<LocalResult> {
   const tmpDir = join(dir, 'tmp');
   const newDir = join(dir, 'new');
-  try {
-    for (const d of [tmpDir, newDir, join(dir, 'cur')]) await mkdir(d, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    return defer('4.2.0', `create maildir file ${dir}: ${(err as Error).message}`);
-  }
   const now = Date.now();
-  const tmpName = join(tmpDir, `${Math.floor(now / 1000)}.P${process.pid}Q${++maildirCounter}.${hostname()}`);
-  let fh: FileHandle | undefined;
+  const host = hostname();
+  const tmpName = join(tmpDir, `${Math.floor(now / 1000)}.P${process.pid}Q${++maildirCounter}.${host}`);
+  let fd: number | undefined;
   try {
-    fh = await open(tmpName, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-    const handle = fh;
-    await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY.DELIVERED | MAIL_COPY.RETURN_PATH | MAIL_COPY.ORIG_RCPT, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, async (chunk) => {
-      await handle.write(chunk);
+    fd = openTmp(tmpName, tmpDir);
+  } catch (err) {
+    return defer('4.2.0', `create maildir file ${tmpName}: ${(err as Error).message}`);
+  }
+  try {
+    const out = fd;
+    await mailCopy(m.path, m.dataOffset, { flags: MAIL_COPY.DELIVERED | MAIL_COPY.RETURN_PATH | MAIL_COPY.ORIG_RCPT, sender: m.sender, deliveredTo: m.deliveredTo, origRecipient: m.origRecipient }, (chunk) => {
+      writeAll(out, chunk);
     });
-    await handle.sync();
-    const st = await handle.stat();
-    await handle.close();
-    fh = undefined;
+    fsyncSync(out);
+    const st = fstatSync(out);
+    closeSync(out);
+    fd = undefined;
     const usec = Math.floor((now % 1000) * 1000);
-    const newName = join(newDir, `${Math.floor(now / 1000)}.V${st.dev.toString(16).toUpperCase()}I${st.ino.toString(16).toUpperCase()}M${usec}.${hostname()}`);
-    await link(tmpName, newName);
-    await unlink(tmpName);
+    const newName = join(newDir, `${Math.floor(now / 1000)}.V${st.dev.toString(16).toUpperCase()}I${st.ino.toString(16).toUpperCase()}M${usec}.${host}`);
+    try {
+      linkSync(tmpName, newName);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      makeDirs(join(dir, 'cur'));
+      makeDirs(newDir);
+      linkSync(tmpName, newName);
+    }
+    unlinkSync(tmpName);
     return sent('delivered to maildir');
   } catch (err) {
-    await fh?.close().catch(() => undefined);
-    await unlink(tmpName).catch(() => undefined);
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // reported below
+      }
+    }
+    try {
+      unlinkSync(tmpName);
+    } catch {
+      // never made, or gone
+    }
     return defer('4.2.0', `maildir delivery failed for user ${what}: ${(err as Error).message}`);
   }
+}
+
+/** openTmp - create the tmp/ file exclusively, making tmp/ (and its parents) when missing. */
+function openTmp(tmpName: string, tmpDir: string): number {
+  try {
+    return openSync(tmpName, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  makeDirs(tmpDir);
+  return openSync(tmpName, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
 }
 
 /** deliverFile - append to a file named in an alias or .forward (mbox style). */
@@ -391,6 +456,9 @@ export async function ensureDir(path: string): Promise<void> {
  */
 export async function asUser<T>(id: Identity | undefined, fn: () => Promise<T>): Promise<T> {
   if (!id || process.getuid?.() !== 0 || !process.seteuid || !process.setegid) return fn();
+  // Each set*id() is broadcast to every thread of the process (glibc setxid);
+  // skip the switch when it would change nothing (deliveries as root).
+  if (id.uid === 0 && id.gid === 0 && process.geteuid?.() === 0 && process.getegid?.() === 0) return fn();
   process.setegid(id.gid);
   process.seteuid(id.uid);
   try {
