@@ -43,6 +43,7 @@ import { MailConfig, defaultConfigDirectory, errnoText, splitList } from '../glo
 import { getopt, initLogging, errText } from './mail_server_common.js';
 import { maillogClientFlush } from '../global/maillog_client.js';
 import { parseMasterEntries, childArgs, serviceKey, MasterCfError, type MasterEntry } from './master_ent.js';
+import { closeHandle, isFdSendMessage, type FdSendMessage } from './fd_relay.js';
 import { isChildMessage, MASTER_CHILD_ENV, MASTER_GEN_NAME, type ChildMessage } from './master_proto.js';
 import { getpwnam, accountProblem } from './mail_owner.js';
 
@@ -729,6 +730,9 @@ export class Master {
     svc.children.add(child);
     proc.on('error', (e) => msg.warn(`${path}: ${errText(e)}`));
     proc.on('message', (m: unknown) => this.onChildMessage(svc, child, m));
+    proc.on('message', (m: unknown, h: unknown) => {
+      if (isFdSendMessage(m)) this.relayFd(child, m, h);
+    });
     // A process that never reports "ready" would hold its clients forever; treat it as a failed start.
     const readyTimer = setTimeout(() => {
       if (!child.ready) proc.kill('SIGKILL');
@@ -795,6 +799,33 @@ export class Master {
         break;
     }
     this.pump(svc);
+  }
+
+  /**
+   * relayFd - pass a connection handle from one child to another (a unix
+   * service by name, or a process by id): the descriptor passing of
+   * scache(8), see fd_relay.ts. Master closes its copy once it is on its way.
+   */
+  private relayFd(from: Child, m: FdSendMessage, handle: unknown): void {
+    if (!handle) return;
+    let target: Child | undefined;
+    for (const svc of this.services.values()) {
+      if (typeof m.to === 'number') {
+        for (const c of svc.children) if (c.pid === m.to) target = c;
+      } else if (svc.ent.name === m.to && svc.ent.type === 'unix' && !svc.removed) {
+        for (const c of svc.children) if (c.ready && !c.retiring && c.proc.connected) target = c;
+      }
+      if (target) break;
+    }
+    if (!target || !target.proc.connected || this.terminating) {
+      closeHandle(handle);
+      return;
+    }
+    try {
+      target.proc.send({ t: 'fd', token: m.token, from: from.pid }, handle as never, { keepOpen: true }, () => closeHandle(handle));
+    } catch {
+      closeHandle(handle);
+    }
   }
 
   /** reap - a child exited (Postfix master_reap_child). */

@@ -34,6 +34,7 @@ import { rewriteHeader } from './smtp_generic.js';
 import { mimeDowngrade } from './smtp_mime.js';
 import { splitList } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
+import { ScacheClient } from '../scache/scache_clnt.js';
 
 interface Session {
   target: SmtpTarget;
@@ -48,6 +49,10 @@ interface Session {
   stage: string;
   tls?: boolean;
   authMechs?: string[];
+  /** SASL authentication succeeded on this session (kept out of the shared cache) */
+  authed?: boolean;
+  /** when the connection was made (smtp_connection_reuse_time_limit) */
+  created: number;
 }
 
 type GreetResult = { kind: 'ok' } | { kind: 'defer' | 'bounce'; dsn: string; text: string };
@@ -72,8 +77,11 @@ interface Timeouts {
 
 const genericMaps = new Map<string, Maps>();
 
-/** Sessions kept idle for reuse, by next hop. */
+/** Sessions kept idle for reuse in this process, by next hop (no scache(8), or not usable). */
 const idle = new Map<string, Session[]>();
+
+/** The shared connection cache client of this process. */
+let scache: ScacheClient | undefined;
 
 export class SmtpAgent {
   private readonly lmtp: boolean;
@@ -139,8 +147,9 @@ export class SmtpAgent {
     const key = `${nexthop}`;
     let pending = [...req.rcpt];
 
-    // A cached session first.
-    const cached = takeIdle(key);
+    // A cached session first: this process's own, then one from scache(8).
+    const caching = this.cachingFor(key);
+    const cached = takeIdle(key) ?? (caching ? await this.findCached('dest', key) : undefined);
     if (cached) {
       const r = await this.transaction(cached, req, pending, status);
       pending = r.remaining;
@@ -195,6 +204,15 @@ export class SmtpAgent {
         i = primary - 1;
         continue;
       }
+      if (caching && !target.unixPath) {
+        // Postfix smtp_reuse_addr: a connection to this very address that another delivery left in scache
+        const reused = await this.findCached('endp', key, target);
+        if (reused) {
+          const r = await this.transaction(reused, req, pending, status);
+          pending = r.remaining;
+          if (pending.length === 0) return emptyHop();
+        }
+      }
       let sock: Socket;
       try {
         sock = await connectTarget(target, this.t.connect, this.config.str(`${this.prefix}_bind_address`));
@@ -206,7 +224,7 @@ export class SmtpAgent {
         continue;
       }
       sessions++;
-      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key, stage: '' };
+      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key, stage: '', created: Date.now() };
       const greeted = await this.greet(session, ctx);
       if (greeted.kind !== 'ok') {
         lastError = greeted.text;
@@ -478,7 +496,10 @@ export class SmtpAgent {
         reply = await readReply(s.stream, this.t.helo);
       }
     }
-    if (reply.code === 235) return undefined;
+    if (reply.code === 235) {
+      s.authed = true;
+      return undefined;
+    }
     this.dropSession(s, true);
     const hard = reply.code >= 500 && !soft;
     const dsn = replyDsn(reply);
@@ -499,7 +520,7 @@ export class SmtpAgent {
     const size = req.data_size;
     if (s.sizeLimit > 0 && size > s.sizeLimit) {
       for (const r of rcpts) await status.bounce(r, outcome('5.3.4', `message size ${size} exceeds size limit ${s.sizeLimit} of server ${label}`));
-      this.release(s);
+      await this.release(s);
       return { remaining: [] };
     }
     // Build the envelope commands.
@@ -592,7 +613,7 @@ export class SmtpAgent {
       } else {
         for (const r of accepted) await this.finalReply(status, r, done, label, outcome);
       }
-      this.release(s);
+      await this.release(s);
       return { remaining: [] };
     } catch (err) {
       this.dropSession(s, false);
@@ -650,21 +671,70 @@ export class SmtpAgent {
     try {
       s.stream.write('RSET\r\n');
       const reply = await readReply(s.stream, this.t.quit);
-      if (reply.code === 250) this.release(s);
+      if (reply.code === 250) await this.release(s);
       else this.dropSession(s, true);
     } catch {
       this.dropSession(s, false);
     }
   }
 
-  /** release - keep the session for reuse, or say QUIT. */
-  private release(s: Session): void {
-    const limit = this.config.time(`${this.prefix}_connection_cache_time_limit`) * 1000;
+  /** cachingFor - connection caching applies to this next hop (on demand, or listed). */
+  private cachingFor(key: string): boolean {
+    if (this.config.time(`${this.prefix}_connection_cache_time_limit`) <= 0) return false;
+    if (this.config.bool(`${this.prefix}_connection_cache_on_demand`)) return true;
+    return splitList(param(this.config, this.prefix, 'connection_cache_destinations')).some((d) => d === key || d.toLowerCase() === parseNextHop(key, 0, this.lmtp).host.toLowerCase());
+  }
+
+  /** Labels in scache: the next hop, and the address a session is connected to. */
+  private destLabel(key: string): string {
+    return `${this.prefix}:${key}`;
+  }
+
+  private endpLabel(t: SmtpTarget): string {
+    return `${this.prefix}:${t.addr}:${t.port}`;
+  }
+
+  private scacheClient(): ScacheClient | undefined {
+    if (!scache) scache = new ScacheClient(this.config);
+    return scache.usable ? scache : undefined;
+  }
+
+  /**
+   * findCached - a session that another delivery (in any smtp process) left
+   * in scache(8): by next hop (find_dest) or by address (find_endp).
+   */
+  private async findCached(kind: 'dest' | 'endp', key: string, target?: SmtpTarget): Promise<Session | undefined> {
+    const client = this.scacheClient();
+    if (!client) return undefined;
+    const found = kind === 'dest' ? await client.findDest(this.destLabel(key)) : await client.findEndp(this.endpLabel(target!));
+    if (!found) return undefined;
+    const p = parseEndpProp(found.endpProp);
+    if (!p || (target && (p.target.addr !== target.addr || p.target.port !== target.port))) {
+      found.sock.destroy();
+      return undefined;
+    }
+    found.sock.on('error', () => undefined);
+    return { ...p, sock: found.sock, stream: new VStream(found.sock), key, stage: '' };
+  }
+
+  /** release - keep the session for reuse (in scache(8), else in this process), or say QUIT. */
+  private async release(s: Session): Promise<void> {
+    const limit = this.config.time(`${this.prefix}_connection_cache_time_limit`);
     const maxReuse = this.config.int(`${this.prefix}_connection_reuse_count_limit`);
-    const listed = splitList(param(this.config, this.prefix, 'connection_cache_destinations')).some((d) => d === s.key || d.toLowerCase() === parseNextHop(s.key, 0, this.lmtp).host.toLowerCase());
-    if (limit <= 0 || (maxReuse > 0 && s.reuseCount >= maxReuse) || !(listed || this.config.bool(`${this.prefix}_connection_cache_on_demand`))) {
+    const maxAge = this.config.time(`${this.prefix}_connection_reuse_time_limit`) * 1000;
+    // TLS sessions are not cached: Postfix caches them only through tlsproxy(8).
+    if (limit <= 0 || s.tls || (maxReuse > 0 && s.reuseCount >= maxReuse) || (maxAge > 0 && Date.now() - s.created >= maxAge) || !this.cachingFor(s.key)) {
       this.dropSession(s, true);
       return;
+    }
+    const client = s.authed || s.target.unixPath || s.sock.destroyed ? undefined : this.scacheClient();
+    if (client && s.stream.available === 0 && !s.stream.eof) {
+      const endp = this.endpLabel(s.target);
+      if (await client.saveEndp(limit, endp, endpProp(s), s.sock)) {
+        await client.saveDest(limit, this.destLabel(s.key), s.key, endp);
+        return;
+      }
+      if (s.sock.destroyed) return; // it went to scache, which could not keep it
     }
     const list = idle.get(s.key) ?? [];
     list.push(s);
@@ -677,7 +747,7 @@ export class SmtpAgent {
         if (l.length === 0) idle.delete(s.key);
       }
       this.dropSession(s, true);
-    }, limit);
+    }, limit * 1000);
     s.idleTimer.unref?.();
     s.sock.once('close', () => {
       const l = idle.get(s.key);
@@ -703,6 +773,7 @@ export class SmtpAgent {
   static closeIdle(): void {
     for (const list of idle.values()) for (const s of list) s.sock.end('QUIT\r\n');
     idle.clear();
+    scache?.close();
   }
 }
 
@@ -734,6 +805,32 @@ function takeIdle(key: string): Session | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * endpProp - what another process needs to go on with a session it gets
+ * from scache: the server, its EHLO features, how often and since when the
+ * connection was used (Postfix smtp_session_passivate).
+ */
+function endpProp(s: Session): string {
+  return [s.target.host, s.target.addr, s.target.port, [...s.features].join(' '), s.sizeLimit, s.reuseCount, s.created, (s.authMechs ?? []).join(' ')].join('\n');
+}
+
+/** parseEndpProp - the session state from endpProp(); null when it is not one. */
+function parseEndpProp(prop: string): Pick<Session, 'target' | 'features' | 'sizeLimit' | 'reuseCount' | 'created' | 'authMechs'> | null {
+  const f = prop.split('\n');
+  if (f.length !== 8) return null;
+  const [host, addr, port, features, sizeLimit, reuseCount, created, mechs] = f;
+  const num = (v: string) => (/^\d{1,15}$/.test(v) ? Number(v) : NaN);
+  if (!host || !addr || [port, sizeLimit, reuseCount, created].some((v) => Number.isNaN(num(v)))) return null;
+  return {
+    target: { host, addr, port: num(port) },
+    features: new Set(features.split(' ').filter(Boolean)),
+    sizeLimit: num(sizeLimit),
+    reuseCount: num(reuseCount),
+    created: num(created),
+    authMechs: mechs.split(' ').filter(Boolean),
+  };
 }
 
 function siteFailure(dsn: string, text: string): HopStatus {

@@ -1,7 +1,7 @@
 /**
- * scache_tlsmgr.test - the reduced scache and tlsmgr services answer their
- * protocols over a real UNIX socket (see the file headers for why they
- * never hold connections or sessions).
+ * scache_tlsmgr.test - the scache and tlsmgr services answer their
+ * protocols over a real UNIX socket (scache's connection passing is
+ * tested in test/scache/; tlsmgr never holds sessions).
  */
 
 import { test } from 'node:test';
@@ -38,11 +38,12 @@ async function session(service: (s: VStream) => Promise<void>, proto: string, bo
   }
 }
 
-test('scache: finds miss, saves fail, unknown requests are bad', async () => {
+test('scache: finds miss, unknown requests are bad', async () => {
   await session(scacheService, 'scache_protocol', async (ask) => {
     assert.equal((await ask([['request', 'find_dest'], ['label', 'smtp:example.com']])).get('status'), String(SCACHE_STAT_FAIL));
     assert.equal((await ask([['request', 'find_endp'], ['label', 'smtp:1.2.3.4:25']])).get('status'), String(SCACHE_STAT_FAIL));
-    assert.equal((await ask([['request', 'save_dest'], ['ttl', 2], ['label', 'x'], ['dest_prop', ''], ['endp_label', 'y']])).get('status'), String(SCACHE_STAT_FAIL));
+    // save_dest always succeeds, as in Postfix (the endpoint may come later); see test/scache/
+    assert.equal((await ask([['request', 'save_dest'], ['ttl', 2], ['label', 'x'], ['dest_prop', ''], ['endp_label', 'y']])).get('status'), '0');
     assert.equal((await ask([['request', 'bogus']])).get('status'), String(SCACHE_STAT_BAD));
   });
 });
