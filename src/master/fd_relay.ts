@@ -179,23 +179,28 @@ export function sendHandle(to: string | number, token: string, handle: RawHandle
  * is closed (without shutting the connection down) once it is on its way.
  */
 export function sendSocket(to: string | number, token: string, sock: Socket): Promise<boolean> {
-  const handle = (sock as unknown as { _handle?: RawHandle & { readStop?: () => number } })._handle;
-  if (!handle || sock.destroyed) return Promise.resolve(false);
+  const handle = (sock as unknown as { _handle?: RawHandle & { readStop?: () => number; readStart?: () => number } })._handle;
+  if (!handle || sock.destroyed || !fdRelayAvailable()) return Promise.resolve(false);
+  // Nothing of the session may be read here while it travels.
   try {
     handle.readStop?.();
   } catch {
     // not reading
   }
-  return new Promise((resolve) => {
-    if (!fdRelayAvailable()) {
-      resolve(false);
-      return;
+  const failed = (resolve: (ok: boolean) => void) => {
+    try {
+      if (!sock.destroyed) handle.readStart?.();
+    } catch {
+      // closed meanwhile
     }
+    resolve(false);
+  };
+  return new Promise((resolve) => {
     const msg: FdSendMessage = { t: 'fd', to, token };
     try {
       process.send!(msg, handle as never, { keepOpen: true }, (err) => {
         if (err) {
-          resolve(false);
+          failed(resolve);
           return;
         }
         // close(2) our descriptor only: no FIN reaches the peer while another process holds it
@@ -205,7 +210,7 @@ export function sendSocket(to: string | number, token: string, sock: Socket): Pr
         resolve(true);
       });
     } catch {
-      resolve(false);
+      failed(resolve);
     }
   });
 }

@@ -204,7 +204,8 @@ export class SmtpAgent {
         i = primary - 1;
         continue;
       }
-      if (caching && !target.unixPath) {
+      // (a cached session is plaintext: only where the TLS policy allows one)
+      if (caching && !target.unixPath && (ctx.tlsPolicy.level === 'none' || ctx.tlsPolicy.level === 'may')) {
         // Postfix smtp_reuse_addr: a connection to this very address that another delivery left in scache
         const reused = await this.findCached('endp', key, target);
         if (reused) {
@@ -685,13 +686,21 @@ export class SmtpAgent {
     return splitList(param(this.config, this.prefix, 'connection_cache_destinations')).some((d) => d === key || d.toLowerCase() === parseNextHop(key, 0, this.lmtp).host.toLowerCase());
   }
 
-  /** Labels in scache: the next hop, and the address a session is connected to. */
+  /**
+   * Labels in scache: the next hop, and the address a session is connected
+   * to, each under the master.cf service name (services with other -o
+   * settings, e.g. another TLS level, do not share sessions).
+   */
   private destLabel(key: string): string {
-    return `${this.prefix}:${key}`;
+    return `${this.serviceName()}:${key}`;
   }
 
   private endpLabel(t: SmtpTarget): string {
-    return `${this.prefix}:${t.addr}:${t.port}`;
+    return `${this.serviceName()}:${t.addr}:${t.port}`;
+  }
+
+  private serviceName(): string {
+    return this.config.raw('service_name') || this.prefix;
   }
 
   private scacheClient(): ScacheClient | undefined {
