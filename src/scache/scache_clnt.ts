@@ -32,14 +32,19 @@ export class ScacheClient {
   private chain: Promise<unknown> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | undefined;
   private downUntil = 0;
+  /** destination links saved lately, until when they need not be saved again */
+  private readonly destSaved = new Map<string, number>();
   private readonly service: string;
   private readonly timeout: number;
   private readonly idle: number;
+  /** scache's connection_cache_ttl_limit (same main.cf) */
+  private readonly ttlLimit: number;
 
   constructor(private readonly config: MailConfig) {
     this.service = config.str('connection_cache_service_name') || 'scache';
     this.timeout = Math.max(1, config.time('connection_cache_protocol_timeout')) * 1000;
     this.idle = Math.max(1, config.time('ipc_idle')) * 1000;
+    this.ttlLimit = config.time('connection_cache_ttl_limit');
   }
 
   /** usable - scache can be asked: we run under master and scache did not fail lately. */
@@ -64,6 +69,7 @@ export class ScacheClient {
   }
 
   private drop(): void {
+    this.destSaved.clear();
     this.stream?.sock.destroy();
     this.stream = undefined;
   }
@@ -115,9 +121,18 @@ export class ScacheClient {
 
   /** saveDest - the destination label now leads to this endpoint. */
   saveDest(ttl: number, label: string, prop: string, endpLabel: string): Promise<boolean> {
+    // The link lives in scache for its ttl: within the first half of it, saying it again changes nothing.
+    const key = `${label}\n${prop}\n${endpLabel}`;
+    const fresh = this.destSaved.get(key);
+    if (fresh !== undefined && fresh > Date.now()) return Promise.resolve(true);
     return this.serial(async (stream) => {
       const r = await this.ask(stream, [['request', 'save_dest'], ['ttl', ttl], ['label', label], ['dest_prop', prop], ['endp_label', endpLabel]]);
-      return r.get('status') === String(SCACHE_STAT_OK);
+      const ok = r.get('status') === String(SCACHE_STAT_OK);
+      if (ok) {
+        if (this.destSaved.size >= 1000) this.destSaved.clear();
+        this.destSaved.set(key, Date.now() + (Math.min(ttl, this.ttlLimit) * 1000) / 2);
+      }
+      return ok;
     }, false);
   }
 

@@ -3,7 +3,8 @@
  * statistics lines of scache(8) (Postfix 3.7's texts), and end to end in a
  * whole instance: a connection that one smtp process finished with travels
  * smtp -> master -> scache -> master -> another smtp process, which sends
- * the next message on it (one TCP session at the peer, conn_use=2).
+ * the next message on it (one TCP session at the peer, conn_use=2), and
+ * smtp_connection_reuse_count_limit ends it.
  */
 
 import { test } from 'node:test';
@@ -80,6 +81,7 @@ test('instance: two smtp processes deliver consecutive messages over ONE connect
       smtp_connection_cache_time_limit: '60s',
       connection_cache_ttl_limit: '60s',
       connection_cache_status_update_time: '2s',
+      smtp_connection_reuse_count_limit: '2',
     },
     // an smtp process that leaves as soon as it is idle: the next message needs another process
     extraMasterCf: 'cachesmtp unix - - n - - smtp -o max_idle=1s',
@@ -110,6 +112,12 @@ test('instance: two smtp processes deliver consecutive messages over ONE connect
     assert.equal(peer.seen.sessions, 1, 'ONE TCP connection carried both transactions');
     assert.equal(peer.seen.messages.length, 2);
     assert.equal(peer.seen.commands.filter((c) => /^EHLO /.test(c)).length, 1);
+    // smtp_connection_reuse_count_limit = 2: after its second use the connection is closed with QUIT, not saved
+    for (let i = 0; i < 300 && !peer.seen.commands.includes('QUIT'); i++) await sleep(100);
+    assert.ok(peer.seen.commands.includes('QUIT'), 'QUIT after the last allowed use');
+    await send('three@remote.test');
+    await inst.waitForLog(/smtp\[\d+\]: \w+: to=<three@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=\S+, delays=\S+, dsn=2\.0\.0, status=sent/, 30000);
+    assert.equal(peer.seen.sessions, 2, 'a new connection for the third message');
     // scache's statistics after its status interval (the two lookups may fall in different intervals)
     await inst.waitForLog(/scache\[\d+\]: statistics: start interval [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d$/m, 30000);
     await inst.waitForLog(/scache\[\d+\]: statistics: domain lookup hits=1 miss=[01] success=(50|100)%/, 30000);
