@@ -118,9 +118,9 @@ test('instance: two smtp processes deliver consecutive messages over ONE connect
     await send('three@remote.test');
     await inst.waitForLog(/smtp\[\d+\]: \w+: to=<three@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, delay=\S+, delays=\S+, dsn=2\.0\.0, status=sent/, 30000);
     assert.equal(peer.seen.sessions, 2, 'a new connection for the third message');
-    // scache's statistics after its status interval (the two lookups may fall in different intervals)
+    // scache's statistics after its status interval (the lookups may fall in different intervals)
     await inst.waitForLog(/scache\[\d+\]: statistics: start interval [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d$/m, 30000);
-    await inst.waitForLog(/scache\[\d+\]: statistics: domain lookup hits=1 miss=[01] success=(50|100)%/, 30000);
+    await inst.waitForLog(/scache\[\d+\]: statistics: domain lookup hits=1 miss=[0-2] success=(33|50|100)%/, 30000);
     await inst.waitForLog(/scache\[\d+\]: statistics: max simultaneous domains=1 addresses=1 connection=1/, 30000);
     assert.doesNotMatch(inst.readLog(), /warning|fatal|panic/);
     await inst.stop();
