@@ -28,6 +28,8 @@ export const MAIL_COPY = {
 export const MAIL_COPY_MBOX = MAIL_COPY.FROM | MAIL_COPY.QUOTE | MAIL_COPY.BLANK | MAIL_COPY.DELIVERED | MAIL_COPY.RETURN_PATH | MAIL_COPY.ORIG_RCPT;
 
 const CHUNK = 64 * 1024;
+/** the read buffer of synchronous reads (descriptor sources) */
+let scratch: Buffer | undefined;
 
 /**
  * A queue file by name, or already open. Agents that switch to the
@@ -58,7 +60,9 @@ export async function* readMessageLines(source: QueueSource, dataOffset: number)
       const parsed = parseRecordAt(buf, pos);
       if (!parsed) {
         if (eof) throw new Error(`${path}: premature end of queue file`);
-        const chunk = Buffer.allocUnsafe(CHUNK);
+        // A synchronous read goes through one shared buffer (copied out at
+        // once, below); an asynchronous one needs its own across the await.
+        const chunk = fh ? Buffer.allocUnsafe(CHUNK) : (scratch ??= Buffer.allocUnsafeSlow(CHUNK));
         const bytesRead = fh ? (await fh.read(chunk, 0, CHUNK, filePos)).bytesRead : readSync(fd, chunk, 0, CHUNK, filePos);
         if (bytesRead === 0) eof = true;
         filePos += bytesRead;

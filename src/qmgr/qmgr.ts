@@ -23,14 +23,14 @@
  * times on the next deferred scan), F (forget dead destinations), W (wake up).
  */
 
-import { statSync, unlinkSync } from 'node:fs';
-import { open, readdir, utimes } from 'node:fs/promises';
+import { existsSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
-import { MAIL_QUEUE, mailQueuePath, mailQueueRename } from '../global/mail_queue.js';
-import { bounceLogRead, bounceLogRemove } from '../global/bounce_log.js';
+import { MAIL_QUEUE, mailQueuePath, mailQueueRename, mailQueueRenameSync } from '../global/mail_queue.js';
+import { bounceLogRead } from '../global/bounce_log.js';
 import { bounceRequest, BOUNCE_CMD, BOUNCE_FLAG, type BounceFlushRequest } from '../global/bounce_clnt.js';
 import { REC } from '../global/rec_type.js';
 import { DEL_REQ_FLAG, DEL_REQ_FLAG_DEFLT } from '../global/deliver_request.js';
@@ -228,7 +228,8 @@ export class Qmgr {
       if ((st.mode & 0o700) !== 0o700) continue;
       if (honourRetryTime && st.mtimeMs > Date.now()) continue;
       try {
-        await mailQueueRename(this.config, id, queue, MAIL_QUEUE.ACTIVE);
+        // synchronous, as Postfix's qmgr: a rename in one directory tree costs less than a thread-pool round trip
+        mailQueueRenameSync(this.config, id, queue, MAIL_QUEUE.ACTIVE);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') msg.warn(`${id}: move to active: ${(err as Error).message}`);
         continue;
@@ -459,7 +460,9 @@ export class Qmgr {
           remaining = 1;
         }
       }
-      const bounces = await bounceLogRead(this.config, 'bounce', id);
+      // Most messages have no bounce or trace logfile: a stat answers that
+      // without a thread-pool round trip (Postfix qmgr_active_done stats too).
+      const bounces = this.logExists('bounce', id) ? await bounceLogRead(this.config, 'bounce', id) : [];
       if (bounces.length > 0) {
         // The bounce service sends the notice and removes the logfile; until it
         // succeeds the message stays in the queue (deferred), so no notice is lost.
@@ -489,18 +492,32 @@ export class Qmgr {
           await this.deferMessage(message);
           return;
         }
-      } else if ((message.deliveryFlags & DEL_REQ_FLAG.RECORD) !== 0 || (await bounceLogRead(this.config, 'trace', id)).length > 0) {
+      } else if ((message.deliveryFlags & DEL_REQ_FLAG.RECORD) !== 0 || (this.logExists('trace', id) && (await bounceLogRead(this.config, 'trace', id)).length > 0)) {
         await this.flushTrace(message);
       }
       unlinkSync(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id));
-      await bounceLogRemove(this.config, 'defer', id);
-      await bounceLogRemove(this.config, 'trace', id);
+      this.removeLog('defer', id);
+      this.removeLog('trace', id);
       msg.info(`${id}: removed`);
     } catch (err) {
       msg.warn(`${id}: ${(err as Error).message}`);
     } finally {
       this.active.delete(id);
       this.releaseRoom();
+    }
+  }
+
+  /** logExists - a bounce/defer/trace logfile of the message exists (an unreadable one counts: reading it reports the error). */
+  private logExists(queue: 'bounce' | 'defer' | 'trace', id: string): boolean {
+    return existsSync(mailQueuePath(this.config, queue, id));
+  }
+
+  /** removeLog - delete a logfile, synchronously; a missing one is fine (bounceLogRemove without the thread pool). */
+  private removeLog(queue: 'bounce' | 'defer' | 'trace', id: string): void {
+    try {
+      unlinkSync(mailQueuePath(this.config, queue, id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
 
@@ -599,8 +616,8 @@ export class Qmgr {
     const delay = Math.min(maxBackoff, Math.max(minBackoff, age));
     const next = new Date(now + delay * 1000);
     const path = mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, id);
-    await utimes(path, next, next);
-    await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.DEFERRED);
+    utimesSync(path, next, next);
+    mailQueueRenameSync(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.DEFERRED);
   }
 }
 

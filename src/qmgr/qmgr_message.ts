@@ -67,6 +67,13 @@ export interface RecipientResume {
 export class CorruptQueueFile extends Error {}
 
 const CHUNK = 64 * 1024;
+/**
+ * One read buffer for every reader: a read is copied out of it at once
+ * (synchronously, below), so it is never shared across an await. A fresh
+ * 64 KiB per queue file read was garbage outside the V8 heap that only a
+ * full collection returned, which kept qmgr's resident size up.
+ */
+let scratch: Buffer | undefined;
 
 /** A forward-only record reader over a file handle that reads in chunks. */
 class FileRecordReader {
@@ -95,7 +102,7 @@ class FileRecordReader {
 
   private async more(): Promise<boolean> {
     if (this.fileEnd) return false;
-    const chunk = Buffer.allocUnsafe(CHUNK);
+    const chunk = (scratch ??= Buffer.allocUnsafeSlow(CHUNK));
     const bytesRead = readSync(this.fd, chunk, 0, CHUNK, this.bufStart + this.buf.length);
     if (bytesRead === 0) {
       this.fileEnd = true;
