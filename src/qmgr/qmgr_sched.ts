@@ -45,6 +45,7 @@ import {
   sendDeliverRequest,
   DELIVER_STAT_CRASH,
   DELIVER_STAT_OK,
+  DEL_REQ_FLAG,
   DEL_REQ_FLAG_DEFLT,
   emptyHop,
   type DeliverRecipient,
@@ -142,6 +143,10 @@ export class Destination {
   deadReason: HopStatus | undefined;
   /** no "clogging up the active queue" warning before this time */
   clogWarnAt = 0;
+  /** on-demand connection caching: DEL_REQ_FLAG.CONN_LOAD/CONN_STORE for this destination's requests */
+  connFlags = 0;
+  /** when (seconds) a delivery to this destination last finished, for back-to-back detection */
+  lastDone = 0;
 
   /**
    * name is the queue name: the nexthop, or, when the transport's
@@ -747,7 +752,9 @@ export class Scheduler {
     const d = entry.peer!.dest;
     d.busy++;
     t.busy++;
+    updateConnCaching(d);
     void this.deliver(t, d, entry).then((consumed) => {
+      d.lastDone = Math.floor(Date.now() / 1000);
       d.busy--;
       t.busy--;
       job.busy--;
@@ -822,7 +829,9 @@ export class Scheduler {
       return true;
     }
     try {
-      await sendDeliverRequest(stream, this.request(entry, d.nexthop));
+      const req = this.request(entry, d.nexthop);
+      req.flags |= d.connFlags;
+      await sendDeliverRequest(stream, req);
       const reply = await readDeliverReply(stream);
       if (reply.status === DELIVER_STAT_CRASH) {
         msg.warn(`private/${t.name} socket: malformed response`);
@@ -966,4 +975,21 @@ function connectError(err: NodeJS.ErrnoException): string {
 
 function toDeliverRecipient(r: QmgrRecipient): DeliverRecipient {
   return { orig_addr: r.orig, address: r.address, offset: r.offset, dsn_orcpt: r.dsnOrcpt, dsn_notify: r.notify };
+}
+
+/**
+ * updateConnCaching - on-demand connection caching for a destination, as the
+ * Postfix queue manager decides it when it selects a delivery: caching (load
+ * and store) starts once deliveries come back to back (the previous one
+ * finished within the last second); storing stops again when there is
+ * neither another delivery in progress nor a back-to-back one, while the
+ * agent may still use what is cached.
+ */
+function updateConnCaching(d: Destination): void {
+  const backToBack = d.lastDone + 1 >= Math.floor(Date.now() / 1000);
+  if ((d.connFlags & DEL_REQ_FLAG.CONN_STORE) === 0) {
+    if (backToBack) d.connFlags |= DEL_REQ_FLAG.CONN_LOAD | DEL_REQ_FLAG.CONN_STORE;
+  } else if (!(d.busy > 1 || backToBack)) {
+    d.connFlags &= ~DEL_REQ_FLAG.CONN_STORE;
+  }
 }

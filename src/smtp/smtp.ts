@@ -21,7 +21,7 @@ import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
-import { readDeliverRequest, sendDeliverReply, emptyHop, type DeliverRecipient, type DeliverRequest, type HopStatus } from '../global/deliver_request.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, DEL_REQ_FLAG, type DeliverRecipient, type DeliverRequest, type HopStatus } from '../global/deliver_request.js';
 import { DeliveryStatus, type Outcome } from '../global/deliver_status.js';
 import { mailQueuePath } from '../global/mail_queue.js';
 import { readMessageLines } from '../global/mail_copy.js';
@@ -53,6 +53,8 @@ interface Session {
   authed?: boolean;
   /** when the connection was made (smtp_connection_reuse_time_limit) */
   created: number;
+  /** the current delivery may leave this session in the cache (cachingFor 'store') */
+  store?: boolean;
 }
 
 type GreetResult = { kind: 'ok' } | { kind: 'defer' | 'bounce'; dsn: string; text: string };
@@ -148,8 +150,8 @@ export class SmtpAgent {
     let pending = [...req.rcpt];
 
     // A cached session first: this process's own, then one from scache(8).
-    const caching = this.cachingFor(key);
-    const cached = takeIdle(key) ?? (caching ? await this.findCached('dest', key) : undefined);
+    const caching = this.cachingFor(key, req.flags, 'load');
+    const cached = caching ? (takeIdle(key) ?? (await this.findCached('dest', key))) : undefined;
     if (cached) {
       const r = await this.transaction(cached, req, pending, status);
       pending = r.remaining;
@@ -517,6 +519,7 @@ export class SmtpAgent {
     const relay = targetLabel(s.target);
     const setupDone = Date.now();
     s.reuseCount++;
+    s.store = this.cachingFor(s.key, req.flags, 'store');
     const outcome = (dsn: string, text: string): Outcome => ({ dsn, text, relay, connSetupDone: setupDone, reuseCount: s.reuseCount });
     const size = req.data_size;
     if (s.sizeLimit > 0 && size > s.sizeLimit) {
@@ -679,11 +682,18 @@ export class SmtpAgent {
     }
   }
 
-  /** cachingFor - connection caching applies to this next hop (on demand, or listed). */
-  private cachingFor(key: string): boolean {
+  /**
+   * cachingFor - may this delivery look for a cached session ('load') or
+   * leave its session in the cache ('store')? Always for a next hop listed
+   * in connection_cache_destinations; with connection_cache_on_demand, when
+   * qmgr asked for it (it does once deliveries to the destination come back
+   * to back: DEL_REQ_FLAG.CONN_LOAD/CONN_STORE), as Postfix smtp(8).
+   */
+  private cachingFor(key: string, flags: number, use: 'load' | 'store'): boolean {
     if (this.config.time(`${this.prefix}_connection_cache_time_limit`) <= 0) return false;
-    if (this.config.bool(`${this.prefix}_connection_cache_on_demand`)) return true;
-    return splitList(param(this.config, this.prefix, 'connection_cache_destinations')).some((d) => d === key || d.toLowerCase() === parseNextHop(key, 0, this.lmtp).host.toLowerCase());
+    if (splitList(param(this.config, this.prefix, 'connection_cache_destinations')).some((d) => d === key || d.toLowerCase() === parseNextHop(key, 0, this.lmtp).host.toLowerCase())) return true;
+    if (!this.config.bool(`${this.prefix}_connection_cache_on_demand`)) return false;
+    return (flags & (use === 'load' ? DEL_REQ_FLAG.CONN_LOAD : DEL_REQ_FLAG.CONN_STORE)) !== 0;
   }
 
   /**
@@ -732,7 +742,7 @@ export class SmtpAgent {
     const maxReuse = this.config.int(`${this.prefix}_connection_reuse_count_limit`);
     const maxAge = this.config.time(`${this.prefix}_connection_reuse_time_limit`) * 1000;
     // TLS sessions are not cached: Postfix caches them only through tlsproxy(8).
-    if (limit <= 0 || s.tls || (maxReuse > 0 && s.reuseCount >= maxReuse) || (maxAge > 0 && Date.now() - s.created >= maxAge) || !this.cachingFor(s.key)) {
+    if (limit <= 0 || s.tls || (maxReuse > 0 && s.reuseCount >= maxReuse) || (maxAge > 0 && Date.now() - s.created >= maxAge) || !s.store) {
       this.dropSession(s, true);
       return;
     }

@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import { makeInstance, buildQueueFile, placeQueueFile, serveAgent, type Instance } from '../delivery/queue_fixture.js';
-import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_OK } from '../../src/global/deliver_request.js';
+import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_OK, DEL_REQ_FLAG } from '../../src/global/deliver_request.js';
 import { trivialRewriteInit, rewriteService } from '../../src/trivial-rewrite/trivial-rewrite.js';
 import { Qmgr } from '../../src/qmgr/qmgr.js';
 import { setLogSink } from './logsink.js';
@@ -30,6 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Delivery {
   queueId: string;
   recipients: string[];
+  flags: number;
 }
 
 interface Rig {
@@ -52,7 +53,7 @@ async function rig(mainCf: string, holdMs: number, opts: { preempt?: boolean } =
     await serveAgent(inst, 'slow', async (stream) => {
       const req = await readDeliverRequest(stream);
       if (!req) return;
-      deliveries.push({ queueId: req.queue_id, recipients: req.rcpt.map((r) => r.address) });
+      deliveries.push({ queueId: req.queue_id, recipients: req.rcpt.map((r) => r.address), flags: req.flags });
       await (gate ?? sleep(holdMs));
       await sendDeliverReply(stream, { hop: emptyHop(), status: DELIVER_STAT_OK });
     }),
@@ -295,5 +296,22 @@ test('a job that can never earn <transport>_minimum_delivery_slots is not preemp
   } finally {
     g2.open();
     r2.close();
+  }
+});
+
+test('on-demand connection caching: requests ask the agent to use and keep connections once deliveries come back to back', async () => {
+  const r = await rig('slow_destination_recipient_limit = 2\nslow_destination_concurrency_limit = 1\ninitial_destination_concurrency = 1', 50);
+  try {
+    queueFile(r, 'C1', ['a@dest.test', 'b@dest.test', 'c@dest.test', 'd@dest.test', 'e@dest.test', 'f@dest.test']);
+    await r.qmgr.start();
+    await waitFor('C1 removed', r, () => removed(r, 'C1'));
+    const both = DEL_REQ_FLAG.CONN_LOAD | DEL_REQ_FLAG.CONN_STORE;
+    // the first request has no previous delivery to follow; the next ones come back to back
+    assert.deepEqual(
+      r.deliveries.map((d) => d.flags & both),
+      [0, both, both],
+    );
+  } finally {
+    r.close();
   }
 });

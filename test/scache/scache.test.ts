@@ -78,6 +78,8 @@ test('instance: two smtp processes deliver consecutive messages over ONE connect
     main: {
       relayhost: `[127.0.0.1]:${peer.port}`,
       default_transport: 'cachesmtp',
+      // always cache for this next hop (on demand, qmgr asks only when deliveries come back to back)
+      smtp_connection_cache_destinations: `[127.0.0.1]:${peer.port}`,
       smtp_connection_cache_time_limit: '60s',
       connection_cache_ttl_limit: '60s',
       connection_cache_status_update_time: '2s',

@@ -17,6 +17,7 @@ import { msgAddOutput } from '../../src/util/msg.js';
 import { SmtpAgent } from '../../src/smtp/smtp.js';
 import { bounceLogRead } from '../../src/global/bounce_log.js';
 import { DSN_NOTIFY, DSN_RET } from '../../src/global/rec_type.js';
+import { DEL_REQ_FLAG } from '../../src/global/deliver_request.js';
 import { buildQueueFile, deliverVia, makeInstance, placeQueueFile, requestFor, serveAgent, type Instance } from '../delivery/queue_fixture.js';
 import { SCENARIOS, startOddServer, type Scenario } from './odd_server.js';
 import type { DeliverReply, DeliverRequest } from '../../src/global/deliver_request.js';
@@ -253,12 +254,21 @@ test('connection reuse: the second request to the same next hop uses the cached 
   try {
     const agent = new SmtpAgent(inst.config, 'smtp');
     const hop = `[127.0.0.1]:${peer.port}`;
-    const one = await deliverTo(hop, ['a@reuse.test'], { agent, inst });
-    const two = await deliverTo(hop, ['b@reuse.test'], { agent, inst });
+    // qmgr asks for on-demand caching (load and store) once deliveries come back to back
+    const backToBack = (r: DeliverRequest) => {
+      r.flags |= DEL_REQ_FLAG.CONN_LOAD | DEL_REQ_FLAG.CONN_STORE;
+    };
+    const one = await deliverTo(hop, ['a@reuse.test'], { agent, inst, tweak: backToBack });
+    const two = await deliverTo(hop, ['b@reuse.test'], { agent, inst, tweak: backToBack });
     assert.equal(peer.seen.sessions, 1, 'one TCP session for two deliveries');
     assert.equal(peer.seen.messages.length, 2);
     assert.doesNotMatch(deliveries(one.lines)[0], /conn_use/);
     assert.match(deliveries(two.lines)[0], /^to=<b@reuse\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:PORT, conn_use=2, dsn=2\.0\.0, status=sent/);
+    // Without the flags (no backlog) a cached session is neither looked for nor kept.
+    const three = await deliverTo(hop, ['c@reuse.test'], { agent, inst });
+    assert.doesNotMatch(deliveries(three.lines)[0], /conn_use/);
+    await deliverTo(hop, ['d@reuse.test'], { agent, inst });
+    assert.equal(peer.seen.sessions, 3, 'a new session for each delivery without the flags');
     SmtpAgent.closeIdle();
   } finally {
     await peer.close();
