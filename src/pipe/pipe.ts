@@ -22,6 +22,7 @@ import { DeliveryStatus } from '../global/deliver_status.js';
 import { mailQueuePath } from '../global/mail_queue.js';
 import { mailCopy, MAIL_COPY } from '../global/mail_copy.js';
 import { getpwnam } from '../util/mypwd.js';
+import { SYS_EXITS } from '../global/sys_exits.js';
 
 export interface PipeAttrs {
   user: string;
@@ -151,25 +152,6 @@ function copyFlags(flags: string): number {
   if (flags.includes('B')) f |= MAIL_COPY.BLANK;
   return f;
 }
-
-/** SYS_EXITS - sysexits(3) codes as Postfix's sys_exits table reports them. */
-const SYS_EXITS: Record<number, [string, string]> = {
-  64: ['5.3.0', 'command line usage error'],
-  65: ['5.6.0', 'data format error'],
-  66: ['5.3.0', 'cannot open input'],
-  67: ['5.1.1', 'user unknown'],
-  68: ['5.1.2', 'host name unknown'],
-  69: ['5.3.0', 'service unavailable'],
-  70: ['5.3.0', 'internal software error'],
-  71: ['4.3.0', 'system resource problem'],
-  72: ['5.3.0', 'critical OS file missing'],
-  73: ['5.2.0', "can't create user output file"],
-  74: ['5.3.0', 'input/output error'],
-  75: ['4.3.0', 'temporary failure'],
-  76: ['5.5.0', 'remote error in protocol'],
-  77: ['5.7.0', 'permission denied'],
-  78: ['5.3.5', 'local configuration error'],
-};
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 
