@@ -15,14 +15,14 @@
  * submitter to pickup (DESIGN.md section 3).
  */
 
-import { read, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
 import { REC } from '../global/rec_type.js';
 import { encodeAttrs } from '../util/attr.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { Getopt } from '../util/getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from './maildrop.js';
-import { checkUserAclAsync, confInt, currentUid, stderrOutput } from './submit_common.js';
+import { checkUserAclAsync, confInt, currentUid, readInput, stderrOutput } from './submit_common.js';
 
 /** SyncRecordReader - rec_get_raw() over a file descriptor, bounded; records are parsed synchronously from the buffer. */
 export class SyncRecordReader {
@@ -49,25 +49,9 @@ export class SyncRecordReader {
       this.buf.copy(bigger, 0, 0, this.end);
       this.buf = bigger;
     }
-    for (;;) {
-      const r = await new Promise<{ n: number; err: NodeJS.ErrnoException | null }>((resolve) =>
-        read(this.fd, this.buf, this.end, this.buf.length - this.end, null, (err, n) => resolve({ n, err })),
-      );
-      if (!r.err) {
-        if (r.n === 0) this.eof = true;
-        this.end += r.n;
-        return;
-      }
-      if (r.err.code === 'EAGAIN') {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        continue;
-      }
-      if (r.err.code === 'EOF') {
-        this.eof = true;
-        return;
-      }
-      throw r.err;
-    }
+    const n = await readInput(this.fd, this.buf, this.end);
+    if (n === 0) this.eof = true;
+    this.end += n;
   }
 
   /** next - the next record; 'eof' at a clean end of input, 'error' for malformed or truncated input. */

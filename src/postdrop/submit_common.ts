@@ -12,6 +12,7 @@
  * with limits, and unknown table types deny rather than allow.
  */
 
+import { read } from 'node:fs';
 import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import { msg } from '../util/msg.js';
@@ -178,4 +179,25 @@ export function stderrOutput(progname: string): (sev: string, text: string) => v
       // nowhere left to report
     }
   };
+}
+
+/**
+ * readInput - one read(2) of standard input into buf[off..], run in the
+ * thread pool so the event loop stays free for signals (an interrupted
+ * submission removes its queue file). Retries EAGAIN (non-blocking input);
+ * returns 0 at end of input (also for an 'EOF' error); throws other errors.
+ */
+export async function readInput(fd: number, buf: Buffer, off: number): Promise<number> {
+  for (;;) {
+    const r = await new Promise<{ n: number; err: NodeJS.ErrnoException | null }>((resolve) =>
+      read(fd, buf, off, buf.length - off, null, (err, n) => resolve({ n, err })),
+    );
+    if (!r.err) return r.n;
+    if (r.err.code === 'EAGAIN') {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      continue;
+    }
+    if (r.err.code === 'EOF') return 0;
+    throw r.err;
+  }
 }

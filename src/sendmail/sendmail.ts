@@ -19,7 +19,6 @@
  * handler that runs before the intended status is used.
  */
 
-import { read } from 'node:fs';
 import { basename, join } from 'node:path';
 import { MailConfig, defaultConfigDirectory } from '../global/mail_conf.js';
 import { REC } from '../global/rec_type.js';
@@ -28,7 +27,7 @@ import { cleanupStrerror, CLEANUP_STAT } from '../global/cleanup_user.js';
 import { msg, msgAddOutput, msgCleanup, setMsgVerbose, msgVerbose } from '../util/msg.js';
 import { Getopt } from '../util/getopt.js';
 import { MaildropWriter, PostdropError, kickPickup } from '../postdrop/maildrop.js';
-import { EX, checkUserAclAsync, confInt, confStr, currentUid, fullname, stderrName, stderrOutput, username } from '../postdrop/submit_common.js';
+import { EX, checkUserAclAsync, confInt, confStr, currentUid, fullname, readInput, stderrName, stderrOutput, username } from '../postdrop/submit_common.js';
 
 const GETOPT_LIST = 'A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx';
 
@@ -119,7 +118,7 @@ export function headerNameLength(line: string): number {
   return line[i] === ':' ? nameLen : 0;
 }
 
-/** StdinLines - rec_streamlf_get(): lines of at most maxLen bytes from a file descriptor, read synchronously. */
+/** StdinLines - rec_streamlf_get(): lines of at most maxLen bytes from a file descriptor. */
 export class FdLines {
   private buf = Buffer.allocUnsafe(256 * 1024);
   private start = 0;
@@ -133,9 +132,8 @@ export class FdLines {
   ) {}
 
   /**
-   * fill - read the next chunk. The read runs in the thread pool, so the
-   * event loop stays free for signals (an interrupted submission must
-   * remove its queue file, as postdrop does).
+   * fill - read the next chunk (readInput(): in the thread pool, so a
+   * signal can still remove the queue file); a read error ends the input.
    */
   async fill(): Promise<void> {
     if (this.start > 0) {
@@ -143,22 +141,13 @@ export class FdLines {
       this.end -= this.start;
       this.start = 0;
     }
-    for (;;) {
-      const r = await new Promise<{ n: number; err: NodeJS.ErrnoException | null }>((resolve) =>
-        read(this.fd, this.buf, this.end, this.buf.length - this.end, null, (err, n) => resolve({ n, err })),
-      );
-      if (!r.err) {
-        if (r.n === 0) this.eof = true;
-        this.end += r.n;
-        return;
-      }
-      if (r.err.code === 'EAGAIN') {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        continue;
-      }
-      if (r.err.code !== 'EOF') this.error = r.err;
+    try {
+      const n = await readInput(this.fd, this.buf, this.end);
+      if (n === 0) this.eof = true;
+      this.end += n;
+    } catch (e) {
+      this.error = e as NodeJS.ErrnoException;
       this.eof = true;
-      return;
     }
   }
 
