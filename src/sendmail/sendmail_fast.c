@@ -384,6 +384,18 @@ static int is_space_ascii(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* trimmed_is - v, without leading and trailing white space, is want */
+static int trimmed_is(const char *v, const char *want)
+{
+    size_t a, b;
+
+    for (a = 0; is_space_ascii((uchar) v[a]); a++)
+        ;
+    for (b = strlen(v); b > a && is_space_ascii((uchar) v[b - 1]); b--)
+        ;
+    return b - a == strlen(want) && memcmp(v + a, want, b - a) == 0;
+}
+
 /* parse_uint - all digits, at most 18 of them; -1 otherwise */
 static long long parse_uint(const char *s)
 {
@@ -1802,36 +1814,10 @@ int main(int argc, char **argv)
         strip_cr = 0;
     else
         fallback();
-    {
-        const char *v = main_cf_get("authorized_submit_users");
-        const char *w = main_cf_get("local_login_sender_maps");
-        char tmp[64];
-        size_t a, b;
-
-        v = v ? v : DEF_AUTHORIZED_SUBMIT_USERS;
-        w = w ? w : DEF_LOCAL_LOGIN_SENDER_MAPS;
-        /* trimmed, they must be the "anyone" values; anything else is a table lookup for Node */
-        for (a = 0; is_space_ascii((uchar) v[a]); a++)
-            ;
-        for (b = strlen(v); b > a && is_space_ascii((uchar) v[b - 1]); b--)
-            ;
-        if (b - a >= sizeof(tmp))
-            fallback();
-        memcpy(tmp, v + a, b - a);
-        tmp[b - a] = 0;
-        if (strcmp(tmp, "static:anyone"))
-            fallback();
-        for (a = 0; is_space_ascii((uchar) w[a]); a++)
-            ;
-        for (b = strlen(w); b > a && is_space_ascii((uchar) w[b - 1]); b--)
-            ;
-        if (b - a >= sizeof(tmp))
-            fallback();
-        memcpy(tmp, w + a, b - a);
-        tmp[b - a] = 0;
-        if (strcmp(tmp, "static:*"))
-            fallback();
-    }
+    /* the "anyone" values only; anything else is a table lookup for Node */
+    if (!trimmed_is(param("authorized_submit_users", DEF_AUTHORIZED_SUBMIT_USERS), "static:anyone")
+        || !trimmed_is(param("local_login_sender_maps", DEF_LOCAL_LOGIN_SENDER_MAPS), "static:*"))
+        fallback();
     pickup = param("pickup_service_name", DEF_PICKUP_SERVICE_NAME);
     if (*pickup == 0 || strchr(pickup, '/') || strlen(pickup) > 50)
         fallback();
