@@ -208,31 +208,22 @@ export class ConnCache {
     const bad: AttrPairs = [['status', SCACHE_STAT_BAD]];
     if (label.length > MAX_LABEL || (req.get('prop') ?? '').length > MAX_PROP || (req.get('endp_label') ?? '').length > MAX_LABEL) return bad;
     switch (request) {
-      case 'find_dest': {
-        const fail: AttrPairs = [['status', SCACHE_STAT_FAIL], ['dest_prop', ''], ['endp_prop', '']];
-        if (!label) return bad;
-        const pid = tokenPid(token);
-        if (!pid) {
-          this.destMiss++;
-          return fail;
-        }
-        const hit = this.findDest(label);
-        if (!hit) return fail;
-        if (!(await sendHandle(pid, token, hit.session.handle))) return fail;
-        return [['status', SCACHE_STAT_OK], ['dest_prop', hit.destProp], ['endp_prop', hit.session.prop]];
-      }
+      case 'find_dest':
       case 'find_endp': {
-        const fail: AttrPairs = [['status', SCACHE_STAT_FAIL], ['endp_prop', '']];
         if (!label) return bad;
+        const dest = request === 'find_dest';
+        const fail: AttrPairs = dest ? [['status', SCACHE_STAT_FAIL], ['dest_prop', ''], ['endp_prop', '']] : [['status', SCACHE_STAT_FAIL], ['endp_prop', '']];
         const pid = tokenPid(token);
         if (!pid) {
-          this.endpMiss++;
+          // no token: nothing could come back, so a miss as if the cache were empty
+          if (dest) this.destMiss++;
+          else this.endpMiss++;
           return fail;
         }
-        const s = this.findEndp(label);
-        if (!s) return fail;
-        if (!(await sendHandle(pid, token, s.handle))) return fail;
-        return [['status', SCACHE_STAT_OK], ['endp_prop', s.prop]];
+        const hit = dest ? this.findDest(label) : this.findEndp(label);
+        const session = hit && 'session' in hit ? hit.session : hit;
+        if (!session || !(await sendHandle(pid, token, session.handle))) return fail;
+        return hit && 'destProp' in hit ? [['status', SCACHE_STAT_OK], ['dest_prop', hit.destProp], ['endp_prop', session.prop]] : [['status', SCACHE_STAT_OK], ['endp_prop', session.prop]];
       }
       case 'save_dest': {
         const ttl = Number(req.get('ttl') ?? '');
