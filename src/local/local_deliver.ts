@@ -25,7 +25,7 @@ import { CleanupClient } from '../global/cleanup_clnt.js';
 import { CLEANUP_FLAG, CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user.js';
 import { mailDate } from '../global/mail_date.js';
 import { REC } from '../global/rec_type.js';
-import { SYS_EXITS } from '../global/sys_exits.js';
+import { commandFailure } from '../global/sys_exits.js';
 
 /** The outcome of one delivery attempt: sent, defer or bounce with a DSN and text. */
 export interface LocalResult {
@@ -48,9 +48,6 @@ export interface LocalResult {
   diagType?: string;
   diagText?: string;
 }
-
-/** The sysexits text of EX_SOFTWARE (Postfix sys_exits_detail). */
-const SOFTWARE_TEXT = 'internal software error';
 
 export const sent = (text: string): LocalResult => ({ kind: 'sent', dsn: '2.0.0', text });
 export const defer = (dsn: string, text: string): LocalResult => ({ kind: 'defer', dsn, text });
@@ -353,34 +350,16 @@ export async function deliverCommand(config: MailConfig, command: string, m: Mes
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const out = output.trim().replace(/\s+/g, ' ');
-      const suffix = out ? `. Command output: ${out}` : '';
+      if (!timedOut && !signal && code === 0) return resolve(sent(`delivered to command: ${command}`));
       // As Postfix pipe_command(): the DSN diagnostic is "x-unix; <output, or the sysexits text>".
-      const unix = (r: LocalResult, fallback: string): LocalResult => ({ ...r, diagType: 'x-unix', diagText: out || fallback });
-      if (timedOut) resolve(unix(bounce('5.3.0', `Command time limit exceeded: "${command}"${suffix}`), SOFTWARE_TEXT));
-      else if (signal) resolve(unix(defer('4.3.0', `Command died with signal ${signalNumber(signal)}: "${command}"${suffix}`), SOFTWARE_TEXT));
-      else if (code === 0) resolve(sent(`delivered to command: ${command}`));
-      else {
-        const dsnOut = /^([45]\.\d{1,3}\.\d{1,3})(?:\s+(.*))?$/.exec(out);
-        // sysexits(3) statuses in Postfix's words, e.g. 67 "user unknown" (5.1.1), 75 "temporary failure"
-        const known = code !== null ? SYS_EXITS[code] : undefined;
-        if (dsnOut) {
-          // "D.S.N text" output: the command chose the status
-          const text = dsnOut[2] ?? '';
-          resolve(unix(dsnOut[1].startsWith('4') ? defer(dsnOut[1], text) : bounce(dsnOut[1], text), text));
-        } else if (known) resolve(unix(known[0].startsWith('4') ? defer(known[0], `${known[1]}${suffix}`) : bounce(known[0], `${known[1]}${suffix}`), known[1]));
-        else resolve(unix(bounce('5.3.0', `Command died with status ${code}: "${command}"${suffix}`), `unknown mail system error ${code}`));
-      }
+      const f = commandFailure(command, code, signal, out, timedOut);
+      resolve({ kind: f.kind, dsn: f.dsn, text: f.text, diagType: 'x-unix', diagText: f.diagText });
     });
     child.on('error', (err) => {
       clearTimeout(timer);
       resolve(defer('4.3.0', `cannot execute command ${command}: ${err.message}`));
     });
   });
-}
-
-function signalNumber(signal: string): number {
-  const map: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
-  return map[signal] ?? 0;
 }
 
 /**

@@ -8,7 +8,9 @@
  * ${sasl_*} ${original_recipient} are expanded per argument; ${recipient}
  * in an argument yields one argument per recipient. Exit status follows
  * sysexits: 0 sent, 75/71 (and others in the temporary class) defer, other
- * non-zero bounce with the command's output as the reason. Logs relay=
+ * non-zero bounce with the command's output as the reason; "D.S.N text"
+ * output sets the status, a signal defers, the time limit bounces (the
+ * rules local(8) shares, global/sys_exits.ts commandFailure). Logs relay=
  * the master.cf service name.
  */
 
@@ -22,7 +24,7 @@ import { DeliveryStatus } from '../global/deliver_status.js';
 import { mailQueuePath } from '../global/mail_queue.js';
 import { mailCopy, MAIL_COPY } from '../global/mail_copy.js';
 import { getpwnam } from '../util/mypwd.js';
-import { SYS_EXITS } from '../global/sys_exits.js';
+import { commandFailure } from '../global/sys_exits.js';
 
 export interface PipeAttrs {
   user: string;
@@ -153,8 +155,6 @@ function copyFlags(flags: string): number {
   return f;
 }
 
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
-
 /**
  * exitOutcome - the delivery result for a finished command, in Postfix's
  * words: "delivered via X service (output)", "user unknown. Command
@@ -162,16 +162,12 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGI
  */
 export function exitOutcome(transport: string, command: string, code: number | null, signal: NodeJS.Signals | null, output: string, timedOut: boolean): { kind: 'sent' | 'defer' | 'bounce'; dsn: string; text: string } {
   const flat = output.replace(/[\r\n\t]/g, ' ');
-  const withOutput = (text: string) => (flat.trim() ? `${text}. Command output: ${flat}` : text);
-  if (timedOut) return { kind: 'defer', dsn: '4.3.0', text: `Command time limit exceeded: "${command}"` };
-  if (signal) return { kind: 'defer', dsn: '4.3.0', text: `Command died with signal ${SIGNALS[signal] ?? 0}: "${command}"` };
-  if (code === 0) {
+  if (!timedOut && !signal && code === 0) {
     const out = flat.trim();
     return { kind: 'sent', dsn: '2.0.0', text: `delivered via ${transport} service${out ? ` (${out})` : ''}` };
   }
-  const known = code !== null ? SYS_EXITS[code] : undefined;
-  if (known) return { kind: known[0].startsWith('4') ? 'defer' : 'bounce', dsn: known[0], text: withOutput(known[1]) };
-  return { kind: 'bounce', dsn: '5.3.0', text: withOutput(`Command died with status ${code}: "${command}"`) };
+  const f = commandFailure(command, code, signal, flat, timedOut);
+  return { kind: f.kind, dsn: f.dsn, text: f.text };
 }
 
 export class PipeAgent {
