@@ -14,13 +14,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { makeInstance as makeSubmissionInstance, ROOT, type Instance } from '../submission/helpers.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SENDMAIL = join(ROOT, 'bin', 'sendmail');
 const NATIVE = join(ROOT, 'dist', 'src', 'sendmail', 'sendmail_fast');
 const TRACE = 'sendmail_fast: trace: running the Node implementation\n';
@@ -34,33 +32,17 @@ function hasCompiler(): boolean {
 const skip = hasCompiler() ? false : 'no C compiler on this machine: the native sendmail path is not built (bin/sendmail runs on Node)';
 if (skip) process.stdout.write(`# sendmail_native: skipped: ${skip}\n`);
 
-interface Inst {
-  dir: string;
-  etc: string;
-  spool: string;
-  maildrop: string;
+interface Inst extends Instance {
   kicks: number;
   server: Server;
   close(): Promise<void>;
 }
 
-/** makeInstance - main.cf + queue directory, with a listening public/pickup that counts "W" kicks. */
+/** makeInstance - main.cf + queue directory (as the submission tests), with a listening public/pickup that counts "W" kicks. */
 async function makeInstance(extra = ''): Promise<Inst> {
-  const dir = mkdtempSync(join(tmpdir(), 'sendmail-native-'));
-  const etc = join(dir, 'etc');
-  const spool = join(dir, 'spool');
-  const maildrop = join(spool, 'maildrop');
-  mkdirSync(etc);
-  mkdirSync(spool);
-  mkdirSync(maildrop);
-  chmodSync(maildrop, 0o1733);
-  mkdirSync(join(spool, 'public'));
-  writeFileSync(
-    join(etc, 'main.cf'),
-    `queue_directory = ${spool}\ncommand_directory = ${join(ROOT, 'bin')}\ndaemon_directory = ${join(ROOT, 'libexec')}\n` +
-      `myhostname = mail.example.test\n${extra}`,
-  );
-  const inst = { dir, etc, spool, maildrop, kicks: 0 } as Inst;
+  const base = makeSubmissionInstance(extra);
+  const inst = { ...base, kicks: 0 } as Inst;
+  const spool = base.spool;
   inst.server = createServer((sock) => {
     sock.on('data', (d) => {
       if (d.toString() === 'W') inst.kicks++;
@@ -71,7 +53,7 @@ async function makeInstance(extra = ''): Promise<Inst> {
   chmodSync(join(spool, 'public', 'pickup'), 0o666);
   inst.close = async () => {
     await new Promise<void>((res) => inst.server.close(() => res()));
-    rmSync(dir, { recursive: true, force: true });
+    base.cleanup();
   };
   return inst;
 }
