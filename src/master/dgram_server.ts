@@ -27,14 +27,14 @@ export interface DgramSocket {
   close(): void;
 }
 
+/** sizeof(sockaddr_un.sun_path) on Linux. */
+const SUN_PATH_MAX = 108;
+
 /**
  * bindPublic - bind at a temporary name, make it writable for everyone, then
  * rename it into place: a client never finds the socket before its mode is
  * right (an ordinary user's postlog would get EACCES in that window).
  */
-/** sizeof(sockaddr_un.sun_path) on Linux. */
-const SUN_PATH_MAX = 108;
-
 function bindPublic(path: string, bind: (p: string) => void): void {
   const tmp = `${path}.${process.pid}`;
   try {
@@ -98,8 +98,8 @@ export function bindUnixDgram(path: string, onDatagram: (buf: Buffer) => void): 
   throw new Error('no UNIX-domain datagram support installed (npm package unix-dgram)');
 }
 
-/** Datagrams kept while the service starts; a start-up takes well under a second. */
-const EARLY_MAX = 10000;
+/** Bytes of datagrams kept while the service starts (anyone may write to the socket); a start-up takes well under a second. */
+const EARLY_MAX_BYTES = 4 * 1024 * 1024;
 /** How long a SIGTERM during start-up may wait for the start to finish. */
 const EARLY_STOP_MS = 5000;
 
@@ -110,8 +110,11 @@ export async function dgramServerMain(argv: string[], opts: DgramServerOptions):
   // Records can arrive as soon as the socket is bound, before the service is
   // ready (postfix start, then at once postfix abort): keep them until then.
   const early: Buffer[] = [];
+  let earlyBytes = 0;
   let deliver: (buf: Buffer) => void = (buf) => {
-    if (early.length < EARLY_MAX) early.push(buf);
+    if (earlyBytes + buf.length > EARLY_MAX_BYTES) return;
+    earlyBytes += buf.length;
+    early.push(buf);
   };
   // A SIGTERM during start-up must not kill the process with records unread.
   let stopWhenReady = false;
