@@ -5,7 +5,7 @@
  */
 
 import { connect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export class RawClient {
   private sock: Socket | TLSSocket;
@@ -44,6 +44,15 @@ export class RawClient {
     return new Promise((resolve, reject) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** openTls - a connection that is TLS from the first byte (smtps); any server certificate is accepted. */
+  static openTls(port: number, opts: ConnectionOptions = {}): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = tlsConnect({ rejectUnauthorized: false, ...opts, host: '127.0.0.1', port });
+      s.once('secureConnect', () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
   }
@@ -93,14 +102,18 @@ export class RawClient {
     if (!this.closed) this.sock.write(data);
   }
 
-  /** starttls - switch the connection to TLS (after the 220 reply); forgets what was read. */
-  starttls(ca: Buffer): Promise<TLSSocket> {
+  /**
+   * starttls - switch the connection to TLS (after the 220 reply); forgets
+   * what was read. opts adds to the defaults (any server certificate is
+   * accepted): a client certificate, maxVersion, ca, servername.
+   */
+  starttls(opts: ConnectionOptions = {}): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       const plain = this.sock as Socket;
       plain.removeAllListeners('data');
       plain.removeAllListeners('close');
       plain.removeAllListeners('error');
-      const t = tlsConnect({ socket: plain, ca, servername: 'localhost', rejectUnauthorized: false }, () => {
+      const t = tlsConnect({ rejectUnauthorized: false, ...opts, socket: plain }, () => {
         this.buf = '';
         resolve(t);
       });

@@ -368,7 +368,7 @@ test('STARTTLS in smtpd: a self-signed certificate, the dialogue continues under
   c.write('STARTTLS\r\n');
   const r = await c.replies(3);
   assert.equal(r.at(-1), '220 2.0.0 Ready to start TLS');
-  const t = await c.starttls(ca);
+  const t = await c.starttls({ ca, servername: 'localhost' });
   assert.ok(t.encrypted);
   const rcpt = `${me}@tlsdest.test`;
   for (const [line, want] of [

@@ -9,39 +9,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect as tlsConnect } from 'node:tls';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance, freePort } from '../helpers/instance.js';
+import { RawClient } from '../acceptance/client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** conversation - over TLS from the first byte: send each command after the previous reply. */
-function conversation(port: number, commands: string[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const sock = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-    const replies: string[] = [];
-    let buf = '';
-    let i = 0;
-    sock.setTimeout(20000, () => {
-      sock.destroy();
-      reject(new Error(`timeout; replies so far: ${replies.join(' | ')}`));
-    });
-    sock.on('error', reject);
-    sock.on('data', (d) => {
-      buf += d.toString('latin1');
-      let nl: number;
-      while ((nl = buf.indexOf('\r\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 2);
-        replies.push(line);
-        if (line[3] === '-') continue;
-        if (i < commands.length) sock.write(commands[i++]);
-        else sock.end();
-      }
-    });
-    sock.on('close', () => resolve(replies));
-  });
+async function conversation(port: number, commands: string[]): Promise<string[]> {
+  const c = await RawClient.openTls(port);
+  try {
+    await c.replies(1, 20000);
+    let n = 1;
+    for (const command of commands) {
+      c.write(command);
+      await c.replies(++n, 20000);
+    }
+    return c.lines();
+  } finally {
+    c.destroy();
+  }
 }
 
 test('smtpd_tls_wrappermode: TLS before the greeting, no STARTTLS offered, received with ESMTPS', async () => {

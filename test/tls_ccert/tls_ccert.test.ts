@@ -19,7 +19,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance, freePort } from '../helpers/instance.js';
-import { TlsClient, tlsSession, type Credentials } from './tls_client.js';
+import { RawClient } from '../acceptance/client.js';
+import { tlsSession, type Credentials } from './tls_client.js';
 
 const me = userInfo().username;
 const HOST = 'mail.example.test';
@@ -421,7 +422,7 @@ test('smtpd_tls_req_ccert in wrapper mode: 421, the greeting, and the end', asyn
 });
 
 test('no server certificate: STARTTLS is still offered, and answered 454, as Postfix', async () => {
-  const c = await TlsClient.open(noCertPort);
+  const c = await RawClient.open(noCertPort);
   try {
     await c.replies(1);
     c.write('EHLO client.example.test\r\n');
