@@ -729,9 +729,14 @@ export class Master {
     if (this.captureStderr && proc.stderr) this.logStderr(path, proc.pid, proc.stderr);
     svc.children.add(child);
     proc.on('error', (e) => msg.warn(`${path}: ${errText(e)}`));
-    proc.on('message', (m: unknown) => this.onChildMessage(svc, child, m));
     proc.on('message', (m: unknown, h: unknown) => {
-      if (isFdSendMessage(m)) this.relayFd(child, m, h);
+      if (isFdSendMessage(m)) {
+        this.relayFd(child, m, h);
+        return;
+      }
+      // only a valid 'fd' message carries a handle: never keep one open for nobody
+      if (h) closeHandle(h);
+      this.onChildMessage(svc, child, m);
     });
     // A process that never reports "ready" would hold its clients forever; treat it as a failed start.
     const readyTimer = setTimeout(() => {
