@@ -396,6 +396,20 @@ static int trimmed_is(const char *v, const char *want)
     return b - a == strlen(want) && memcmp(v + a, want, b - a) == 0;
 }
 
+/* list_next - the next item of a list separated by commas and white space (splitList()); 0 at its end */
+static const char *list_next(const char **pp, size_t *lenp)
+{
+    const char *p = *pp;
+
+    while (*p && strchr(", \t\r\n", *p))
+        p++;
+    if (*p == 0)
+        return 0;
+    *lenp = strcspn(p, ", \t\r\n");
+    *pp = p + *lenp;
+    return p;
+}
+
 /* parse_uint - all digits, at most 18 of them; -1 otherwise */
 static long long parse_uint(const char *s)
 {
@@ -1771,20 +1785,13 @@ int main(int argc, char **argv)
             fallback();
     }
     {
-        const char *v = param("hash_queue_names", DEF_HASH_QUEUE_NAMES);
-        const char *p = v;
+        const char *p = param("hash_queue_names", DEF_HASH_QUEUE_NAMES), *item;
+        size_t l;
 
         q.hashed = 0;
-        while (*p) {
-            size_t l;
-
-            while (*p && strchr(", \t\r\n", *p))
-                p++;
-            l = strcspn(p, ", \t\r\n");
-            if (l == 8 && !strncasecmp(p, "maildrop", 8))
+        while ((item = list_next(&p, &l)) != 0)
+            if (l == 8 && !strncasecmp(item, "maildrop", 8))
                 q.hashed = 1;
-            p += l;
-        }
         if (q.hashed) {
             n = parse_uint(param("hash_queue_depth", DEF_HASH_QUEUE_DEPTH));
             if (n < 1 || n > 16)
@@ -1826,19 +1833,13 @@ int main(int argc, char **argv)
         const char *file = param("maillog_file", DEF_MAILLOG_FILE);
 
         if (*file) {
-            const char *p = param("maillog_file_prefixes", DEF_MAILLOG_FILE_PREFIXES);
+            const char *p = param("maillog_file_prefixes", DEF_MAILLOG_FILE_PREFIXES), *item;
+            size_t l;
             int ok = 0;
 
-            while (*p) {
-                size_t l;
-
-                while (*p && strchr(", \t\r\n", *p))
-                    p++;
-                l = strcspn(p, ", \t\r\n");
-                if (l > 0 && !strncmp(file, p, l))
+            while ((item = list_next(&p, &l)) != 0)
+                if (!strncmp(file, item, l))
                     ok = 1;
-                p += l;
-            }
             if (!ok)
                 fallback();
         } else {
