@@ -11,9 +11,10 @@
  * sender, envelope_id, ret_flags; the reply is status=0 on success.
  */
 
-import { attrExpectProtocol, readAttrs, sendAttrs } from '../util/attr.js';
+import { attrExpectProtocol, readAttrs, sendAttrs, type AttrPairs } from '../util/attr.js';
 import type { MailConfig } from './mail_conf.js';
 import { mailConnect } from './mail_connect.js';
+import { rcptAttrs, type DeliverRecipient, type HopStatus } from './deliver_request.js';
 
 export const BOUNCE_PROTOCOL = 'delivery_status_protocol';
 
@@ -36,23 +37,27 @@ export interface BounceFlushRequest {
   verpDelims?: string;
 }
 
-/** bounceRequest - send one request to the service (bounce, defer or trace); resolves to the status (0 = ok). */
-export async function bounceRequest(config: MailConfig, service: 'bounce' | 'defer' | 'trace', r: BounceFlushRequest): Promise<number> {
+/** The request attributes every bounce service command starts with (Postfix bounce_flush, bounce_one ...). */
+function requestAttrs(command: number, r: BounceFlushRequest): AttrPairs {
+  return [
+    ['nrequest', command],
+    ['flags', r.flags],
+    ['queue_name', r.queueName],
+    ['queue_id', r.queueId],
+    ['encoding', r.encoding],
+    ['sendopts', r.sendopts],
+    ['sender', r.sender],
+    ['envelope_id', r.envid],
+    ['ret_flags', r.ret],
+  ];
+}
+
+/** bounceCall - one request to a bounce service and its status reply. */
+async function bounceCall(config: MailConfig, service: string, attrs: AttrPairs): Promise<number> {
   const stream = await mailConnect(config, 'private', service);
   try {
     await attrExpectProtocol(stream, BOUNCE_PROTOCOL);
-    sendAttrs(stream, [
-      ['nrequest', r.command],
-      ['flags', r.flags],
-      ['queue_name', r.queueName],
-      ['queue_id', r.queueId],
-      ['encoding', r.encoding],
-      ['sendopts', r.sendopts],
-      ['sender', r.sender],
-      ['envelope_id', r.envid],
-      ['ret_flags', r.ret],
-      ...(r.command === BOUNCE_CMD.VERP ? [['verp_delimiters', r.verpDelims ?? ''] as [string, string]] : []),
-    ]);
+    sendAttrs(stream, attrs);
     await stream.flush();
     const reply = await readAttrs(stream);
     if (reply === null) throw new Error(`${service} service: no reply`);
@@ -62,59 +67,29 @@ export async function bounceRequest(config: MailConfig, service: 'bounce' | 'def
   }
 }
 
-/** The recipient and status of a ONE request (Postfix rcpt_print and dsn_print, in their attribute order). */
-export interface BounceOneRecipient {
-  orig_addr: string;
-  address: string;
-  offset: number;
-  dsn_orcpt: string;
-  dsn_notify: number;
-  status: string;
-  diag_type: string;
-  diag_text: string;
-  mta_type: string;
-  mta_mname: string;
-  action: string;
-  reason: string;
+/** bounceRequest - send one request to the service (bounce, defer or trace); resolves to the status (0 = ok). */
+export async function bounceRequest(config: MailConfig, service: 'bounce' | 'defer' | 'trace', r: BounceFlushRequest): Promise<number> {
+  const attrs = requestAttrs(r.command, r);
+  if (r.command === BOUNCE_CMD.VERP) attrs.push(['verp_delimiters', r.verpDelims ?? '']);
+  return bounceCall(config, service, attrs);
 }
 
 /**
  * bounceOneRequest - ask the bounce service for an immediate notice about
  * one recipient (BOUNCE_CMD.ONE, Postfix bounce_one): no logfile is
- * involved; resolves to the status (0 = the notice is queued).
+ * involved; resolves to the status (0 = the notice is queued). The
+ * recipient and its status follow Postfix's rcpt_print and dsn_print.
  */
-export async function bounceOneRequest(config: MailConfig, r: BounceFlushRequest, rcpt: BounceOneRecipient): Promise<number> {
-  const stream = await mailConnect(config, 'private', config.str('bounce_service_name') || 'bounce');
-  try {
-    await attrExpectProtocol(stream, BOUNCE_PROTOCOL);
-    sendAttrs(stream, [
-      ['nrequest', BOUNCE_CMD.ONE],
-      ['flags', r.flags],
-      ['queue_name', r.queueName],
-      ['queue_id', r.queueId],
-      ['encoding', r.encoding],
-      ['sendopts', r.sendopts],
-      ['sender', r.sender],
-      ['envelope_id', r.envid],
-      ['ret_flags', r.ret],
-      ['original_recipient', rcpt.orig_addr],
-      ['recipient', rcpt.address],
-      ['offset', rcpt.offset],
-      ['dsn_orig_rcpt', rcpt.dsn_orcpt],
-      ['notify_flags', rcpt.dsn_notify],
-      ['status', rcpt.status],
-      ['diag_type', rcpt.diag_type],
-      ['diag_text', rcpt.diag_text],
-      ['mta_type', rcpt.mta_type],
-      ['mta_mname', rcpt.mta_mname],
-      ['action', rcpt.action],
-      ['reason', rcpt.reason],
-    ]);
-    await stream.flush();
-    const reply = await readAttrs(stream);
-    if (reply === null) throw new Error('bounce service: no reply');
-    return reply.int('status');
-  } finally {
-    stream.close();
-  }
+export async function bounceOneRequest(config: MailConfig, r: BounceFlushRequest, rcpt: DeliverRecipient, dsn: HopStatus): Promise<number> {
+  return bounceCall(config, config.str('bounce_service_name') || 'bounce', [
+    ...requestAttrs(BOUNCE_CMD.ONE, r),
+    ...rcptAttrs(rcpt),
+    ['status', dsn.status],
+    ['diag_type', dsn.diag_type],
+    ['diag_text', dsn.diag_text],
+    ['mta_type', dsn.mta_type],
+    ['mta_mname', dsn.mta_mname],
+    ['action', dsn.action],
+    ['reason', dsn.reason],
+  ]);
 }

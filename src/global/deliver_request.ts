@@ -13,7 +13,7 @@
  * information with the same attribute names.
  */
 
-import { AttrList, readAttrs, sendAttrs, attrSendProtocol, attrExpectProtocol, AttrError } from '../util/attr.js';
+import { AttrList, readAttrs, sendAttrs, attrSendProtocol, attrExpectProtocol, AttrError, type AttrPairs } from '../util/attr.js';
 import type { VStream } from '../util/vstream.js';
 
 export const DELIVER_PROTOCOL = 'delivery_request_protocol';
@@ -142,16 +142,19 @@ export async function sendDeliverRequest(stream: VStream, req: DeliverRequest): 
     ['rewrite_context', req.rewrite_context],
     ['recipient_count', req.rcpt.length],
   ]);
-  for (const r of req.rcpt) {
-    sendAttrs(stream, [
-      ['original_recipient', r.orig_addr],
-      ['recipient', r.address],
-      ['offset', r.offset],
-      ['dsn_orig_rcpt', r.dsn_orcpt],
-      ['notify_flags', r.dsn_notify],
-    ]);
-  }
+  for (const r of req.rcpt) sendAttrs(stream, rcptAttrs(r));
   await stream.flush();
+}
+
+/** rcptAttrs - one recipient as attributes, in Postfix's rcpt_print order (also the bounce ONE request's). */
+export function rcptAttrs(r: DeliverRecipient): AttrPairs {
+  return [
+    ['original_recipient', r.orig_addr],
+    ['recipient', r.address],
+    ['offset', r.offset],
+    ['dsn_orig_rcpt', r.dsn_orcpt],
+    ['notify_flags', r.dsn_notify],
+  ];
 }
 
 /** readDeliverReply - qmgr side: the agent's final answer; CRASH when the agent died. */

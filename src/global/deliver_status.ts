@@ -22,7 +22,7 @@ import { bounceLogAppend } from './bounce_log.js';
 import { bounceOneRequest } from './bounce_clnt.js';
 import { deliverCompleted } from './deliver_completed.js';
 import { logAdhocText, type DeliveryTimes } from './log_adhoc.js';
-import { DEL_REQ_FLAG, DELIVER_STAT_DEFER, DELIVER_STAT_OK, type DeliverRecipient, type DeliverRequest } from './deliver_request.js';
+import { DEL_REQ_FLAG, DELIVER_STAT_DEFER, DELIVER_STAT_OK, type DeliverRecipient, type DeliverRequest, type HopStatus } from './deliver_request.js';
 import { DSN_NOTIFY } from './rec_type.js';
 import { verifyUpdate, DEL_RCPT_STAT } from './verify_clnt.js';
 
@@ -87,6 +87,12 @@ export class DeliveryStatus {
     );
   }
 
+  /** hop - the outcome as a DSN status (Postfix DSN). */
+  private hop(o: Outcome, action: string): HopStatus {
+    return { status: o.dsn, action, diag_type: o.diagType ?? '', diag_text: o.diagText ?? '', mta_type: o.mtaType ?? '', mta_mname: o.mtaName ?? '', reason: o.text };
+  }
+
+  /** entry - the recipient and its outcome as a logfile entry. */
   private entry(rcpt: DeliverRecipient, o: Outcome, action: string) {
     return {
       recipient: rcpt.address,
@@ -94,13 +100,7 @@ export class DeliveryStatus {
       offset: rcpt.offset,
       dsn_orig_rcpt: rcpt.dsn_orcpt,
       notify_flags: rcpt.dsn_notify,
-      status: o.dsn,
-      action,
-      diag_type: o.diagType ?? '',
-      diag_text: o.diagText ?? '',
-      mta_type: o.mtaType ?? '',
-      mta_mname: o.mtaName ?? '',
-      reason: o.text,
+      ...this.hop(o, action),
     };
   }
 
@@ -258,7 +258,8 @@ export class DeliveryStatus {
           envid: dsn.envid,
           ret: dsn.ret,
         },
-        { ...this.entry(rcpt, { ...o, dsn: code }, 'failed'), orig_addr: rcpt.orig_addr, address: rcpt.address, dsn_orcpt: rcpt.dsn_orcpt, dsn_notify: rcpt.dsn_notify },
+        rcpt,
+        this.hop({ ...o, dsn: code }, 'failed'),
       );
     } catch (err) {
       msg.warn(`${this.req.queue_id}: bounce service: ${(err as Error).message}`);
