@@ -26,6 +26,7 @@ import { CLEANUP_FLAG, CLEANUP_FLAG_MASK_INTERNAL } from '../global/cleanup_user
 import { mailDate } from '../global/mail_date.js';
 import { REC } from '../global/rec_type.js';
 import { commandFailure } from '../global/sys_exits.js';
+import type { DeliverRequest } from '../global/deliver_request.js';
 
 /** The outcome of one delivery attempt: sent, defer or bounce with a DSN and text. */
 export interface LocalResult {
@@ -54,19 +55,10 @@ export const defer = (dsn: string, text: string): LocalResult => ({ kind: 'defer
 export const bounce = (dsn: string, text: string): LocalResult => ({ kind: 'bounce', dsn, text });
 
 /** The delivery request attributes that a forwarded copy keeps (Postfix forward_open). */
-export interface ForwardRequestAttrs {
-  dsn_ret: number;
-  dsn_envid: string;
-  client_name: string;
-  client_addr: string;
-  client_proto: string;
-  client_helo: string;
-  sasl_method: string;
-  sasl_username: string;
-  sasl_sender: string;
-  log_ident: string;
-  rewrite_context: string;
-}
+export type ForwardRequestAttrs = Pick<
+  DeliverRequest,
+  'dsn_ret' | 'dsn_envid' | 'client_name' | 'client_addr' | 'client_proto' | 'client_helo' | 'sasl_method' | 'sasl_username' | 'sasl_sender' | 'log_ident' | 'rewrite_context'
+>;
 
 /** A recipient of a forwarded copy (Postfix forward_append). */
 export interface ForwardRecipient {
