@@ -185,13 +185,16 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     // anything the client sent after STARTTLS is discarded (vstream_fpurge)
     while (state.client.available > 0) await state.client.readSome(state.client.available);
   }
-  if (wrapperMode || c.int('smtpd_tls_loglevel') >= 1 || c.bool('smtpd_tls_received_header')) {
-    // Node does not tell a server the key-exchange group that Postfix logs:
-    // read the client's hello first and predict it. TLS reads a net.Socket's
-    // handle directly, so it then gets a stream that replays what we read
-    // (in smtps the hello may already sit in our buffer) and follows the socket.
+  // Node does not tell a server the key-exchange group that Postfix logs and
+  // puts in Received: read the client's hello first and predict it, only when
+  // it is shown (not on the default path).
+  const wantKex = c.int('smtpd_tls_loglevel') >= 1 || c.bool('smtpd_tls_received_header');
+  if (wrapperMode || wantKex) {
+    // TLS reads a net.Socket's handle directly, so it then gets a stream that
+    // replays what we read (in smtps the hello may already sit in our buffer)
+    // and follows the socket.
     const sock = state.client.sock as Socket;
-    if (await state.client.fill(5)) {
+    if (wantKex && (await state.client.fill(5))) {
       const head = state.client.peek(5);
       const len = head.readUInt16BE(3);
       if (head[0] === 0x16 && len <= 18432 && (await state.client.fill(5 + len))) kex = helloKeyExchange(state.client.peek(5 + len));
