@@ -322,9 +322,8 @@ export async function enqueue(config: MailConfig, o: EnqueueOptions): Promise<vo
         await lines.fill();
         continue;
       }
-      const recType = rec.type;
       const thisPrev = prevType;
-      prevType = recType;
+      prevType = rec.type;
       let { type, data } = rec;
       if (stripCr === 'dunno' && type === REC.NORM) {
         stripCr = data.length > 0 && data[data.length - 1] === 13 ? 'do' : 'dont';
