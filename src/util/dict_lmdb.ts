@@ -26,13 +26,6 @@ import { strerror } from './msg_logwriter.js';
 import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { RootDatabase, RootDatabaseOptionsWithPath } from 'lmdb';
-
-/** The lmdb binding is loaded on first use: format-1 tables and most commands never need it. */
-let lmdbModule: typeof import('lmdb') | undefined;
-function lmdbOpen(options: RootDatabaseOptionsWithPath): RootDatabase<Buffer, Buffer> {
-  lmdbModule ??= createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
-  return lmdbModule.open<Buffer, Buffer>(options);
-}
 import { msg } from './msg.js';
 import { Lmdb1Reader, buildLmdb1, lmdbFormatVersion } from './dict_lmdb1.js';
 import {
@@ -46,6 +39,13 @@ import {
   dupAction,
   type UpdateResult,
 } from './dict.js';
+
+/** The lmdb binding is loaded on first use: format-1 tables and most commands never need it. */
+let lmdbModule: typeof import('lmdb') | undefined;
+function lmdbOpen(options: RootDatabaseOptionsWithPath): RootDatabase<Buffer, Buffer> {
+  lmdbModule ??= createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
+  return lmdbModule.open<Buffer, Buffer>(options);
+}
 
 /** file suffix per type */
 export function lmdbSuffix(type: string): string {

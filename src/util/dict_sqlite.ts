@@ -15,6 +15,9 @@ import { strerror } from './msg_logwriter.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
+import { parseMainCf, splitList, ConfigFileError } from '../global/mail_conf.js';
+import { msg } from './msg.js';
+import { DICT_FLAG, DictBase, DictError, DictOpenError, dictMainConfig } from './dict.js';
 
 /** better-sqlite3 is loaded on first use (only sqlite: tables need it). */
 let sqliteModule: typeof Database | undefined;
@@ -22,9 +25,6 @@ function openSqlite(path: string, options: Database.Options): Database.Database 
   sqliteModule ??= createRequire(import.meta.url)('better-sqlite3') as typeof Database;
   return new sqliteModule(path, options);
 }
-import { parseMainCf, splitList, ConfigFileError } from '../global/mail_conf.js';
-import { msg } from './msg.js';
-import { DICT_FLAG, DictBase, DictError, DictOpenError, dictMainConfig } from './dict.js';
 
 const KEY_DOMAIN = 1;
 const KEY_USER = 2;

@@ -24,11 +24,10 @@ import { LogWriter, LogfileError, logwriterOneShot, strerror } from './msg_logwr
 import { loggerTimestamp } from './msg_time.js';
 import type { MsgOutput, Severity } from './msg.js';
 
-/** Text beyond this many characters (after the severity prefix) is cut off. */
-
 /** how long a daemon waits for the postlog socket before writing the log file itself */
 const SOCKET_WAIT_MS = 5000;
 
+/** Text beyond this many characters (after the severity prefix) is cut off. */
 export const MSG_LOGGER_RECLEN = 2000;
 
 /**
