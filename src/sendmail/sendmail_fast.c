@@ -241,6 +241,14 @@ static void reset_signals(void)
         signal(sigs[i], SIG_DFL);
 }
 
+/* exec_node_argv - exec node (from $PATH, else the node that built us) with default signals; returns only on failure */
+static void exec_node_argv(char **av)
+{
+    reset_signals();
+    execvp("node", av);
+    execv(NODE_EXEC_PATH, av);
+}
+
 /* exec_node - run `node ORIGINAL_ARGV0 args...`; returns only on failure */
 static void exec_node(void)
 {
@@ -253,9 +261,7 @@ static void exec_node(void)
     for (i = 1; i < g_argc; i++)
         av[i] = g_argv[i];
     av[g_argc] = 0;
-    reset_signals();
-    execvp("node", av);
-    execv(NODE_EXEC_PATH, av);
+    exec_node_argv(av);
     {
         char text[512];
 
@@ -1242,9 +1248,7 @@ static void report_log(void)
             dup2(null, 0);
             dup2(null, 1);
         }
-        reset_signals();
-        execvp("node", av);
-        execv(NODE_EXEC_PATH, av);
+        exec_node_argv(av);
         _exit(1);
     }
     if (pid > 0)
