@@ -102,7 +102,6 @@ export function isHeaderLen(line: string): number {
   return 0;
 }
 
-
 /** actLog - "ID: action: class content from origin; from=<> to=<> proto= helo=<>: text" (cleanup_act_log). */
 export function actLog(state: CleanupState, action: string, cls: string, content: string, text: string): void {
   const origin = state.attr.get('log_message_origin') ?? 'unknown';
