@@ -125,6 +125,8 @@ export function fdRelayListen(): void {
 /** expectFd - the handle for a token, or null when none arrives in time. */
 export function expectFd(token: string, timeoutMs: number): Promise<RawHandle | null> {
   fdRelayListen();
+  // a second wait for the same token replaces the first (its timer must not end this one)
+  cancelFd(token);
   const early = unclaimed.get(token);
   if (early) {
     unclaimed.delete(token);
