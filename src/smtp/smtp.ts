@@ -28,7 +28,7 @@ import { readMessageLines } from '../global/mail_copy.js';
 import { DSN_NOTIFY, DSN_RET } from '../global/rec_type.js';
 import { readReply, replyDsn, SmtpProtocolError, type SmtpReply } from './smtp_chat.js';
 import { connectTarget, LookupError, parseNextHop, resolveTargets, targetLabel, type NextHop, type SmtpTarget } from './smtp_connect.js';
-import { assess, caList, clientCredentials, peerCertLine, peerDepthLines, lookupPolicy, param, startTls, trustWord, verifyLevel, TlsPolicyInvalid, type TlsPolicy } from './smtp_tls.js';
+import { assess, clientContext, clientCredentials, peerCertLine, peerDepthLines, lookupPolicy, param, startTls, trustWord, verifyLevel, TlsPolicyInvalid, type TlsPolicy } from './smtp_tls.js';
 import { saslCredentials } from './smtp_sasl.js';
 import { rewriteHeader } from './smtp_generic.js';
 import { mimeDowngrade } from './smtp_mime.js';
@@ -440,7 +440,7 @@ export class SmtpAgent {
       const creds = clientCredentials(this.config, this.prefix);
       if (creds === 'unavailable') throw new Error('TLS engine unavailable');
       if ((Number(param(this.config, this.prefix, 'tls_loglevel')) || 0) >= 2) msg.info(`setting up TLS connection to ${targetLabel(s.target)}`);
-      tsock = await startTls(s.sock, sni, caList(this.config, this.prefix), this.t.helo, creds);
+      tsock = await startTls(s.sock, sni, clientContext(this.config, this.prefix, creds), this.t.helo);
     } catch (err) {
       this.dropSession(s, false);
       msg.info(`SSL_connect error to ${targetLabel(s.target)}: ${(err as Error).message}`);

@@ -18,7 +18,7 @@
  * established to host[addr]:port: TLSv1.3 with cipher ...").
  */
 
-import { connect as tlsConnect, type TLSSocket, type PeerCertificate } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -212,15 +212,39 @@ export function clientCredentials(config: MailConfig, prefix: string): Credentia
   return result;
 }
 
+const contexts = new WeakMap<MailConfig, Map<string, SecureContext | Error>>();
+
+/**
+ * clientContext - the client TLS context of this process: the trust anchors
+ * (caList) and our credentials, built once (Postfix tls_client_init), not
+ * per connection; an error (e.g. an unreadable CAfile) is kept and thrown
+ * again for each handshake.
+ */
+export function clientContext(config: MailConfig, prefix: string, creds: Credentials | null): SecureContext {
+  let cache = contexts.get(config);
+  if (!cache) contexts.set(config, (cache = new Map()));
+  let ctx = cache.get(prefix);
+  if (ctx === undefined) {
+    try {
+      // ca: [] keeps Node's own root store out
+      ctx = createSecureContext({ ca: caList(config, prefix), ...(creds ?? {}) });
+    } catch (e) {
+      ctx = e as Error;
+    }
+    cache.set(prefix, ctx);
+  }
+  if (ctx instanceof Error) throw ctx;
+  return ctx;
+}
+
 /** startTls - client handshake over an open socket (after "220 Ready to start TLS"). */
-export function startTls(sock: Socket, servername: string, ca: string[], timeoutMs: number, creds: Credentials | null = null): Promise<TLSSocket> {
+export function startTls(sock: Socket, servername: string, secureContext: SecureContext, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const opts = {
       socket: sock,
-      ca: ca.length ? ca : [],
+      secureContext,
       rejectUnauthorized: false,
       ...(servername && !isIP(servername) ? { servername } : {}),
-      ...(creds ?? {}),
     };
     const t = tlsConnect(opts);
     const timer = setTimeout(() => {
