@@ -127,6 +127,53 @@ class FileRecordReader {
   }
 }
 
+/** The per-recipient records seen since the last recipient (ORCP, dsn_orig_rcpt, notify_flags). */
+interface PendingRecipient {
+  orig: string;
+  dsnOrcpt: string;
+  notify: number;
+}
+
+/**
+ * recipientRecord - one record as Postfix qmgr_message_read treats the
+ * records of a recipient: the recipient for an R record, null for a
+ * record that was consumed (ORCP, DSN attributes, done recipients), and
+ * undefined for a record that is not about a recipient.
+ */
+function recipientRecord(p: PendingRecipient, type: number, text: string, offset: number): QmgrRecipient | null | undefined {
+  switch (type) {
+    case REC.ATTR: {
+      const eq = text.indexOf('=');
+      if (eq <= 0) throw new CorruptQueueFile(`bad attribute record at offset ${offset}`);
+      const name = text.slice(0, eq);
+      if (name === 'dsn_orig_rcpt') p.dsnOrcpt = text.slice(eq + 1);
+      else if (name === 'notify_flags') p.notify = Number(text.slice(eq + 1)) || 0;
+      else return undefined;
+      return null;
+    }
+    case REC.DSN_ORCPT:
+      p.dsnOrcpt = text;
+      return null;
+    case REC.DSN_NOTIFY:
+      p.notify = Number(text) || 0;
+      return null;
+    case REC.ORCP:
+      p.orig = text;
+      return null;
+    case REC.RCPT:
+    case REC.DONE:
+    case REC.DRCP: {
+      const r = type === REC.RCPT ? { address: text, orig: p.orig, offset, dsnOrcpt: p.dsnOrcpt, notify: p.notify } : null;
+      p.orig = '';
+      p.dsnOrcpt = '';
+      p.notify = 0;
+      return r;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /**
  * readQueueFile - the envelope and extracted information of the file at path.
  * The file is read synchronously: it is local and small, and a thread-pool
@@ -168,27 +215,9 @@ async function readFrom(fd: number, queueId: string, limit: number): Promise<Qmg
   let sawSize = false;
   let sawSender = false;
   let sawVerp = false;
-  let pendingOrig = '';
-  let pendingDsnOrcpt = '';
-  let pendingNotify = 0;
   let segment: 'envelope' | 'extracted' = 'envelope';
 
-  const takeRecipient = (type: number, data: Buffer, offset: number) => {
-    if (type === REC.RCPT && info.recipients.length >= limit) {
-      info.unread++;
-    } else if (type === REC.RCPT) {
-      info.recipients.push({
-        address: data.toString('utf8'),
-        orig: pendingOrig,
-        offset,
-        dsnOrcpt: pendingDsnOrcpt,
-        notify: pendingNotify,
-      });
-    }
-    pendingOrig = '';
-    pendingDsnOrcpt = '';
-    pendingNotify = 0;
-  };
+  const pending: PendingRecipient = { orig: '', dsnOrcpt: '', notify: 0 };
 
   for (;;) {
     if (info.unread === 0 && info.recipients.length === limit && info.resume === null && limit > 0) {
@@ -203,6 +232,13 @@ async function readFrom(fd: number, queueId: string, limit: number): Promise<Qmg
       throw new CorruptQueueFile(`unexpected record type ${type} in ${segment} segment at offset ${offset}`);
     }
     const text = data.toString('utf8');
+    const rcpt = recipientRecord(pending, type, text, offset);
+    if (rcpt !== undefined) {
+      if (rcpt === null) continue;
+      if (info.recipients.length < limit) info.recipients.push(rcpt);
+      else info.unread++;
+      continue;
+    }
     switch (type) {
       case REC.SIZE: {
         const f = text.trim().split(/\s+/).map(Number);
@@ -221,34 +257,16 @@ async function readFrom(fd: number, queueId: string, limit: number): Promise<Qmg
         sawSender = true;
         break;
       case REC.ATTR: {
+        // the other attributes (recipientRecord() took the recipient's and checked the syntax)
         const eq = text.indexOf('=');
-        if (eq <= 0) throw new CorruptQueueFile(`bad attribute record at offset ${offset}`);
-        const name = text.slice(0, eq);
-        const value = text.slice(eq + 1);
-        if (name === 'dsn_orig_rcpt') pendingDsnOrcpt = value;
-        else if (name === 'notify_flags') pendingNotify = Number(value) || 0;
-        else info.attrs.set(name, value);
+        info.attrs.set(text.slice(0, eq), text.slice(eq + 1));
         break;
       }
-      case REC.DSN_ORCPT:
-        pendingDsnOrcpt = text;
-        break;
-      case REC.DSN_NOTIFY:
-        pendingNotify = Number(text) || 0;
-        break;
       case REC.DSN_ENVID:
         info.attrs.set('envelope_id', text);
         break;
       case REC.DSN_RET:
         info.attrs.set('ret_flags', text);
-        break;
-      case REC.ORCP:
-        pendingOrig = text;
-        break;
-      case REC.RCPT:
-      case REC.DONE:
-      case REC.DRCP:
-        takeRecipient(type, data, offset);
         break;
       case REC.WARN:
         info.warnTime = Number(text.trim()) || 0;
@@ -301,9 +319,7 @@ export async function readRecipientSlice(
     const reader = new FileRecordReader(fd, resume.offset);
     const recipients: QmgrRecipient[] = [];
     let segment = resume.segment;
-    let orig = '';
-    let dsnOrcpt = '';
-    let notify = 0;
+    const pending: PendingRecipient = { orig: '', dsnOrcpt: '', notify: 0 };
     for (;;) {
       if (recipients.length >= limit) {
         return { recipients, resume: { ...resume, offset: reader.position, segment } };
@@ -315,32 +331,10 @@ export async function readRecipientSlice(
       if (!recTypeAllowed(allowed, type)) {
         throw new CorruptQueueFile(`unexpected record type ${type} in ${segment} segment at offset ${offset}`);
       }
+      const rcpt = recipientRecord(pending, type, data.toString('utf8'), offset);
+      if (rcpt) recipients.push(rcpt);
+      if (rcpt !== undefined) continue;
       switch (type) {
-        case REC.ATTR: {
-          const text = data.toString('utf8');
-          const eq = text.indexOf('=');
-          if (eq <= 0) throw new CorruptQueueFile(`bad attribute record at offset ${offset}`);
-          if (text.slice(0, eq) === 'dsn_orig_rcpt') dsnOrcpt = text.slice(eq + 1);
-          else if (text.slice(0, eq) === 'notify_flags') notify = Number(text.slice(eq + 1)) || 0;
-          break;
-        }
-        case REC.DSN_ORCPT:
-          dsnOrcpt = data.toString('utf8');
-          break;
-        case REC.DSN_NOTIFY:
-          notify = Number(data.toString('utf8')) || 0;
-          break;
-        case REC.ORCP:
-          orig = data.toString('utf8');
-          break;
-        case REC.RCPT:
-        case REC.DONE:
-        case REC.DRCP:
-          if (type === REC.RCPT) recipients.push({ address: data.toString('utf8'), orig, offset, dsnOrcpt, notify });
-          orig = '';
-          dsnOrcpt = '';
-          notify = 0;
-          break;
         case REC.MESG: {
           segment = 'extracted';
           const xtra = resume.dataOffset + resume.dataSize;
