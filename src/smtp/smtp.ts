@@ -759,22 +759,11 @@ export class SmtpAgent {
     list.push(s);
     idle.set(s.key, list);
     s.idleTimer = setTimeout(() => {
-      const l = idle.get(s.key);
-      if (l) {
-        const i = l.indexOf(s);
-        if (i >= 0) l.splice(i, 1);
-        if (l.length === 0) idle.delete(s.key);
-      }
+      unlistIdle(s);
       this.dropSession(s, true);
     }, limit * 1000);
     s.idleTimer.unref?.();
-    s.sock.once('close', () => {
-      const l = idle.get(s.key);
-      if (!l) return;
-      const i = l.indexOf(s);
-      if (i >= 0) l.splice(i, 1);
-      if (l.length === 0) idle.delete(s.key);
-    });
+    s.sock.once('close', () => unlistIdle(s));
   }
 
   /** dropSession - end a session, politely (QUIT) when it is in a sane state. */
@@ -810,6 +799,15 @@ function markDecided(status: DeliveryStatus, r: DeliverRecipient): void {
 
 function statusDecided(status: DeliveryStatus, r: DeliverRecipient): boolean {
   return decidedRecipients.get(status)?.has(r) ?? false;
+}
+
+/** unlistIdle - forget an idle session (it timed out or the server closed it). */
+function unlistIdle(s: Session): void {
+  const l = idle.get(s.key);
+  if (!l) return;
+  const i = l.indexOf(s);
+  if (i >= 0) l.splice(i, 1);
+  if (l.length === 0) idle.delete(s.key);
 }
 
 function takeIdle(key: string): Session | undefined {
