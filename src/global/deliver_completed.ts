@@ -20,34 +20,25 @@ const DONE = Buffer.from([REC.DONE]);
  */
 export async function deliverCompleted(source: string | FileHandle | number, offsets: number[]): Promise<void> {
   if (offsets.length === 0) return;
-  if (typeof source === 'number') return completedFd(source, offsets);
-  const owned = typeof source === 'string';
-  const fh = typeof source === 'string' ? await open(source, 'r+') : source;
-  const path = typeof source === 'string' ? source : 'queue file';
+  if (typeof source !== 'string') return completedFd(typeof source === 'number' ? source : source.fd, offsets, 'queue file');
+  const fh = await open(source, 'r+');
   try {
-    const probe = Buffer.alloc(1);
-    for (const offset of offsets) {
-      await fh.read(probe, 0, 1, offset);
-      if (probe[0] !== REC.RCPT && probe[0] !== REC.DONE) {
-        throw new Error(`${path}: offset ${offset}: not a recipient record`);
-      }
-      await fh.write(DONE, 0, 1, offset);
-    }
+    completedFd(fh.fd, offsets, source);
   } finally {
-    if (owned) await fh.close();
+    await fh.close();
   }
 }
 
 /**
- * completedFd - the same on an open descriptor: one-byte reads and writes,
+ * completedFd - the marks on an open descriptor: one-byte reads and writes,
  * synchronous (page cache), no thread-pool round trip.
  */
-function completedFd(fd: number, offsets: number[]): void {
+function completedFd(fd: number, offsets: number[], path: string): void {
   const probe = Buffer.alloc(1);
   for (const offset of offsets) {
     readSync(fd, probe, 0, 1, offset);
     if (probe[0] !== REC.RCPT && probe[0] !== REC.DONE) {
-      throw new Error(`queue file: offset ${offset}: not a recipient record`);
+      throw new Error(`${path}: offset ${offset}: not a recipient record`);
     }
     writeSync(fd, DONE, 0, 1, offset);
   }
