@@ -21,7 +21,7 @@ import type { MailConfig } from '../global/mail_conf.js';
 import { splitList } from '../global/mail_conf.js';
 import { quoteLocal, validHostname, validHostaddr, allPrint } from './smtpd_addr.js';
 import { Maps, TableError, mailAddrFind, openTable, type Table } from './smtpd_tables.js';
-import { NamadrList, Resolver, RESOLVE, ownAddresses, type ResolveReply, DomainList } from './smtpd_resolve.js';
+import { NamadrList, Resolver, RESOLVE, ownAddresses, type ResolveReply, DomainList, dnsStrerror } from './smtpd_resolve.js';
 import { saslMethod, saslUsername } from './smtpd_sasl.js';
 import { MAIL_ERROR, CLEANUP_FLAG, type SmtpdState, WHERE } from './smtpd_state.js';
 import { rejectUnverifiedAddress, permitMxBackup } from './smtpd_verify.js';
@@ -795,7 +795,7 @@ async function checkServerAccess(state: SmtpdState, table: string, name: string,
         result = await lookup(domain);
       }
     } catch (e) {
-      msg.warn(`Unable to look up ${type} host for ${domain || name}: ${dnsErrorText(e)}`);
+      msg.warn(`Unable to look up ${type} host for ${domain || name}: ${dnsStrerror(e)}`);
       return CHECK_DUNNO;
     }
     if (result === 'nullmx') return CHECK_DUNNO;
@@ -820,7 +820,7 @@ async function checkServerAccess(state: SmtpdState, table: string, name: string,
     try {
       addrs = await dnsPromises.lookup(server, { all: true });
     } catch (e) {
-      if (type !== 'A') msg.warn(`Unable to look up ${type} host ${server} for ${replyClass} ${replyName}: ${dnsErrorText(e)}`);
+      if (type !== 'A') msg.warn(`Unable to look up ${type} host ${server} for ${replyClass} ${replyName}: ${dnsStrerror(e)}`);
       continue;
     }
     for (const { address } of addrs) {
@@ -833,13 +833,6 @@ async function checkServerAccess(state: SmtpdState, table: string, name: string,
     }
   }
   return CHECK_DUNNO;
-}
-
-function dnsErrorText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOTFOUND' || code === 'NXDOMAIN') return 'Host not found';
-  if (code === 'ENODATA') return 'No address associated with hostname';
-  return 'Host not found, try again';
 }
 
 const MAP_COMMANDS = new Set([

@@ -196,6 +196,19 @@ export function ownAddresses(config: MailConfig): Set<string> {
 }
 
 /**
+ * dnsStrerror - the resolver's h_errno text Postfix prints for a failed DNS
+ * lookup (dns_strerror): SERVFAIL and time-outs are TRY_AGAIN; REFUSED,
+ * FORMERR and NOTIMP are NO_RECOVERY.
+ */
+export function dnsStrerror(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOTFOUND' || code === 'NXDOMAIN') return 'Host not found';
+  if (code === 'ENODATA') return 'No address associated with hostname';
+  if (code === 'EREFUSED' || code === 'EFORMERR' || code === 'ENOTIMP') return 'Non-recoverable error';
+  return 'Host not found, try again';
+}
+
+/**
  * Resolver - smtpd_resolve_addr(): rewrite the address in the "remote"
  * context, ask the trivial-rewrite resolve service, case-fold the
  * resolved recipient, and cache the last answers. A resolve service that

@@ -14,7 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { msg } from '../util/msg.js';
 import { verifyQuery, VRFY_STAT, DEL_RCPT_STAT } from '../global/verify_clnt.js';
-import { NamadrList, RESOLVE } from './smtpd_resolve.js';
+import { NamadrList, RESOLVE, dnsStrerror } from './smtpd_resolve.js';
 import { MAIL_ERROR, type SmtpdState } from './smtpd_state.js';
 import {
   CHECK_DUNNO, CHECK_OK, NAME, cc, checkReject, deferIf, deferIfPermitAction, dnsResolver, rejectDictRetry,
@@ -60,15 +60,6 @@ export async function rejectUnverifiedAddress(
       msg.warn(`unknown address verification status ${answer.addrStatus}`);
       return CHECK_DUNNO;
   }
-}
-
-/** dnsStrerror - the h_errno text Postfix prints for a failed lookup. */
-function dnsStrerror(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOTFOUND' || code === 'NXDOMAIN') return 'Host not found';
-  if (code === 'ENODATA') return 'No address associated with hostname';
-  if (code === 'EREFUSED' || code === 'ESERVFAIL' || code === 'EBADRESP' || code === 'EFORMERR') return 'Non-recoverable error';
-  return 'Host not found, try again';
 }
 
 function isNotFound(e: unknown): boolean {
