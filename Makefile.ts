@@ -38,6 +38,7 @@ import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildNative } from './src/sendmail/build_native.js';
+import { getpwnam } from './src/util/mypwd.js';
 
 /** The package root (this file runs as dist/Makefile.js). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -184,9 +185,9 @@ export function embeddedSettings(root: string, varDir: string): Array<[string, s
   if (!isRoot()) {
     const me = userInfo();
     s.push(['mail_owner', me.username], ['setgid_group', groupName(me.gid)], ['default_privs', me.username]);
-  } else if (!accountExists('postfix')) {
+  } else if (!getpwnam('postfix')) {
     // As root without a postfix account: run the daemons as an existing unprivileged account.
-    const nobody = passwdEntry('nobody');
+    const nobody = getpwnam('nobody');
     if (nobody) {
       s.push(['mail_owner', 'nobody'], ['setgid_group', groupName(nobody.gid)]);
       process.stderr.write(
@@ -197,23 +198,6 @@ export function embeddedSettings(root: string, varDir: string): Array<[string, s
     }
   }
   return s;
-}
-
-/** passwdEntry - name, uid and gid of an account from /etc/passwd, if it exists. */
-function passwdEntry(name: string): { uid: number; gid: number } | undefined {
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 7 && f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
-    }
-  } catch {
-    // no passwd file
-  }
-  return undefined;
-}
-
-function accountExists(name: string): boolean {
-  return passwdEntry(name) !== undefined;
 }
 
 /** embeddedBanner - where the ./var instance keeps things and how to send a first message. */
