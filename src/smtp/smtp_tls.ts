@@ -21,15 +21,14 @@
 import { connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { MailConfig } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
 import { splitList } from '../global/mail_conf.js';
 import { tlsSummary } from '../tls/tls_misc.js';
 import { certFprint, digestLength, fingerprintDigest, fprintCompatText, hexDecodeOpt, pkeyFprint, validDigest } from '../tls/tls_fprint.js';
 import { msg } from '../util/msg.js';
-import { chainTopIssuer, issuerCN, peerCN, peerCertInfo, peerX509, verifyDepthLines } from '../tls/tls_verify.js';
+import { caCerts, chainTopIssuer, issuerCN, peerCN, peerCertInfo, peerX509, verifyDepthLines } from '../tls/tls_verify.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'fingerprint' | 'verify' | 'secure';
 
@@ -132,20 +131,14 @@ export async function lookupPolicy(config: MailConfig, prefix: string, nexthop: 
 }
 
 /** caList - the trust anchors (smtp_tls_CAfile, smtp_tls_CApath); never the system store. */
-export function caList(config: MailConfig, prefix: string): string[] {
-  const out: string[] = [];
-  const file = param(config, prefix, 'tls_CAfile');
-  if (file) out.push(readFileSync(file, 'utf8'));
+export function caList(config: MailConfig, prefix: string): Buffer[] {
   let dir = '';
   try {
     dir = param(config, prefix, 'tls_CApath');
   } catch {
     dir = '';
   }
-  if (dir) {
-    for (const f of readdirSync(dir)) if (/\.(pem|crt|\d)$/.test(f)) out.push(readFileSync(join(dir, f), 'utf8'));
-  }
-  return out;
+  return caCerts(param(config, prefix, 'tls_CAfile'), dir);
 }
 
 export interface TlsResult {

@@ -28,9 +28,7 @@ import { splitList } from '../global/mail_conf.js';
 import { MAIL_ERROR, type SmtpdState } from './smtpd_state.js';
 import { helloKeyExchange, tlsParts, type TlsParts } from '../tls/tls_misc.js';
 import { fingerprintDigest, validDigest } from '../tls/tls_fprint.js';
-import { NO_PEER_CERT, peerCertInfo, verifyDepthLines, verifyErrorText, type PeerCertInfo } from '../tls/tls_verify.js';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { NO_PEER_CERT, caCerts, peerCertInfo, verifyDepthLines, verifyErrorText, type PeerCertInfo } from '../tls/tls_verify.js';
 import { smtpdChatQuery, smtpdChatReply } from './smtpd_chat.js';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt';
@@ -96,18 +94,6 @@ function readPem(file: string, text: string): Buffer {
   }
 }
 
-/** caCerts - the PEM texts of smtpd_tls_CAfile and of the certificates in smtpd_tls_CApath. */
-function caCerts(config: MailConfig): Buffer[] {
-  const out: Buffer[] = [];
-  const file = config.str('smtpd_tls_CAfile');
-  if (file) out.push(readFileSync(file));
-  const dir = config.str('smtpd_tls_CApath');
-  if (dir) {
-    for (const f of readdirSync(dir).sort()) if (/\.(pem|crt|\d+)$/.test(f)) out.push(readFileSync(join(dir, f)));
-  }
-  return out;
-}
-
 /** tlsContext - the server TLS context (null: no usable certificate; logged once). */
 export function tlsContext(config: MailConfig): SecureContext | null {
   if (contexts.has(config)) return contexts.get(config)!;
@@ -143,7 +129,7 @@ export function tlsContext(config: MailConfig): SecureContext | null {
     }
     let ca: Buffer[] = [];
     try {
-      ca = caCerts(config);
+      ca = caCerts(config.str('smtpd_tls_CAfile'), config.str('smtpd_tls_CApath'));
     } catch {
       // Postfix tls_set_ca_certificate_info(): unusable CA data turns TLS off
       const file = config.str('smtpd_tls_CAfile');

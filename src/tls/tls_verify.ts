@@ -11,8 +11,24 @@
  */
 
 import { X509Certificate } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import { certFprint, pkeyFprint } from './tls_fprint.js';
+
+/**
+ * caCerts - the trust anchors: the PEM text of a CAfile and of the
+ * certificates in a CApath (*.pem, *.crt and the hashed "xxxxxxxx.0" names),
+ * in name order. Throws when one cannot be read.
+ */
+export function caCerts(file: string, dir: string): Buffer[] {
+  const out: Buffer[] = [];
+  if (file) out.push(readFileSync(file));
+  if (dir) {
+    for (const f of readdirSync(dir).sort()) if (/\.(pem|crt|\d+)$/.test(f)) out.push(readFileSync(join(dir, f)));
+  }
+  return out;
+}
 
 /** What a session knows about the peer certificate (TLS_SESS_STATE peer_*). */
 export interface PeerCertInfo {
