@@ -10,11 +10,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { certFprint, digestEncode, hexDecodeOpt, pkeyFprint, fprintCompatText, validDigest, digestLength } from '../../src/tls/tls_fprint.js';
-import { issuerCN, nameOneline, peerCN, verifyErrorText, NO_PEER_CERT } from '../../src/tls/tls_verify.js';
+import { caCerts, issuerCN, nameOneline, peerCN, verifyErrorText, NO_PEER_CERT } from '../../src/tls/tls_verify.js';
 import { commentSanitize } from '../../src/smtpd/smtpd_data.js';
 import { MailConfig } from '../../src/global/mail_conf.js';
 import { parsePolicy } from '../../src/smtp/smtp_tls.js';
@@ -136,4 +136,19 @@ test('the server key exchange is predicted from the ClientHello as OpenSSL choos
   assert.equal(helloKeyExchange(await clientHello({ ecdhCurve: 'P-384:X25519' })), ' key-exchange ECDHE (secp384r1)');
   assert.equal(helloKeyExchange(Buffer.from([0x16, 3, 1, 0, 4, 1, 0, 0, 40])), '');
   assert.equal(helloKeyExchange(Buffer.from('EHLO x\r\n')), '');
+});
+
+test('caCerts: the CAfile, then CApath files named *.pem, *.crt or hashed (*.0, *.10) in name order; others ignored', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cacerts-'));
+  try {
+    const path = join(dir, 'path');
+    mkdirSync(path);
+    writeFileSync(join(dir, 'file.pem'), 'F');
+    for (const [name, text] of [['b.crt', 'B'], ['a.pem', 'A'], ['1234abcd.0', 'H0'], ['1234abcd.10', 'H10'], ['README', 'no'], ['c.key', 'no']]) writeFileSync(join(path, name), text);
+    assert.deepEqual(caCerts(join(dir, 'file.pem'), path).map(String), ['F', 'H0', 'H10', 'A', 'B']);
+    assert.deepEqual(caCerts('', ''), []);
+    assert.throws(() => caCerts(join(dir, 'missing.pem'), ''), { code: 'ENOENT' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
