@@ -35,6 +35,7 @@ import { mimeDowngrade } from './smtp_mime.js';
 import { splitList } from '../global/mail_conf.js';
 import { Maps } from '../global/maps.js';
 import { ScacheClient } from '../scache/scache_clnt.js';
+import { xtextQuote } from '../global/xtext.js';
 
 interface Session {
   target: SmtpTarget;
@@ -536,7 +537,7 @@ export class SmtpAgent {
     if (s.features.has('8BITMIME') && req.encoding === '8bit') mail += ' BODY=8BITMIME';
     if (s.features.has('DSN')) {
       if (req.dsn_ret) mail += ` RET=${req.dsn_ret & DSN_RET.HDRS ? 'HDRS' : 'FULL'}`;
-      if (req.dsn_envid) mail += ` ENVID=${xtext(req.dsn_envid)}`;
+      if (req.dsn_envid) mail += ` ENVID=${xtextQuote(req.dsn_envid)}`;
     }
     const rcptCmds = rcpts.map((r, i) => {
       let c = `RCPT TO:<${rcptAddrs[i]}>`;
@@ -894,20 +895,10 @@ function notifyText(flags: number): string {
   return parts.join(',');
 }
 
-/** xtext - RFC 3461 encoding of ENVID/ORCPT values. */
-function xtext(value: string): string {
-  let out = '';
-  for (const ch of Buffer.from(value, 'utf8')) {
-    if (ch < 33 || ch > 126 || ch === 0x2b || ch === 0x3d) out += '+' + ch.toString(16).toUpperCase().padStart(2, '0');
-    else out += String.fromCharCode(ch);
-  }
-  return out;
-}
-
 function orcptText(dsnOrcpt: string): string {
   const semi = dsnOrcpt.indexOf(';');
-  if (semi < 0) return `rfc822;${xtext(dsnOrcpt)}`;
-  return `${dsnOrcpt.slice(0, semi)};${xtext(dsnOrcpt.slice(semi + 1))}`;
+  if (semi < 0) return `rfc822;${xtextQuote(dsnOrcpt)}`;
+  return `${dsnOrcpt.slice(0, semi)};${xtextQuote(dsnOrcpt.slice(semi + 1))}`;
 }
 
 export async function main(argv: string[]): Promise<void> {

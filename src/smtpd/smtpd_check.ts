@@ -26,6 +26,7 @@ import { saslMethod, saslUsername } from './smtpd_sasl.js';
 import { MAIL_ERROR, CLEANUP_FLAG, type SmtpdState, WHERE } from './smtpd_state.js';
 import { rejectUnverifiedAddress, permitMxBackup } from './smtpd_verify.js';
 import { fprintCompatText } from '../tls/tls_fprint.js';
+import { xtextQuote } from '../global/xtext.js';
 
 export const CHECK_DUNNO = 0;
 export const CHECK_OK = 1;
@@ -1388,15 +1389,6 @@ function mapSearch(spec: string): { table: string; order: string[] | null } | nu
   const r = { table, order };
   mapSearches.set(spec, r);
   return r;
-}
-
-/** xtextQuote - RFC 3461 xtext as Postfix xtext_quote(): "+XX" for bytes outside "!".."~", "+" and "=". */
-function xtextQuote(text: string): string {
-  let out = '';
-  for (const b of Buffer.from(text, 'utf8')) {
-    out += b < 33 || b > 126 || b === 0x2b || b === 0x3d ? '+' + b.toString(16).toUpperCase().padStart(2, '0') : String.fromCharCode(b);
-  }
-  return out;
 }
 
 /** checkPolicyService - the policy delegation protocol (check_policy_service). */
