@@ -16,6 +16,7 @@
  * that is not safely on disk.
  */
 
+import { closeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { msg } from '../util/msg.js';
 import { sendAttrs, readAttrs } from '../util/attr.js';
@@ -438,8 +439,10 @@ export async function cleanupFlush(state: CleanupState): Promise<number> {
   let ok = state.errs === 0 && (state.flags & CLEANUP_FLAG.DISCARD) === 0;
   if (ok) {
     try {
-      await mailQueueComplete(state.fh);
-      await state.fh.close();
+      await mailQueueComplete(state.fd);
+      const fd = state.fd;
+      state.fd = -1;
+      closeSync(fd); // an error here (NFS) is reported, as Postfix's vstream_fclose()
       if (state.flags & CLEANUP_FLAG.HOLD) {
         await mailQueueRename(g.config, state.queueId, 'incoming', 'hold');
         state.queueName = 'hold';
@@ -447,10 +450,11 @@ export async function cleanupFlush(state: CleanupState): Promise<number> {
     } catch (e) {
       msg.warn(`${state.queueId}: ${(e as Error).message}`);
       state.errs |= CLEANUP_STAT.WRITE;
+      state.closeFile();
       ok = false;
     }
   } else {
-    await state.fh.close().catch(() => undefined);
+    state.closeFile();
   }
   if (!ok) {
     await rm(mailQueuePath(g.config, 'trace', state.queueId), { force: true }).catch(() => undefined);
@@ -461,16 +465,16 @@ export async function cleanupFlush(state: CleanupState): Promise<number> {
 
 /** cleanupService - serve one client: one message (cleanup_service). */
 export async function cleanupService(stream: VStream, g: CleanupGlobals): Promise<void> {
-  let entered: Awaited<ReturnType<typeof mailQueueEnter>>;
+  let entered: ReturnType<typeof mailQueueEnter>;
   try {
-    entered = await mailQueueEnter(g.config, 'incoming');
+    entered = mailQueueEnter(g.config, 'incoming');
   } catch (e) {
     // Postfix dies here (msg_fatal); the client sees the connection close and defers.
     msg.warn(`mail_queue_enter: create file incoming: ${errnoText(e as NodeJS.ErrnoException)}`);
     stream.close();
     return;
   }
-  const state = new CleanupState(g, entered.id, entered.path, entered.fh, entered.time.sec);
+  const state = new CleanupState(g, entered.id, entered.path, entered.fd, entered.time.sec);
   const c: Ctx = { state, parser: null };
   let finished = false;
   try {
@@ -551,7 +555,7 @@ export async function cleanupService(stream: VStream, g: CleanupGlobals): Promis
     }
   } finally {
     if (!finished) {
-      await state.fh.close().catch(() => undefined);
+      state.closeFile();
       await rm(mailQueuePath(g.config, 'incoming', state.queueId), { force: true }).catch(() => undefined);
     }
   }

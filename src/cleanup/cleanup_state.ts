@@ -8,7 +8,8 @@
  * would exceed message_size_limit.
  */
 
-import type { FileHandle } from 'node:fs/promises';
+import { writeSync } from 'node:fs';
+import { closeQuietly } from '../global/mail_queue.js';
 import { encodeRecord } from '../global/record.js';
 import { REC } from '../global/rec_type.js';
 import { CLEANUP_STAT, CLEANUP_FLAG } from '../global/cleanup_user.js';
@@ -34,7 +35,8 @@ export class CleanupState {
   queueId: string;
   queueName = 'incoming';
   path: string;
-  fh: FileHandle;
+  /** the queue file's descriptor; -1 once closed (closeFile) */
+  fd: number;
   /** creation time of the queue file (Message-Id time stamp) */
   ctime: number;
   flags = 0;
@@ -77,11 +79,11 @@ export class CleanupState {
   private sizeWarned = false;
   writeError: Error | null = null;
 
-  constructor(g: CleanupGlobals, queueId: string, path: string, fh: FileHandle, ctime: number) {
+  constructor(g: CleanupGlobals, queueId: string, path: string, fd: number, ctime: number) {
     this.g = g;
     this.queueId = queueId;
     this.path = path;
-    this.fh = fh;
+    this.fd = fd;
     this.ctime = ctime;
   }
 
@@ -156,7 +158,7 @@ export class CleanupState {
     this.offsetBase += buf.length;
     this.pendingLen = 0;
     try {
-      await this.fh.write(buf, 0, buf.length, at);
+      this.writeFully(buf, at);
     } catch (e) {
       if (!this.writeError) {
         this.writeError = e as Error;
@@ -175,6 +177,19 @@ export class CleanupState {
   /** writeAt - overwrite bytes at a file offset (the size record). */
   async writeAt(offset: number, data: Buffer): Promise<void> {
     await this.flush();
-    await this.fh.write(data, 0, data.length, offset);
+    this.writeFully(data, offset);
+  }
+
+  /** writeFully - write all of a buffer at an offset: a plain write(2) into the page cache, as Postfix's cleanup. */
+  private writeFully(buf: Buffer, at: number): void {
+    for (let done = 0; done < buf.length; ) done += writeSync(this.fd, buf, done, buf.length - done, at + done);
+  }
+
+  /** closeFile - close the queue file once; later calls do nothing (the number may be reused). */
+  closeFile(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    closeQuietly(fd);
   }
 }

@@ -23,7 +23,7 @@
  * queue ID that fails mailQueueIdOk() (it would let "../" into a path).
  */
 
-import { constants as FS, promises as fsp, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, constants as FS, fchmodSync, fstatSync, fsync, promises as fsp, mkdirSync, openSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -249,22 +249,28 @@ function dirOf(path: string): string {
  * mailQueueEnter - create a new queue file with a unique name: first
  * <queue>/<usec>.<pid> with O_EXCL, then renamed to the queue ID made from
  * the clock and the file's inode number (creating missing hash directories).
- * The file is open read-write; it is not "complete" until mailQueueComplete().
+ * The file is open read-write as a descriptor; it is not "complete" until
+ * mailQueueComplete().
+ *
+ * The open, fstat and rename are plain system calls, as in Postfix: each
+ * takes microseconds, while a thread-pool round trip for each cost a
+ * multi-client cleanup more CPU than the work itself (docs/PERFORMANCE.md).
+ * Only the fsync, which waits for the disk, goes to the thread pool.
  */
-export async function mailQueueEnter(
+export function mailQueueEnter(
   config: MailConfig,
   queue: string,
   mode = 0o600,
-): Promise<{ id: string; path: string; fh: FileHandle; time: { sec: number; usec: number } }> {
+): { id: string; path: string; fd: number; time: { sec: number; usec: number } } {
   const top = mailQueueTopDir(config, queue);
   const longForm = longQueueIds(config);
-  let fh: FileHandle;
+  let fd: number;
   let tempPath: string;
   for (let attempt = 0; ; attempt++) {
     const { usec } = wallClock();
     tempPath = join(top, `${usec}.${process.pid}`);
     try {
-      fh = await fsp.open(tempPath, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, mode);
+      fd = openSync(tempPath, FS.O_RDWR | FS.O_CREAT | FS.O_EXCL, mode);
       break;
     } catch (e) {
       const code = errno(e);
@@ -273,18 +279,18 @@ export async function mailQueueEnter(
     }
   }
   try {
-    const st = await fh.stat({ bigint: true });
+    const st = fstatSync(fd, { bigint: true });
     for (let count = 0; ; count++) {
       const time = wallClock();
       const id = makeQueueId(time.sec, time.usec, st.ino, longForm);
       const path = mailQueuePath(config, queue, id);
       try {
-        await fsp.rename(tempPath, path);
-        return { id, path, fh, time };
+        renameSync(tempPath, path);
+        return { id, path, fd, time };
       } catch (e) {
         const code = errno(e);
         if (code === 'ENOENT') {
-          await fsp.mkdir(dirOf(path), { recursive: true, mode: 0o700 });
+          mkdirSync(dirOf(path), { recursive: true, mode: 0o700 });
         } else if (code !== 'EPERM' && code !== 'EISDIR') {
           throw e;
         }
@@ -292,16 +298,34 @@ export async function mailQueueEnter(
       }
     }
   } catch (e) {
-    await fh.close().catch(() => undefined);
-    await fsp.unlink(tempPath).catch(() => undefined);
+    closeQuietly(fd);
+    try {
+      unlinkSync(tempPath);
+    } catch {
+      // gone already
+    }
     throw e;
   }
 }
 
+/** closeQuietly - close a descriptor, ignoring errors (cleanup paths). */
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** fsyncAsync - fsync on the thread pool: the one queue-file step that waits for the disk. */
+export function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
 /** mailQueueComplete - fsync the file, then set the mode that marks it complete (0700 by default). */
-export async function mailQueueComplete(fh: FileHandle, mode = MAIL_QUEUE_STAT_READY): Promise<void> {
-  await fh.sync();
-  await fh.chmod(mode);
+export async function mailQueueComplete(fd: number, mode = MAIL_QUEUE_STAT_READY): Promise<void> {
+  await fsyncAsync(fd);
+  fchmodSync(fd, mode);
 }
 
 /** mailQueueRename - move a queue file to another queue, creating missing hash directories. */

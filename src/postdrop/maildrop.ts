@@ -23,7 +23,6 @@
  */
 
 import { closeSync, unlinkSync, writeSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { MAIL_QUEUE, mailQueueComplete, mailQueueEnter, wallClock } from '../global/mail_queue.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { mailTrigger } from '../global/mail_connect.js';
@@ -91,7 +90,6 @@ export class MaildropWriter {
   id = '';
   path = '';
   private fd = -1;
-  private fh: FileHandle | undefined;
   private seg = 0;
   private fromCount = 0;
   private rcptCount = 0;
@@ -118,11 +116,10 @@ export class MaildropWriter {
 
   /** open - create the queue file (mailQueueEnter) and write our own arrival time record. */
   async open(): Promise<string> {
-    const q = await mailQueueEnter(this.config, MAIL_QUEUE.MAILDROP, MAILDROP_TEMP_MODE);
+    const q = mailQueueEnter(this.config, MAIL_QUEUE.MAILDROP, MAILDROP_TEMP_MODE);
     this.id = q.id;
     this.path = q.path;
-    this.fh = q.fh;
-    this.fd = q.fh.fd;
+    this.fd = q.fd;
     const { sec, usec } = wallClock();
     this.emit(REC.TIME, Buffer.from(`${sec} ${usec}`));
     return this.id;
@@ -250,10 +247,10 @@ export class MaildropWriter {
       return { status: err.code === 'EFBIG' ? CLEANUP_STAT.SIZE : CLEANUP_STAT.WRITE, reason: '' };
     }
     try {
-      await mailQueueComplete(this.fh!, MAILDROP_READY_MODE);
-      await this.fh!.close();
-      this.fh = undefined;
+      await mailQueueComplete(this.fd, MAILDROP_READY_MODE);
+      const fd = this.fd;
       this.fd = -1;
+      closeSync(fd);
     } catch (e) {
       msg.warn(`uid=${this.uid}: ${(e as Error).message}`);
       this.abort();
@@ -272,7 +269,6 @@ export class MaildropWriter {
         // already closed
       }
       this.fd = -1;
-      this.fh = undefined;
     }
     if (this.path) {
       try {

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { closeSync, statSync, writeSync } from 'node:fs';
 import { MailConfig } from '../../src/global/mail_conf.js';
 import {
   MAIL_QUEUE,
@@ -69,16 +69,16 @@ for (const longIds of [false, true]) {
     const inst = makeInstance('none', `enable_long_queue_ids = ${longIds ? 'yes' : 'no'}\n`);
     try {
       const config = MailConfig.load(inst.etc);
-      const { id, path, fh } = await mailQueueEnter(config, MAIL_QUEUE.INCOMING);
-      await fh.write('x');
+      const { id, path, fd } = mailQueueEnter(config, MAIL_QUEUE.INCOMING);
+      writeSync(fd, 'x');
       const st = statSync(path);
       assert.equal(st.mode & 0o777, 0o600);
       assert.equal(queueIdInode(id)?.ino, BigInt(st.ino));
       assert.equal(queueIdInode(id)?.longForm, longIds);
       if (!longIds) assert.match(id, /^[0-9A-F]{6,}$/);
       else assert.match(id, /^[0-9A-Za-z]{10}z[0-9A-Za-y]+$/);
-      await mailQueueComplete(fh);
-      await fh.close();
+      await mailQueueComplete(fd);
+      closeSync(fd);
       assert.equal(statSync(path).mode & 0o777, 0o700);
       // A rename into a hashed queue creates the missing hash directory.
       await mailQueueRename(config, id, MAIL_QUEUE.INCOMING, MAIL_QUEUE.DEFERRED);

@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { closeSync, readdirSync, writeFileSync, chmodSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { GOLDEN, golden, makeInstance, run } from './helpers.js';
 import { MailConfig } from '../../src/global/mail_conf.js';
@@ -50,7 +50,7 @@ test('postcat -q finds a queue file written by our record codec', async () => {
   const inst = makeInstance('none');
   try {
     const config = MailConfig.load(inst.etc);
-    const { id, fh } = await mailQueueEnter(config, MAIL_QUEUE.INCOMING);
+    const { id, fd } = mailQueueEnter(config, MAIL_QUEUE.INCOMING);
     const content = [encodeRecord(REC.MESG, ''), encodeRecord(REC.NORM, 'Subject: hi'), encodeRecord(REC.NORM, ''), encodeRecord(REC.NORM, 'body')];
     const env0 = [encodeRecord(REC.TIME, '1795557949 5'), encodeRecord(REC.ATTR, 'create_time=1795557949'), encodeRecord(REC.FROM, 'a@example.test'), encodeRecord(REC.RCPT, 'b@example.test')];
     const sizeLen = encodeRecord(REC.SIZE, sizeRecordPayload([0, 0, 0, 0, 0, 0])).length;
@@ -63,9 +63,9 @@ test('postcat -q finds a queue file written by our record codec', async () => {
       encodeRecord(REC.XTRA, ''),
       encodeRecord(REC.END, ''),
     ]);
-    await fh.write(file);
-    await mailQueueComplete(fh);
-    await fh.close();
+    writeSync(fd, file);
+    await mailQueueComplete(fd);
+    closeSync(fd);
     const r = run('bin/postcat', ['-q', id], { etc: inst.etc });
     assert.equal(r.status, 0);
     assert.equal(
