@@ -128,6 +128,8 @@ before(async () => {
       `busy      unix  -       -       n       -       6       ${ECHO} -o max_use=4 concurrency=3`,
       `use2      unix  -       -       n       -       -       ${ECHO}`,
       `  -o max_use=2`,
+      `use2b     unix  -       -       n       -       -       ${ECHO}`,
+      `  -o max_use=2`,
       `trig      unix  n       -       n       1       1       ${TRIG} ${trigLog}`,
       `fifotrig  fifo  n       -       n       1       1       ${TRIG} ${fifoLog}`,
       `${barePort} inet n       -       n       -       -       ${ECHO}`,
@@ -263,6 +265,44 @@ test('max_use: a process exits after serving max_use clients', async () => {
       return true;
     }
   }, 10000, 'the used-up process to exit');
+});
+
+/** servicePids - the live processes that master runs for a service (by their "-n NAME" argument). */
+function servicePids(name: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const at = argv.indexOf('-n');
+      if (argv.includes(ECHO) && at >= 0 && argv[at + 1] === name) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+test('max_use: the successor starts while the used-up process serves its last client', async () => {
+  // One process busy with a client, the other one serving its last client
+  // (max_use=2): master starts the next process now, not when the next client
+  // comes (a Node start-up would otherwise be a pause every max_use clients).
+  const svc = inst.servicePath('private', 'use2b');
+  const hold = await Client.open(svc);
+  const busy = Number((await hold.line()).split(' ')[2]);
+  let c = await Client.open(svc);
+  const other = Number((await c.line()).split(' ')[2]);
+  assert.notEqual(other, busy);
+  await c.quit();
+  // Let master hear that the process is free again: a client that comes before
+  // that starts a process of its own (as in Postfix), which is not what is tested.
+  await new Promise((r) => setTimeout(r, 500));
+  c = await Client.open(svc);
+  assert.equal(Number((await c.line()).split(' ')[2]), other, 'the second use of the idle process');
+  const seen = new Set([busy, other]);
+  await until(() => servicePids('use2b').some((p) => !seen.has(p)), 10000, 'a new use2b process while both are busy');
+  await c.quit();
+  await hold.quit();
 });
 
 test('wakeup timer: master sends "W" triggers to a trigger server', async () => {
