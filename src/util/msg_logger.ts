@@ -98,6 +98,9 @@ export interface MsgLoggerOptions {
 /** How long the exit path waits for a congested postlogd before it writes the file itself. */
 const EXIT_WAIT_MS = 2000;
 
+/** How long a full queue waits for postlogd before records are dropped (makeRoomSync). */
+const FULL_WAIT_MS = 2000;
+
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -115,6 +118,8 @@ export class MsgLogger {
   private enabled = true;
   private readonly maxQueue: number;
   private waiters: Array<() => void> = [];
+  /** postlogd took nothing for FULL_WAIT_MS while the queue was full (makeRoomSync) */
+  private stalled = false;
 
   constructor(readonly opts: MsgLoggerOptions) {
     this.maxQueue = opts.maxQueue ?? 1000;
@@ -153,12 +158,43 @@ export class MsgLogger {
       this.fallback([record]);
       return;
     }
-    if (this.queue.length >= this.maxQueue) {
+    if (this.queue.length >= this.maxQueue && (this.stalled || !this.makeRoomSync())) {
       this.noteDropped(1, `${this.sender.path}: queue full`);
       return;
     }
     this.queue.push(record);
     this.pump();
+  }
+
+  /**
+   * makeRoomSync - the queue is full because postlogd reads more slowly than
+   * this process logs: wait for it, as Postfix's client does (its socket is
+   * blocking, so a burst slows the program down rather than losing
+   * records). The wait is bounded; a postlogd that takes nothing for
+   * FULL_WAIT_MS costs records, reported once it reads again.
+   */
+  private makeRoomSync(): boolean {
+    const sender = this.sender!;
+    const deadline = Date.now() + FULL_WAIT_MS;
+    while (this.queue.length >= this.maxQueue) {
+      let result;
+      try {
+        if (!sender.connected) sender.connect();
+        result = sender.send(Buffer.from(this.queue[0]));
+      } catch {
+        return false; // pump() deals with a gone postlogd
+      }
+      if (result === 'sent') {
+        this.queue.shift();
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        this.stalled = true;
+        return false;
+      }
+      sleepSync(1);
+    }
+    return true;
   }
 
   /** canAdopt - this logger sends to a socket, so it can take over another's queue. */
@@ -241,6 +277,7 @@ export class MsgLogger {
       }
       this.queue.shift();
       this.unavailableSince = 0;
+      this.stalled = false;
       // The lost records came after those still queued: report them there.
       if (this.dropped > 0 && this.queue.length < this.maxQueue) this.queue.push(this.takeDropWarning()!);
     }

@@ -220,6 +220,26 @@ test('stderr gets "progname: text"', async () => {
   }
 });
 
+/**
+ * spawnReceiver - a stand-in postlogd in another process (so that the test can
+ * stop it): runs the script with the socket path and args; `ready` when it
+ * listens, `closed` when it exits, `output()` what it printed.
+ */
+function spawnReceiver(inst: ReturnType<typeof makeInstance>, name: string, script: string, args: string[] = []) {
+  const file = join(inst.dir, name);
+  writeFileSync(file, script);
+  const child = spawn(process.execPath, [file, inst.socket, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const ready = new Promise<void>((resolve) =>
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.startsWith('ready\n')) resolve();
+    }),
+  );
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  return { child, ready, closed, output: () => out };
+}
+
 test('a stalled postlogd never blocks the caller; queued records arrive in order', async () => {
   const inst = makeInstance();
   // A receiver in another process that we stop (SIGSTOP) so the kernel queue fills up.
@@ -233,18 +253,8 @@ test('a stalled postlogd never blocks the caller; queued records arrive in order
     });
     process.stdout.write('ready\\n');
   `;
-  const file = join(inst.dir, 'recv-child.mjs');
-  writeFileSync(file, recvScript);
   const N = 300;
-  const child = spawn(process.execPath, [file, inst.socket, String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const ready = new Promise<void>((resolve) =>
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.startsWith('ready\n')) resolve();
-    }),
-  );
-  const closed = new Promise((resolve) => child.on('close', resolve));
+  const { child, ready, closed, output } = spawnReceiver(inst, 'recv-child.mjs', recvScript, [String(N)]);
   try {
     await ready;
     child.kill('SIGSTOP');
@@ -254,12 +264,44 @@ test('a stalled postlogd never blocks the caller; queued records arrive in order
     child.kill('SIGCONT');
     await maillogClientFlush();
     await closed;
-    const got = out.split('\n').slice(1, -1);
+    const got = output().split('\n').slice(1, -1);
     assert.equal(got.length, N);
     got.forEach((line, i) => assert.equal(line, `Nov 05 09:03:07 mail postfix/smtp[3]: r${i}`));
   } finally {
     maillogClientReset();
     child.kill('SIGCONT');
+    child.kill();
+    inst.cleanup();
+  }
+});
+
+test('a slow postlogd slows the logger down instead of losing records (Postfix: blocking send)', async () => {
+  const inst = makeInstance();
+  // The receiver reads every datagram ~0.2 ms late, so a burst fills the socket and the queue.
+  const recvScript = `
+    import { listenUnixDgram } from '${mod('util/msg_dgram.js')}';
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const l = listenUnixDgram(process.argv[2], (buf) => {
+      Atomics.wait(pause, 0, 0, 0.2);
+      const s = buf.toString();
+      process.stdout.write(s + '\\n');
+      if (s.endsWith(': last')) l.close();
+    });
+    process.stdout.write('ready\\n');
+  `;
+  const { child, ready, closed, output } = spawnReceiver(inst, 'recv-slow.mjs', recvScript);
+  try {
+    await ready;
+    const logger = new MsgLogger({ progname: 'postfix/qmgr', hostname: 'mail', servicePath: inst.socket, maxQueue: 5, now: NOW, pid: 3 });
+    const total = 3000;
+    for (let i = 0; i < total; i++) logger.log(logger.format('info', `r${i}`));
+    logger.log(logger.format('info', 'last'));
+    await logger.flushed();
+    // A lost "last" would leave the receiver waiting: give up after 20 s and compare what came.
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 20000).unref())]);
+    const got = output().split('\n').slice(1, -1).map((l) => l.replace(/^.*?\]: /, ''));
+    assert.deepEqual(got, [...Array.from({ length: total }, (_, i) => `r${i}`), 'last']);
+  } finally {
     child.kill();
     inst.cleanup();
   }
@@ -276,17 +318,7 @@ test('beyond the queue bound records are dropped and counted', async () => {
     });
     process.stdout.write('ready\\n');
   `;
-  const file = join(inst.dir, 'recv-child2.mjs');
-  writeFileSync(file, recvScript);
-  const child = spawn(process.execPath, [file, inst.socket], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const ready = new Promise<void>((resolve) =>
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.startsWith('ready\n')) resolve();
-    }),
-  );
-  const closed = new Promise((resolve) => child.on('close', resolve));
+  const { child, ready, closed, output } = spawnReceiver(inst, 'recv-child2.mjs', recvScript);
   try {
     await ready;
     child.kill('SIGSTOP');
@@ -306,7 +338,7 @@ test('beyond the queue bound records are dropped and counted', async () => {
     logger.log(logger.format('info', 'after'));
     await logger.flushed();
     await closed;
-    const got = out.split('\n').slice(1, -1).map((l) => l.replace(/^.*?\]: /, ''));
+    const got = output().split('\n').slice(1, -1).map((l) => l.replace(/^.*?\]: /, ''));
     // What arrived is in order; then the count of lost records; then the rest.
     const warnAt = got.findIndex((l) => l.startsWith('warning:'));
     assert.ok(warnAt > 0);
@@ -334,17 +366,7 @@ test('re-initialising while postlogd is stalled neither waits nor reorders', asy
     });
     process.stdout.write('ready\\n');
   `;
-  const file = join(inst.dir, 'recv-child3.mjs');
-  writeFileSync(file, recvScript);
-  const child = spawn(process.execPath, [file, inst.socket, '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const ready = new Promise<void>((resolve) =>
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.startsWith('ready\n')) resolve();
-    }),
-  );
-  const closed = new Promise((resolve) => child.on('close', resolve));
+  const { child, ready, closed, output } = spawnReceiver(inst, 'recv-child3.mjs', recvScript, ['100']);
   try {
     await ready;
     child.kill('SIGSTOP');
@@ -357,7 +379,7 @@ test('re-initialising while postlogd is stalled neither waits nor reorders', asy
     child.kill('SIGCONT');
     await maillogClientFlush();
     await closed;
-    const got = out.split('\n').slice(1, -1).map((l) => l.replace(/^.{15} mail /, ''));
+    const got = output().split('\n').slice(1, -1).map((l) => l.replace(/^.{15} mail /, ''));
     const want = [
       ...Array.from({ length: 50 }, (_, i) => `postfix/early[1]: a${i}`),
       ...Array.from({ length: 50 }, (_, i) => `postfix/late[1]: b${i}`),
