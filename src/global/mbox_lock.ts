@@ -53,7 +53,8 @@ export async function dotLock(path: string, p: LockParams): Promise<string> {
       } catch {
         continue; // it went away: try again at once
       }
-      if (i + 1 < p.attempts) await sleep(p.delayMs + Math.floor(Math.random() * 500));
+      // rand_sleep(delay, delay / 2): the delay give or take a quarter, so that waiting deliveries spread out.
+      if (i + 1 < p.attempts) await sleep(p.delayMs * 0.75 + Math.floor(Math.random() * (p.delayMs / 2)));
     }
   }
   throw new Error(`unable to create lock file ${lock}: ${strerror(last)}`);
