@@ -18,7 +18,7 @@ import { serverStart, errText } from './mail_server_common.js';
 /** The most a datagram may carry (Postfix: 256 kB minus a bit; log records are much smaller). */
 export const DGRAM_MAX = 65536;
 /** A terminating datagram server reads until the socket was quiet this long ... */
-const DRAIN_MS = 200;
+const DRAIN_MS = 50;
 /** ... but no longer than this. */
 const DRAIN_MAX_MS = 2000;
 
