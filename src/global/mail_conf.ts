@@ -183,6 +183,9 @@ export class MailConfig {
   /** run-time parameters (process_name, process_id, service_name, config_directory) */
   readonly runtime = new Map<string, string>();
   private readonly cache = new Map<string, string>();
+  /** checked values of str/int/bool/time without options: daemons read some per message */
+  private readonly checked = new Map<string, string | number | boolean>();
+  private gen = 0;
 
   private constructor(configDir: string, entries: MainCfEntry[], explicit: boolean) {
     this.configDir = configDir;
@@ -228,13 +231,36 @@ export class MailConfig {
   /** override - set a -o name=value override (clears the expansion cache). */
   override(name: string, value: string): void {
     this.overrides.set(name, value);
-    this.cache.clear();
+    this.changed();
   }
 
   /** setRuntime - set a run-time value (service_name from master, process_name ...). */
   setRuntime(name: string, value: string): void {
     this.runtime.set(name, value);
+    this.changed();
+  }
+
+  /** changed - a value may differ now: drop what was computed from the old ones. */
+  private changed(): void {
     this.cache.clear();
+    this.checked.clear();
+    this.gen++;
+  }
+
+  /** generation - changes whenever a value may have changed (for caches of derived settings). */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /** memo - the checked value of a parameter read without options, computed once per generation. */
+  private memo<T extends string | number | boolean>(kind: string, name: string, opts: ParamOpts, compute: () => T): T {
+    if (opts.def !== undefined || opts.min !== undefined || opts.max !== undefined) return compute();
+    const key = kind + name;
+    const hit = this.checked.get(key);
+    if (hit !== undefined) return hit as T;
+    const value = compute();
+    this.checked.set(key, value);
+    return value;
   }
 
   /** raw - the unexpanded value: read-only run-time, override, main.cf, run-time, default; undefined if unknown. */
@@ -326,6 +352,10 @@ export class MailConfig {
    * are not expanded. String length limits are checked as in Postfix.
    */
   str(name: string, opts: ParamOpts = {}): string {
+    return this.memo('s', name, opts, () => this.strChecked(name, opts));
+  }
+
+  private strChecked(name: string, opts: ParamOpts): string {
     const value = this.lookupEval(name, opts) ?? '';
     const def = lookupParam(name);
     const min = opts.min ?? (def?.type === 'str' || def?.type === 'raw' ? def.min : undefined);
@@ -355,7 +385,7 @@ export class MailConfig {
 
   /** int - an int/nint parameter (C int range), with the registry's (or opts') limits. */
   int(name: string, opts: ParamOpts = {}): number {
-    return this.number(name, 32, opts);
+    return this.memo('i', name, opts, () => this.number(name, 32, opts));
   }
 
   /** long - a long parameter (64-bit range; precision beyond 2^53 is not kept). */
@@ -365,6 +395,10 @@ export class MailConfig {
 
   /** bool - a bool/nbool parameter: yes or no, in any case. */
   bool(name: string, opts: ParamOpts = {}): boolean {
+    return this.memo('b', name, opts, () => this.boolChecked(name, opts));
+  }
+
+  private boolChecked(name: string, opts: ParamOpts): boolean {
     const value = this.lookupEval(name, opts) ?? '';
     const v = value.toLowerCase();
     if (v === 'yes') return true;
@@ -384,6 +418,10 @@ export class MailConfig {
 
   /** time - a time value in seconds; a bare number uses the parameter's default unit. */
   time(name: string, opts: ParamOpts = {}): number {
+    return this.memo('t', name, opts, () => this.timeChecked(name, opts));
+  }
+
+  private timeChecked(name: string, opts: ParamOpts): number {
     const unit = this.timeUnit(name, opts);
     const value = this.lookupEval(name, opts) ?? '';
     const seconds = convTime(value, unit);

@@ -154,25 +154,19 @@ interface HashSettings {
   queueDir: string;
 }
 
-const hashCache = new WeakMap<MailConfig, { key: string; value: HashSettings }>();
+const hashCache = new WeakMap<MailConfig, { generation: number; value: HashSettings }>();
 
-/** hashSettings - hash_queue_names, hash_queue_depth, enable_long_queue_ids, queue_directory (cached per config). */
+/** hashSettings - hash_queue_names, hash_queue_depth, enable_long_queue_ids, queue_directory (cached per config and generation). */
 function hashSettings(config: MailConfig): HashSettings {
-  const key = [
-    config.str('hash_queue_names'),
-    config.str('hash_queue_depth'),
-    config.str('enable_long_queue_ids'),
-    config.str('queue_directory'),
-  ].join('\0');
   const cached = hashCache.get(config);
-  if (cached && cached.key === key) return cached.value;
+  if (cached && cached.generation === config.generation) return cached.value;
   const value: HashSettings = {
     names: new Set(config.list('hash_queue_names').map((n) => n.toLowerCase())),
     depth: config.int('hash_queue_depth'),
     longIds: config.bool('enable_long_queue_ids'),
     queueDir: config.str('queue_directory'),
   };
-  hashCache.set(config, { key, value });
+  hashCache.set(config, { generation: config.generation, value });
   return value;
 }
 
