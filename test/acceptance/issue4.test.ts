@@ -17,10 +17,10 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance } from '../helpers/instance.js';
 import { getpwnam } from '../../src/util/mypwd.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 const me = userInfo().username;
 const myUid = process.getuid ? process.getuid() : 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let inst: TestInstance;
 
@@ -33,15 +33,8 @@ after(async () => {
   await inst?.cleanup();
 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, context: () => inst.readLog() });
 
 /** queueFiles - queue IDs (file names) under a queue directory, hashed subdirectories included. */
 function queueFiles(queue: string): string[] {

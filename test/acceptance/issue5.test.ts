@@ -16,31 +16,17 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance } from '../helpers/instance.js';
+import { readOr, sleep, waitUntil } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOM = 'mail.example.test';
 
 let inst: TestInstance;
 let box: string; // a world-writable directory for alias files (written as default_privs)
 let bounces: string; // the mailbox file of bouncebox@, the sender of the test messages
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(100);
-  }
-}
+const waitFor = <T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, intervalMs: 100, context: () => inst.readLog() });
 
-function readOr(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /** send - sendmail -f bouncebox@DOM -i rcpt; returns the queue ID from the pickup log line. */
 async function send(rcpt: string, subject: string, body = 'body\n'): Promise<string> {

@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { TestInstance, freePort, REPO } from '../helpers/instance.js';
 import { RawClient } from './client.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 const me = userInfo().username;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const HOST = 'mail.example.test';
 
 let A: TestInstance; // the instance under test: 127.0.0.1 in mynetworks on its smtp port
@@ -109,15 +109,8 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, inst: TestInstance = A, timeoutMs = 25000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(100);
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, inst: TestInstance = A, timeoutMs = 25000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, intervalMs: 100, context: () => inst.readLog() });
 
 function mbox(inst: TestInstance, user: string): string {
   const p = join(inst.mailDir, user);

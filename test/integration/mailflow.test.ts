@@ -18,9 +18,9 @@ import { simpleParser } from 'mailparser';
 import { TestInstance, freePort } from '../helpers/instance.js';
 import { buildQueueFile } from '../delivery/queue_fixture.js';
 import { getpwnam } from '../../src/util/mypwd.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const me = userInfo().username;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Received {
   from: string;
@@ -85,15 +85,8 @@ async function mailbox(user: string): Promise<Array<Awaited<ReturnType<typeof si
   return Promise.all(parts.map((p) => simpleParser(p)));
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(100);
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, intervalMs: 100, context: () => inst.readLog() });
 
 test('a message left in active/ by a crash is delivered after start', async () => {
   const msgs = await waitFor('recovered message', async () => {

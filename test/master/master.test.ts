@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestInstance, REPO, freePort } from '../helpers/instance.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const FIX = join(REPO, 'dist', 'test', 'master', 'fixtures');
 const ECHO = join(FIX, 'echo_daemon.js');
@@ -96,11 +97,7 @@ function procsOf(inst: TestInstance, text: string): number[] {
 }
 
 async function until(cond: () => boolean, timeoutMs = 15000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timeout waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(what, cond, { timeoutMs });
 }
 
 let inst: TestInstance;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestInstance, REPO } from '../helpers/instance.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const TRIG = join(REPO, 'dist', 'test', 'master', 'fixtures', 'trigger_daemon.js');
 
@@ -34,11 +35,7 @@ function childrenOf(pid: number): string[] {
 }
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timeout waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(what, cond, { timeoutMs: ms });
 }
 
 test('postlogd is not started while maillog_file is empty; a reload that sets it starts it', async () => {

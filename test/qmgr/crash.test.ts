@@ -13,10 +13,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { TestInstance } from '../helpers/instance.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 const me = userInfo().username;
 const sender = `${me}@mail.example.test`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let inst: TestInstance;
 
@@ -48,15 +48,8 @@ function mbox(): string {
   return existsSync(p) ? readFileSync(p, 'utf8') : '';
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 60000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(100);
-  }
-}
+const waitFor = <T>(what: string, fn: () => T | undefined, timeoutMs = 60000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, intervalMs: 100, context: () => inst.readLog() });
 
 test('kill -9 of qmgr in mid-delivery: after the restart every message is delivered, none lost', async () => {
   const n = 30;

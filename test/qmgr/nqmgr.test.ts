@@ -24,8 +24,8 @@ import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_OK, DEL_RE
 import { trivialRewriteInit, rewriteService } from '../../src/trivial-rewrite/trivial-rewrite.js';
 import { Qmgr } from '../../src/qmgr/qmgr.js';
 import { setLogSink } from './logsink.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Delivery {
   queueId: string;
@@ -79,11 +79,7 @@ function queueFile(r: Rig, id: string, rcpts: string[]): void {
 }
 
 async function waitFor(what: string, r: Rig, fn: () => boolean, timeoutMs = 60000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${r.logs.lines.join('\n')}`);
-    await sleep(20);
-  }
+  await waitUntil(what, fn, { timeoutMs, intervalMs: 20, context: () => r.logs.lines.join('\n') });
 }
 
 function removed(r: Rig, id: string): boolean {

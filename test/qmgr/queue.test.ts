@@ -15,10 +15,10 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { REPO, TestInstance, freePort } from '../helpers/instance.js';
 import { getpwnam } from '../../src/util/mypwd.js';
+import { sleep, waitUntil } from '../helpers/wait.js';
 
 const me = userInfo().username;
 const sender = `${me}@mail.example.test`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let inst: TestInstance;
 let deadPort: number;
@@ -66,15 +66,8 @@ function queueFiles(queue: string): Map<string, string> {
   return out;
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 20000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(50);
-  }
-}
+const waitFor = <T>(what: string, fn: () => T | undefined, timeoutMs = 20000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, context: () => inst.readLog() });
 
 const GOLDEN = join(REPO, 'test', 'bounce', 'golden');
 

@@ -19,6 +19,7 @@ import { smtpdService, smtpdInit } from '../../src/smtpd/smtpd.js';
 import { clearTableCache } from '../../src/smtpd/smtpd_tables.js';
 import { trivialRewriteInit, rewriteService } from '../../src/trivial-rewrite/trivial-rewrite.js';
 import { AnvilState, anvilService } from '../../src/anvil/anvil.js';
+import { waitUntil } from '../helpers/wait.js';
 
 export interface ReceivedMessage {
   queueId: string;
@@ -234,9 +235,5 @@ export class RawClient {
 
 /** waitFor - poll until a condition holds (log lines are written after replies). */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil(what, cond, { timeoutMs, intervalMs: 20 });
 }

@@ -13,13 +13,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { TestInstance, freePort } from '../helpers/instance.js';
 import { RawClient } from '../acceptance/client.js';
+import { readOr, sleep, waitUntil } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOM = 'mail.example.test';
 
 let inst: TestInstance;
@@ -91,19 +91,9 @@ after(async () => {
   await new Promise<void>((resolve) => (peer ? peer.close(() => resolve()) : resolve()));
 });
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n--- maillog:\n${inst.readLog()}`);
-    await sleep(100);
-  }
-}
+const waitFor = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 30000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, intervalMs: 100, context: () => inst.readLog() });
 
-function readOr(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : '';
-}
 
 /** chat - send each command after the previous reply; the reply lines of each. */
 async function chat(port: number, commands: string[]): Promise<string[][]> {

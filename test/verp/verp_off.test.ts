@@ -7,11 +7,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestInstance } from '../helpers/instance.js';
+import { readOr, sleep } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DOM = 'mail.example.test';
 
 let inst: TestInstance;
@@ -39,9 +39,6 @@ after(async () => {
   await inst?.cleanup();
 });
 
-function readOr(path: string): string {
-  return existsSync(path) ? readFileSync(path, 'utf8') : '';
-}
 
 test('disable_verp_bounces = yes: VERP deliveries, but one ordinary notice to the original sender', async () => {
   const before = inst.logLines(/pickup\[\d+\]: [0-9A-F]+: uid=/).length;
