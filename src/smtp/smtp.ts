@@ -80,8 +80,16 @@ interface Timeouts {
 
 const genericMaps = new Map<string, Maps>();
 
-/** Sessions kept idle for reuse in this process, by next hop (no scache(8), or not usable). */
+/** Sessions kept idle for reuse in this process, by next hop (busy next hops, or no usable scache(8)). */
 const idle = new Map<string, Session[]>();
+
+/** Deliveries in progress in this process, by next hop (release() keeps a session here while there are others). */
+const inFlight = new Map<string, number>();
+
+/** hopKey - the next hop of a request: its nexthop, else the first recipient's domain. */
+function hopKey(req: DeliverRequest): string {
+  return req.nexthop || domainOf(req.rcpt[0]?.address ?? '');
+}
 
 /** The shared connection cache client of this process. */
 let scache: ScacheClient | undefined;
@@ -126,9 +134,14 @@ export class SmtpAgent {
       status.queueFile = undefined;
     }
     let hop: HopStatus;
+    const key = hopKey(req);
+    inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
     try {
       hop = await this.deliver(req, status);
     } finally {
+      const left = (inFlight.get(key) ?? 1) - 1;
+      if (left > 0) inFlight.set(key, left);
+      else inFlight.delete(key);
       const fd = status.queueFile;
       status.queueFile = undefined;
       if (fd !== undefined) {
@@ -145,9 +158,9 @@ export class SmtpAgent {
   /** deliver - try the next hop's servers until the recipients are all decided; returns the hop status. */
   private async deliver(req: DeliverRequest, status: DeliveryStatus): Promise<HopStatus> {
     const defaultPort = this.lmtp ? this.config.int('lmtp_tcp_port') : 25;
-    const nexthop = req.nexthop || domainOf(req.rcpt[0]?.address ?? '');
+    const nexthop = hopKey(req);
     const hop = parseNextHop(nexthop, defaultPort, this.lmtp);
-    const key = `${nexthop}`;
+    const key = nexthop;
     let pending = [...req.rcpt];
 
     // A cached session first: this process's own, then one from scache(8).
@@ -747,7 +760,14 @@ export class SmtpAgent {
       this.dropSession(s, true);
       return;
     }
-    const client = s.authed || s.target.unixPath || s.sock.destroyed ? undefined : this.scacheClient();
+    // While other deliveries to this next hop run in this process (up to 20 at
+    // once), the next request for it will most likely come here: keep the
+    // session in the process instead of passing it through master to
+    // scache(8) and back (two descriptor relays, ≈ 0.4 ms of CPU per message
+    // in W1, docs/PERFORMANCE.md). Otherwise it goes to scache, to be shared
+    // with other smtp processes, as in Postfix.
+    const othersHere = (inFlight.get(s.key) ?? 0) > 1;
+    const client = othersHere || s.authed || s.target.unixPath || s.sock.destroyed ? undefined : this.scacheClient();
     if (client && s.stream.available === 0 && !s.stream.eof) {
       const endp = this.endpLabel(s.target);
       if (await client.saveEndp(limit, endp, endpProp(s), s.sock)) {
