@@ -4,14 +4,16 @@
  * whole instance: a connection that one smtp process finished with travels
  * smtp -> master -> scache -> master -> another smtp process, which sends
  * the next message on it (one TCP session at the peer, conn_use=2), and
- * smtp_connection_reuse_count_limit ends it.
+ * smtp_connection_reuse_count_limit ends it; while deliveries to a next hop
+ * overlap in one smtp process, a finished session stays in that process.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConnCache, SCACHE_STAT_BAD, SCACHE_STAT_FAIL, SCACHE_STAT_OK } from '../../src/scache/scache.js';
 import { AttrList } from '../../src/util/attr.js';
-import { TestInstance } from '../helpers/instance.js';
+import { SMTPServer } from 'smtp-server';
+import { TestInstance, freePort } from '../helpers/instance.js';
 import { startOddServer } from '../smtp/odd_server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -130,5 +132,66 @@ test('instance: two smtp processes deliver consecutive messages over ONE connect
   } finally {
     await inst.cleanup();
     await peer.close();
+  }
+});
+
+test('instance: while deliveries to a next hop overlap in one smtp process, a finished session stays in that process (conn_use=2, no scache lookup)', async () => {
+  // The peer holds back the end of DATA of the first two messages until both are
+  // there, so that their deliveries overlap in the one smtp process.
+  const held: Array<() => void> = [];
+  let gated = 0;
+  let sessions = 0;
+  const peer = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onConnect(_session, cb) {
+      sessions++;
+      cb();
+    },
+    onData(stream, _session, cb) {
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        if (++gated > 2) return cb();
+        held.push(() => cb());
+        if (held.length === 2) for (const release of held.splice(0)) release();
+      });
+    },
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => peer.listen(port, '127.0.0.1', () => resolve()));
+  const inst = await TestInstance.create({
+    name: 'scache-local',
+    main: {
+      relayhost: `[127.0.0.1]:${port}`,
+      smtp_connection_cache_destinations: `[127.0.0.1]:${port}`,
+      smtp_connection_cache_time_limit: '60s',
+      connection_cache_ttl_limit: '60s',
+      connection_cache_status_update_time: '2s',
+      // two deliveries at a time: the third message waits for one of the first two
+      smtp_destination_concurrency_limit: '2',
+    },
+  });
+  try {
+    await inst.start();
+    for (const rcpt of ['one', 'two', 'three']) {
+      const r = await inst.command('sendmail', ['-f', 'sender@example.test', `${rcpt}@remote.test`], `Subject: ${rcpt}\n\nbody\n`);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const third = await inst.waitForLog(/smtp\[\d+\]: \w+: to=<three@remote\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, (conn_use=\d+, )?delay=\S+, delays=\S+, dsn=2\.0\.0, status=sent/, 30000);
+    assert.match(third, /conn_use=2, /, 'the third message went over a session of the first two');
+    assert.equal(sessions, 2, 'two TCP connections for three messages');
+    // The reuse happened in the smtp process: scache(8) was asked (and missed) only
+    // for the first two deliveries; let its status interval pass before reading its statistics.
+    await inst.waitForLog(/scache\[\d+\]: statistics: domain lookup hits=\d+ miss=\d+/, 30000);
+    await sleep(5000);
+    const lookups = inst.logLines(/scache\[\d+\]: statistics: domain lookup hits=\d+ miss=\d+/);
+    assert.ok(lookups.length > 0);
+    for (const line of lookups) assert.match(line, /domain lookup hits=0 miss=[12] /, line);
+    assert.doesNotMatch(inst.readLog(), /warning|fatal|panic/);
+    await inst.stop();
+  } finally {
+    await inst.cleanup();
+    await new Promise<void>((resolve) => peer.close(() => resolve()));
   }
 });
