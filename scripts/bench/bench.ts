@@ -190,6 +190,8 @@ type Figures = Record<string, number>;
 
 /** CPU seconds by program during W1 (sampled every W1_SAMPLE_MS; short-lived processes are undercounted) */
 const cpuProfiles: Record<Kind, Array<[string, number]>> = { ours: [], postfix: [] };
+/** CPU seconds by program during the W5 drain (from postqueue -f until the queue is empty) */
+const drainCpuProfiles: Record<Kind, Array<[string, number]>> = { ours: [], postfix: [] };
 /** CPU seconds the bench itself used during W1 (sampling /proc, reading the log): the observer's share of the machine */
 const benchCpu: Record<Kind, number> = { ours: NaN, postfix: NaN };
 /**
@@ -323,7 +325,10 @@ async function w5(kind: Kind): Promise<Figures> {
       const qmgr = s.processes().find((p) => /qmgr/.test(cmdline(p)));
       const idleQmgr = qmgr ? memOf(qmgr).rss : NaN;
       sink = await startSink(port);
+      const cpu = new CpuTracker();
+      cpu.sample(s.processes(), true);
       const sampler = new Sampler(() => {
+        cpu.sample(s.processes());
         const m = qmgr ? memOf(qmgr) : { rss: 0, pss: 0 };
         return { rssKiB: m.rss, pssKiB: m.pss, procs: 1 };
       }, 100);
@@ -336,6 +341,7 @@ async function w5(kind: Kind): Promise<Figures> {
       } finally {
         peak = sampler.stop();
       }
+      drainCpuProfiles[kind] = cpu.byProgram().map(([p, sec]) => [p, Number(sec.toFixed(2))]);
       return {
         w5_drain: (performance.now() - t0) / 1000,
         w5_rate: (n / (performance.now() - t0)) * 1000,
@@ -561,6 +567,9 @@ async function main(): Promise<void> {
     if (cpuProfiles[k].length > 0) {
       process.stdout.write(`\nW1 CPU seconds by program, ${k}: ${cpuProfiles[k].map(([p, s]) => `${p} ${s.toFixed(1)}`).join(', ')} (the bench itself: ${benchCpu[k].toFixed(1)})\n`);
     }
+    if (drainCpuProfiles[k].length > 0) {
+      process.stdout.write(`\nW5 drain CPU seconds by program, ${k}: ${drainCpuProfiles[k].map(([p, s]) => `${p} ${s.toFixed(1)}`).join(', ')}\n`);
+    }
   }
   if (errors.length > 0) process.stdout.write(`\nerrors:\n${errors.map((e) => '  ' + e.split('\n')[0]).join('\n')}\n`);
   const out = {
@@ -579,6 +588,7 @@ async function main(): Promise<void> {
     raw: { ours: results.ours, postfix: withPostfix ? results.postfix : null },
     w1CpuSecondsByProgram: cpuProfiles,
     w1BenchCpuSeconds: benchCpu,
+    w5DrainCpuSecondsByProgram: drainCpuProfiles,
     w4IdlePssRssMiBByProcess: idleByProgram,
     errors,
   };
