@@ -180,10 +180,19 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     // replays what we read (in smtps the hello may already sit in our buffer)
     // and follows the socket.
     const sock = state.client.sock as Socket;
-    if (wantKex && (await state.client.fill(5))) {
-      const head = state.client.peek(5);
-      const len = head.readUInt16BE(3);
-      if (head[0] === 0x16 && len <= 18432 && (await state.client.fill(5 + len))) kex = helloKeyExchange(state.client.peek(5 + len));
+    if (wantKex) {
+      // The hello is the start of the handshake: smtpd_starttls_timeout bounds it, not smtpd_timeout.
+      const saved = state.client.timeout;
+      state.client.timeout = state.config.time('smtpd_starttls_timeout') * 1000;
+      try {
+        if (await state.client.fill(5)) {
+          const head = state.client.peek(5);
+          const len = head.readUInt16BE(3);
+          if (head[0] === 0x16 && len <= 18432 && (await state.client.fill(5 + len))) kex = helloKeyExchange(state.client.peek(5 + len));
+        }
+      } finally {
+        state.client.timeout = saved;
+      }
     }
     const early = state.client.available > 0 ? await state.client.readSome(state.client.available) : Buffer.alloc(0);
     state.client.detach();

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { TestInstance, freePort } from '../helpers/instance.js';
 import { RawClient } from '../acceptance/client.js';
@@ -63,6 +64,37 @@ test('smtpd_tls_wrappermode: TLS before the greeting, no STARTTLS offered, recei
     const mbox = join(inst.mailDir, me);
     for (let n = 0; n < 100 && !(existsSync(mbox) && readFileSync(mbox, 'utf8').includes('wrapped')); n++) await sleep(100);
     assert.match(readFileSync(mbox, 'utf8'), /by mail\.example\.test \(Postfix\) with ESMTPS id [0-9A-F]+/);
+  } finally {
+    await inst.cleanup();
+  }
+});
+
+test('smtps: a client that sends no TLS hello is dropped after smtpd_starttls_timeout, not smtpd_timeout', async () => {
+  const smtps = await freePort();
+  const inst = await TestInstance.create({
+    name: 'smtps-hello',
+    // loglevel 1: smtpd reads the hello itself (for the key-exchange group it logs)
+    extraMasterCf: `127.0.0.1:${smtps} inet n - n - - smtpd\n  -o smtpd_tls_wrappermode=yes\n  -o smtpd_tls_security_level=encrypt\n  -o smtpd_tls_loglevel=1\n  -o smtpd_starttls_timeout=2s\n`,
+  });
+  try {
+    const cert = join(inst.configDir, 'cert.pem');
+    const key = join(inst.configDir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    inst.setMain({ smtpd_tls_cert_file: cert, smtpd_tls_key_file: key });
+    await inst.start();
+    await inst.waitForPort(smtps);
+    const sock = connect(smtps, '127.0.0.1');
+    sock.on('error', () => undefined);
+    // smtpd_timeout is 300s: only the 2s TLS timeout can close this connection within the wait
+    const closed = await new Promise<boolean>((resolve) => {
+      const giveUp = setTimeout(() => resolve(false), 30000);
+      sock.on('close', () => {
+        clearTimeout(giveUp);
+        resolve(true);
+      });
+    });
+    sock.destroy();
+    assert.ok(closed, 'smtpd closed the silent connection');
   } finally {
     await inst.cleanup();
   }
