@@ -33,19 +33,28 @@ async function conversation(port: number, commands: string[]): Promise<string[]>
   }
 }
 
-test('smtpd_tls_wrappermode: TLS before the greeting, no STARTTLS offered, received with ESMTPS', async () => {
+/** smtpsInstance - a started instance with an smtps service (its own certificate) on a free port; extra -o lines for it. */
+async function smtpsInstance(name: string, extra: string[] = []): Promise<{ inst: TestInstance; smtps: number }> {
   const smtps = await freePort();
-  const inst = await TestInstance.create({
-    name: 'smtps',
-    extraMasterCf: `127.0.0.1:${smtps} inet n - n - - smtpd\n  -o smtpd_tls_wrappermode=yes\n  -o smtpd_tls_security_level=encrypt\n`,
-  });
+  const opts = ['smtpd_tls_wrappermode=yes', 'smtpd_tls_security_level=encrypt', ...extra].map((o) => `  -o ${o}\n`).join('');
+  const inst = await TestInstance.create({ name, extraMasterCf: `127.0.0.1:${smtps} inet n - n - - smtpd\n${opts}` });
+  const cert = join(inst.configDir, 'cert.pem');
+  const key = join(inst.configDir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  inst.setMain({ smtpd_tls_cert_file: cert, smtpd_tls_key_file: key });
   try {
-    const cert = join(inst.configDir, 'cert.pem');
-    const key = join(inst.configDir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    inst.setMain({ smtpd_tls_cert_file: cert, smtpd_tls_key_file: key });
     await inst.start();
     await inst.waitForPort(smtps);
+  } catch (e) {
+    await inst.cleanup();
+    throw e;
+  }
+  return { inst, smtps };
+}
+
+test('smtpd_tls_wrappermode: TLS before the greeting, no STARTTLS offered, received with ESMTPS', async () => {
+  const { inst, smtps } = await smtpsInstance('smtps');
+  try {
     const me = userInfo().username;
     const replies = await conversation(smtps, [
       'EHLO client.example.test\r\n',
@@ -70,19 +79,9 @@ test('smtpd_tls_wrappermode: TLS before the greeting, no STARTTLS offered, recei
 });
 
 test('smtps: a client that sends no TLS hello is dropped after smtpd_starttls_timeout, not smtpd_timeout', async () => {
-  const smtps = await freePort();
-  const inst = await TestInstance.create({
-    name: 'smtps-hello',
-    // loglevel 1: smtpd reads the hello itself (for the key-exchange group it logs)
-    extraMasterCf: `127.0.0.1:${smtps} inet n - n - - smtpd\n  -o smtpd_tls_wrappermode=yes\n  -o smtpd_tls_security_level=encrypt\n  -o smtpd_tls_loglevel=1\n  -o smtpd_starttls_timeout=2s\n`,
-  });
+  // loglevel 1: smtpd reads the hello itself (for the key-exchange group it logs)
+  const { inst, smtps } = await smtpsInstance('smtps-hello', ['smtpd_tls_loglevel=1', 'smtpd_starttls_timeout=2s']);
   try {
-    const cert = join(inst.configDir, 'cert.pem');
-    const key = join(inst.configDir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    inst.setMain({ smtpd_tls_cert_file: cert, smtpd_tls_key_file: key });
-    await inst.start();
-    await inst.waitForPort(smtps);
     const sock = connect(smtps, '127.0.0.1');
     sock.on('error', () => undefined);
     // smtpd_timeout is 300s: only the 2s TLS timeout can close this connection within the wait
