@@ -9,7 +9,7 @@
  */
 
 import { writeSync } from 'node:fs';
-import { closeQuietly } from '../global/mail_queue.js';
+import { closeQuietly } from '../util/iostuff.js';
 import { encodeRecord } from '../global/record.js';
 import { REC } from '../global/rec_type.js';
 import { CLEANUP_STAT, CLEANUP_FLAG } from '../global/cleanup_user.js';

@@ -23,11 +23,12 @@
  * queue ID that fails mailQueueIdOk() (it would let "../" into a path).
  */
 
-import { closeSync, constants as FS, fchmodSync, fstatSync, fsync, promises as fsp, mkdirSync, openSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { constants as FS, fchmodSync, fstatSync, promises as fsp, mkdirSync, openSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { MailConfig } from './mail_conf.js';
+import { closeQuietly, fsyncAsync } from '../util/iostuff.js';
 
 export const MAIL_QUEUE = {
   MAILDROP: 'maildrop',
@@ -300,20 +301,6 @@ export function mailQueueEnter(
     }
     throw e;
   }
-}
-
-/** closeQuietly - close a descriptor, ignoring errors (cleanup paths). */
-export function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-/** fsyncAsync - fsync on the thread pool: the one queue-file step that waits for the disk. */
-export function fsyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** mailQueueComplete - fsync the file, then set the mode that marks it complete (0700 by default). */

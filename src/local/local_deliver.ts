@@ -27,6 +27,7 @@ import { mailDate } from '../global/mail_date.js';
 import { REC } from '../global/rec_type.js';
 import { commandFailure } from '../global/sys_exits.js';
 import type { DeliverRequest } from '../global/deliver_request.js';
+import { closeQuietly } from '../util/iostuff.js';
 
 /** The outcome of one delivery attempt: sent, defer or bounce with a DSN and text. */
 export interface LocalResult {
@@ -153,13 +154,7 @@ export async function appendMbox(config: MailConfig, path: string, m: MessageRef
     return defer('4.2.0', `cannot open mailbox ${path} for user ${what}. ${(err as Error).message}`);
   } finally {
     // Closing the file releases fcntl/flock locks.
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // nothing to do
-      }
-    }
+    if (fd !== undefined) closeQuietly(fd);
     if (dotlock) {
       try {
         unlinkSync(dotlock);

@@ -24,6 +24,7 @@
 
 import { closeSync, unlinkSync, writeSync } from 'node:fs';
 import { MAIL_QUEUE, mailQueueComplete, mailQueueEnter, wallClock } from '../global/mail_queue.js';
+import { closeQuietly } from '../util/iostuff.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import { mailTrigger } from '../global/mail_connect.js';
 import {
@@ -263,11 +264,7 @@ export class MaildropWriter {
   /** abort - close and remove the incomplete file (idempotent). */
   abort(): void {
     if (this.fd >= 0) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // already closed
-      }
+      closeQuietly(this.fd);
       this.fd = -1;
     }
     if (this.path) {

@@ -15,10 +15,11 @@
  * smtp_generic_maps (smtp_generic.ts) as configured. See docs/smtp.md.
  */
 
-import { closeSync, openSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
+import { closeQuietly } from '../util/iostuff.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
 import { readDeliverRequest, sendDeliverReply, emptyHop, DEL_REQ_FLAG, type DeliverRecipient, type DeliverRequest, type HopStatus } from '../global/deliver_request.js';
@@ -144,13 +145,8 @@ export class SmtpAgent {
       else inFlight.delete(key);
       const fd = status.queueFile;
       status.queueFile = undefined;
-      if (fd !== undefined) {
-        try {
-          closeSync(fd);
-        } catch {
-          // nothing was written through it that is not already fsynced
-        }
-      }
+      // nothing was written through it that is not already fsynced
+      if (fd !== undefined) closeQuietly(fd);
     }
     await sendDeliverReply(stream, { hop, status: status.status });
   }
