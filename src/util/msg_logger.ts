@@ -170,31 +170,34 @@ export class MsgLogger {
    * makeRoomSync - the queue is full because postlogd reads more slowly than
    * this process logs: wait for it, as Postfix's client does (its socket is
    * blocking, so a burst slows the program down rather than losing
-   * records). The wait is bounded; a postlogd that takes nothing for
-   * FULL_WAIT_MS costs records, reported once it reads again.
+   * records). The wait is bounded: a postlogd that takes nothing for
+   * FULL_WAIT_MS is "stalled", and records are dropped (and counted)
+   * without waiting until it reads again.
    */
   private makeRoomSync(): boolean {
+    const result = this.sendSync(this.maxQueue - 1, FULL_WAIT_MS, 1);
+    if (result === 'timeout') this.stalled = true;
+    return result === 'done'; // on 'error' pump() deals with a gone postlogd
+  }
+
+  /** sendSync - send queued records synchronously until at most `keep` are left, pausing while postlogd is congested. */
+  private sendSync(keep: number, waitMs: number, pauseMs: number): 'done' | 'timeout' | 'error' {
     const sender = this.sender!;
-    const deadline = Date.now() + FULL_WAIT_MS;
-    while (this.queue.length >= this.maxQueue) {
-      let result;
+    const deadline = Date.now() + waitMs;
+    while (this.queue.length > keep) {
       try {
         if (!sender.connected) sender.connect();
-        result = sender.send(Buffer.from(this.queue[0]));
+        if (sender.send(Buffer.from(this.queue[0])) === 'sent') {
+          this.queue.shift();
+          continue;
+        }
       } catch {
-        return false; // pump() deals with a gone postlogd
+        return 'error';
       }
-      if (result === 'sent') {
-        this.queue.shift();
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        this.stalled = true;
-        return false;
-      }
-      sleepSync(1);
+      if (Date.now() >= deadline) return 'timeout';
+      sleepSync(pauseMs);
     }
-    return true;
+    return 'done';
   }
 
   /** canAdopt - this logger sends to a socket, so it can take over another's queue. */
@@ -384,21 +387,7 @@ export class MsgLogger {
   flushSync(): void {
     const sender = this.sender;
     if (sender && this.queue.length > 0) {
-      const deadline = Date.now() + EXIT_WAIT_MS;
-      while (this.queue.length > 0) {
-        try {
-          if (!sender.connected) sender.connect();
-          if (sender.send(Buffer.from(this.queue[0])) === 'sent') {
-            this.queue.shift();
-            continue;
-          }
-        } catch {
-          sender.close();
-          break;
-        }
-        if (Date.now() >= deadline) break;
-        sleepSync(5);
-      }
+      if (this.sendSync(0, EXIT_WAIT_MS, 5) === 'error') sender.close();
       this.congested = false;
     }
     if (this.queue.length > 0) {
