@@ -167,6 +167,7 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
   let raw: Socket | Duplex;
   let kex = '';
   const c = state.config;
+  const timeoutMs = c.time('smtpd_starttls_timeout') * 1000;
   if (!wrapperMode) {
     // anything the client sent after STARTTLS is discarded (vstream_fpurge)
     while (state.client.available > 0) await state.client.readSome(state.client.available);
@@ -183,7 +184,7 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
     if (wantKex) {
       // The hello is the start of the handshake: smtpd_starttls_timeout bounds it, not smtpd_timeout.
       const saved = state.client.timeout;
-      state.client.timeout = state.config.time('smtpd_starttls_timeout') * 1000;
+      state.client.timeout = timeoutMs;
       try {
         if (await state.client.fill(5)) {
           const head = state.client.peek(5);
@@ -204,7 +205,6 @@ export async function startTls(state: SmtpdState, ctx: SecureContext, wrapperMod
   } else {
     raw = state.client.sock as Socket;
   }
-  const timeoutMs = state.config.time('smtpd_starttls_timeout') * 1000;
   const ccert = ccertPolicy(state.config);
   if (state.config.int('smtpd_tls_loglevel') >= 2) msg.info(`setting up TLS connection from ${state.namaddr}`);
   // Postfix continues the handshake whatever the certificate; trust is decided afterwards.
