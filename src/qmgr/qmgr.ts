@@ -43,7 +43,7 @@ import {
   type QmgrRecipient,
   type RecipientResume,
 } from './qmgr_message.js';
-import { Scheduler, RETRY_TRANSPORT, type ActiveMessage } from './qmgr_sched.js';
+import { Scheduler, RETRY_TRANSPORT, requestAttrs, type ActiveMessage } from './qmgr_sched.js';
 import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
 import { verpDelimsVerify } from '../global/verp_sender.js';
 
@@ -285,13 +285,16 @@ export class Qmgr {
       envid: info.attrs.get('envelope_id') ?? '',
       ret: Number(info.attrs.get('ret_flags') ?? 0) || 0,
       deliveryFlags: deliveryFlags(info) | (info.warnTime < 0 && this.config.bool('confirm_delay_cleared') ? DEL_REQ_FLAG.REC_DLY_SENT : 0),
-      attrs: info.attrs,
+      attrs: requestAttrs(info.attrs),
+      warnTime: info.warnTime,
+      warnOffset: info.warnOffset,
       pending: 1, // held while recipients are being read and scheduled
       deferred: false,
       forcedExpire,
       dfxp,
       unread: info.unread,
-      onDone: (m) => void this.done(m, info),
+      // Only what is named here stays in core with the message, not the file's info.
+      onDone: (m) => void this.done(m),
     };
     const verp = this.verpDelims(info);
     if (verp) message.verpDelims = verp;
@@ -441,7 +444,7 @@ export class Qmgr {
   }
 
   /** done - every delivery of the message finished: remove it or defer it. */
-  private async done(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
+  private async done(message: ActiveMessage): Promise<void> {
     const id = message.queueId;
     try {
       // What is left to do is what the queue file still lists as R records.
@@ -488,7 +491,7 @@ export class Qmgr {
             return;
           }
         } else {
-          await this.delayWarning(message, info);
+          await this.delayWarning(message);
           await this.deferMessage(message);
           return;
         }
@@ -547,13 +550,15 @@ export class Qmgr {
    * a "still being retried" notice and the W record is set to -1 in place so
    * that it is sent once (Postfix qmgr_message_update_warn).
    */
-  private async delayWarning(message: ActiveMessage, info: QmgrMessageInfo): Promise<void> {
-    if (!(info.warnTime > 0) || info.warnOffset < 0 || Date.now() / 1000 < info.warnTime - 1) return;
+  private async delayWarning(message: ActiveMessage): Promise<void> {
+    const warnTime = message.warnTime ?? 0;
+    const warnOffset = message.warnOffset ?? -1;
+    if (!(warnTime > 0) || warnOffset < 0 || Date.now() / 1000 < warnTime - 1) return;
     try {
       const status = await bounceRequest(this.config, 'defer', this.bounceArgs(message, BOUNCE_CMD.WARN));
       if (status !== 0) return;
       // Postfix leaves -1 behind: a warning was sent (and is not sent again).
-      await updateWarnRecord(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, message.queueId), info.warnOffset, -1);
+      await updateWarnRecord(mailQueuePath(this.config, MAIL_QUEUE.ACTIVE, message.queueId), warnOffset, -1);
     } catch (err) {
       msg.warn(`${message.queueId}: delay warning: ${(err as Error).message}`);
     }

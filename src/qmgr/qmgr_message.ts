@@ -140,13 +140,13 @@ interface PendingRecipient {
  * record that was consumed (ORCP, DSN attributes, done recipients), and
  * undefined for a record that is not about a recipient.
  */
-function recipientRecord(p: PendingRecipient, type: number, text: string, offset: number): QmgrRecipient | null | undefined {
+function recipientRecord(p: PendingRecipient, type: number, text: string, data: Buffer, offset: number): QmgrRecipient | null | undefined {
   switch (type) {
     case REC.ATTR: {
       const eq = text.indexOf('=');
       if (eq <= 0) throw new CorruptQueueFile(`bad attribute record at offset ${offset}`);
       const name = text.slice(0, eq);
-      if (name === 'dsn_orig_rcpt') p.dsnOrcpt = text.slice(eq + 1);
+      if (name === 'dsn_orig_rcpt') p.dsnOrcpt = attrValue(data);
       else if (name === 'notify_flags') p.notify = Number(text.slice(eq + 1)) || 0;
       else return undefined;
       return null;
@@ -172,6 +172,16 @@ function recipientRecord(p: PendingRecipient, type: number, text: string, offset
     default:
       return undefined;
   }
+}
+
+/**
+ * attrValue - the value of a name=value record, decoded on its own. A slice
+ * of the decoded record would keep the whole record's string alive for as
+ * long as the value lives (V8 sliced strings), and qmgr keeps recipients
+ * and a few attributes of thousands of messages in core.
+ */
+function attrValue(data: Buffer): string {
+  return data.toString('utf8', data.indexOf(0x3d) + 1);
 }
 
 /**
@@ -232,7 +242,7 @@ async function readFrom(fd: number, queueId: string, limit: number): Promise<Qmg
       throw new CorruptQueueFile(`unexpected record type ${type} in ${segment} segment at offset ${offset}`);
     }
     const text = data.toString('utf8');
-    const rcpt = recipientRecord(pending, type, text, offset);
+    const rcpt = recipientRecord(pending, type, text, data, offset);
     if (rcpt !== undefined) {
       if (rcpt === null) continue;
       if (info.recipients.length < limit) info.recipients.push(rcpt);
@@ -258,8 +268,7 @@ async function readFrom(fd: number, queueId: string, limit: number): Promise<Qmg
         break;
       case REC.ATTR: {
         // the other attributes (recipientRecord() took the recipient's and checked the syntax)
-        const eq = text.indexOf('=');
-        info.attrs.set(text.slice(0, eq), text.slice(eq + 1));
+        info.attrs.set(text.slice(0, text.indexOf('=')), attrValue(data));
         break;
       }
       case REC.DSN_ENVID:
@@ -331,7 +340,7 @@ export async function readRecipientSlice(
       if (!recTypeAllowed(allowed, type)) {
         throw new CorruptQueueFile(`unexpected record type ${type} in ${segment} segment at offset ${offset}`);
       }
-      const rcpt = recipientRecord(pending, type, data.toString('utf8'), offset);
+      const rcpt = recipientRecord(pending, type, data.toString('utf8'), data, offset);
       if (rcpt) recipients.push(rcpt);
       if (rcpt !== undefined) continue;
       switch (type) {

@@ -70,7 +70,8 @@ export interface ActiveMessage {
   envid: string;
   ret: number;
   deliveryFlags: number;
-  attrs: Map<string, string>;
+  /** what each delivery request passes on about the client (see RequestAttrs) */
+  attrs: RequestAttrs;
   /** deliveries still outstanding for this message */
   pending: number;
   /** some recipient was deferred in this pass */
@@ -79,6 +80,9 @@ export interface ActiveMessage {
   forcedExpire?: boolean;
   /** activated after a flush ('F'): defer_transports do deliver */
   dfxp?: boolean;
+  /** W record: when the next delay warning is due (epoch seconds, 0 = none) and where the record is */
+  warnTime?: number;
+  warnOffset?: number;
   /** called once when pending drops to zero */
   onDone(msg: ActiveMessage): void;
   /** V record: the two VERP delimiters; each recipient then gets a request of its own (Postfix single_rcpt) */
@@ -89,6 +93,42 @@ export interface ActiveMessage {
   unread?: number;
   /** called after each finished entry: qmgr may read more recipients */
   refill?(msg: ActiveMessage): void;
+}
+
+/**
+ * RequestAttrs - the queue file's named attributes that a delivery request
+ * carries (Postfix QMGR_MESSAGE keeps these as separate fields too). Up to
+ * qmgr_message_active_limit messages are in core at once, so each keeps
+ * these few strings rather than the file's whole attribute map.
+ */
+export interface RequestAttrs {
+  clientName: string;
+  clientAddr: string;
+  clientPort: string;
+  clientProto: string;
+  clientHelo: string;
+  saslMethod: string;
+  saslUsername: string;
+  saslSender: string;
+  /** '' = the queue ID */
+  logIdent: string;
+  rewriteContext: string;
+}
+
+/** requestAttrs - pick the request attributes out of a queue file's attribute map. */
+export function requestAttrs(attrs: ReadonlyMap<string, string>): RequestAttrs {
+  return {
+    clientName: attrs.get('log_client_name') ?? '',
+    clientAddr: attrs.get('log_client_address') ?? '',
+    clientPort: attrs.get('log_client_port') ?? '',
+    clientProto: attrs.get('log_protocol_name') ?? '',
+    clientHelo: attrs.get('log_helo_name') ?? '',
+    saslMethod: attrs.get('sasl_method') ?? '',
+    saslUsername: attrs.get('sasl_username') ?? '',
+    saslSender: attrs.get('sasl_sender') ?? '',
+    logIdent: attrs.get('log_ident') ?? '',
+    rewriteContext: attrs.get('rewrite_context') ?? '',
+  };
 }
 
 /** A first-in first-out list with O(1) shift (entries of a peer can number many thousands). */
@@ -804,16 +844,16 @@ export class Scheduler {
       dsn_envid: m.envid,
       dsn_ret: m.ret,
       stats: { arrival: m.arrival, activeArrival: m.activeArrival, agentHandoff: Date.now() },
-      client_name: a.get('log_client_name') ?? '',
-      client_addr: a.get('log_client_address') ?? '',
-      client_port: a.get('log_client_port') ?? '',
-      client_proto: a.get('log_protocol_name') ?? '',
-      client_helo: a.get('log_helo_name') ?? '',
-      sasl_method: a.get('sasl_method') ?? '',
-      sasl_username: a.get('sasl_username') ?? '',
-      sasl_sender: a.get('sasl_sender') ?? '',
-      log_ident: a.get('log_ident') ?? m.queueId,
-      rewrite_context: a.get('rewrite_context') ?? '',
+      client_name: a.clientName,
+      client_addr: a.clientAddr,
+      client_port: a.clientPort,
+      client_proto: a.clientProto,
+      client_helo: a.clientHelo,
+      sasl_method: a.saslMethod,
+      sasl_username: a.saslUsername,
+      sasl_sender: a.saslSender,
+      log_ident: a.logIdent || m.queueId,
+      rewrite_context: a.rewriteContext,
       rcpt: entry.recipients.map(toDeliverRecipient),
     };
   }

@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeInstance, buildQueueFile, placeQueueFile, serveAgent, type Instance } from '../delivery/queue_fixture.js';
 import { readDeliverRequest, sendDeliverReply, emptyHop, DELIVER_STAT_OK, DELIVER_STAT_DEFER, type DeliverRequest } from '../../src/global/deliver_request.js';
-import { Scheduler, parseFeedback, type ActiveMessage } from '../../src/qmgr/qmgr_sched.js';
+import { Scheduler, parseFeedback, requestAttrs, type ActiveMessage } from '../../src/qmgr/qmgr_sched.js';
 import { setLogSink } from './logsink.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,7 +35,7 @@ function activeMessage(inst: Instance, id: string, rcpts: string[], done: () => 
     envid: '',
     ret: 0,
     deliveryFlags: 0,
-    attrs: new Map(),
+    attrs: requestAttrs(new Map()),
     pending: 1,
     deferred: false,
     onDone: done,
