@@ -194,12 +194,13 @@ export function cmdline(pid: number): string {
   }
 }
 
-/** program - the program a process runs: basename of argv[1] under node, else of argv[0]. */
+/** program - the program a process runs: basename of the script under node (after its options), else of argv[0]. */
 export function program(pid: number): string {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
     const base = (s: string): string => s.slice(s.lastIndexOf('/') + 1);
-    if (/^node$|\/node$/.test(argv[0]) && argv[1]) return base(argv[1]);
+    const script = argv.slice(1).find((a) => !a.startsWith('-'));
+    if (/^node$|\/node$/.test(argv[0]) && script) return base(script);
     return base(argv[0]).split(' ')[0] || '?';
   } catch {
     return '?';

@@ -281,15 +281,27 @@ function importEnvironment(config: MailConfig): NodeJS.ProcessEnv {
 
 /** isNodeProgram - run it with this Node (shims and .js files) rather than exec it. */
 export function isNodeProgram(path: string): boolean {
-  if (path.endsWith('.js') || path.endsWith('.mjs')) return true;
+  return nodeProgramOptions(path) !== undefined;
+}
+
+/**
+ * nodeProgramOptions - the Node options a Node program asks for on its
+ * `#!/usr/bin/env -S node OPTIONS` line (V8 heap settings that cannot be
+ * changed once the process runs), so that master gives them as exec would;
+ * undefined when the program is not a Node program.
+ */
+export function nodeProgramOptions(path: string): string[] | undefined {
+  if (path.endsWith('.js') || path.endsWith('.mjs')) return [];
   try {
     const fd = openSync(path, 'r');
-    const buf = Buffer.alloc(64);
+    const buf = Buffer.alloc(256);
     const n = readSync(fd, buf, 0, buf.length, 0);
     closeSync(fd);
-    return /^#!.*\bnode\b/.test(buf.subarray(0, n).toString('latin1').split('\n')[0]);
+    const line = buf.subarray(0, n).toString('latin1').split('\n')[0];
+    if (!/^#!.*\bnode\b/.test(line)) return undefined;
+    return line.slice(line.search(/\bnode\b/) + 4).split(/\s+/).filter((o) => o.startsWith('--'));
   } catch {
-    return true; // let Node report the missing file, like exec would
+    return []; // let Node report the missing file, like exec would
   }
 }
 
@@ -720,10 +732,10 @@ export class Master {
     if (svc.fsPath) env.POSTFIX_LISTEN_PATH = svc.fsPath;
     if (this.flags.verbose) env.MAIL_VERBOSE = String(this.flags.verbose);
     const args = childArgs(ent, 0);
-    const node = isNodeProgram(path);
+    const nodeOptions = nodeProgramOptions(path);
     let proc: ChildProcess;
     try {
-      proc = spawn(node ? process.execPath : path, node ? [path, ...args] : args, {
+      proc = spawn(nodeOptions ? process.execPath : path, nodeOptions ? [...nodeOptions, path, ...args] : args, {
         stdio: ['ignore', this.flags.keepStdout ? 'inherit' : 'ignore', this.captureStderr ? 'pipe' : 'inherit', 'ipc'],
         env,
         cwd: this.config.str('queue_directory'),

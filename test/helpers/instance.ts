@@ -44,6 +44,22 @@ export interface InstanceOptions {
 }
 
 /** freePort - a TCP port on 127.0.0.1 that nothing listens on right now. */
+/** childCommandLines - the argv of every live process whose parent is pid. */
+export function childCommandLines(pid: number): string[][] {
+  const out: string[][] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();

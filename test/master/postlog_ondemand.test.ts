@@ -6,9 +6,9 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestInstance, REPO } from '../helpers/instance.js';
+import { TestInstance, REPO, childCommandLines } from '../helpers/instance.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const TRIG = join(REPO, 'dist', 'test', 'master', 'fixtures', 'trigger_daemon.js');
@@ -17,22 +17,6 @@ let inst: TestInstance | undefined;
 after(async () => {
   await inst?.cleanup();
 });
-
-/** the command lines of the processes whose parent is pid */
-function childrenOf(pid: number): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' '));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   await waitUntil(what, cond, { timeoutMs: ms });
@@ -51,12 +35,12 @@ test('postlogd is not started while maillog_file is empty; a reload that sets it
   await until(() => inst!.masterPid() !== undefined, 20000, 'master');
   const master = inst.masterPid()!;
   // Eager services are started together: once the FIFO's daemon runs, postlogd would too.
-  await until(() => childrenOf(master).some((c) => c.includes('trigger_daemon')), 20000, 'the fifo service process');
-  assert.equal(childrenOf(master).filter((c) => c.includes('postlogd')).length, 0, 'no postlogd without maillog_file');
+  await until(() => childCommandLines(master).map((argv) => argv.join(' ')).some((c) => c.includes('trigger_daemon')), 20000, 'the fifo service process');
+  assert.equal(childCommandLines(master).map((argv) => argv.join(' ')).filter((c) => c.includes('postlogd')).length, 0, 'no postlogd without maillog_file');
   inst.setMain({ maillog_file: logFile });
   const rl = await inst.postfix('reload');
   assert.equal(rl.status, 0, rl.stderr);
-  await until(() => childrenOf(master).some((c) => c.includes('postlogd')), 20000, 'postlogd after the reload');
+  await until(() => childCommandLines(master).map((argv) => argv.join(' ')).some((c) => c.includes('postlogd')), 20000, 'postlogd after the reload');
   // the postlog command now sends its record to postlogd, which writes it
   const pl = await inst.command('postlog', ['-t', 'postfix/ondemand', 'hello from the test']);
   assert.equal(pl.status, 0, pl.stderr);
