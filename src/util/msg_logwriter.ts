@@ -141,6 +141,12 @@ export interface LogWriterOptions {
   maxQueued?: number;
   /** told about write errors and dropped records (must not log through this writer) */
   onError?: (text: string, lost: number) => void;
+  /**
+   * gather records for this many ms before a write starts (default 0: the
+   * records of one event-loop turn). Each asynchronous write is a hand-off
+   * to the thread pool and back, which costs more than the write itself.
+   */
+  batchMs?: number;
 }
 
 /**
@@ -200,7 +206,8 @@ export class LogWriter {
     this.queuedBytes += len;
     if (!this.busy) {
       this.busy = true;
-      setImmediate(() => this.drain());
+      if (this.opts.batchMs) setTimeout(() => this.drain(), this.opts.batchMs);
+      else setImmediate(() => this.drain());
     }
   }
 
