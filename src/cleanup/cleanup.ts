@@ -34,7 +34,7 @@ import {
   CLEANUP_STAT_MASK_CANT_BOUNCE,
   cleanupStrflags,
 } from '../global/cleanup_user.js';
-import { singleServerMain } from '../master/single_server.js';
+import { singleServerMain, MULTI_CLIENT_SLOTS } from '../master/single_server.js';
 import type { ServerContext } from '../master/mail_server.js';
 import { cleanupInit, type CleanupGlobals } from './cleanup_init.js';
 import {
@@ -604,10 +604,8 @@ async function init(config: MailConfig): Promise<CleanupGlobals> {
 
 export function main(argv: string[]): Promise<void> {
   return singleServerMain(argv, {
-    // Per-message state is private to each call, so one process serves many clients at once
-    // (W1 bench: 20 smtpd sessions need one cleanup process instead of three; with 20
-    // slots master's count of busy slots, which lags the clients, often started a second).
-    concurrency: 40,
+    // Per-message state is private to each call, so one process serves many clients at once.
+    concurrency: MULTI_CLIENT_SLOTS,
     async postInit(ctx: ServerContext) {
       await init(ctx.config);
     },

@@ -11,6 +11,17 @@
 import type { StreamServerOptions } from './mail_server.js';
 import { streamServerMain } from './stream_server.js';
 
+/**
+ * MULTI_CLIENT_SLOTS - the clients a busy multi-client daemon (smtpd,
+ * cleanup, smtp) serves at once: twice the 20 of a busy sender or
+ * destination (default_destination_concurrency_limit). master hears that a
+ * client is done only after it is, so with exactly 20 slots the next client
+ * found the process "full" and a second process was started; both then
+ * warmed up and kept a young generation of their own (docs/PERFORMANCE.md,
+ * stop 11).
+ */
+export const MULTI_CLIENT_SLOTS = 40;
+
 /** singleServerMain - run a single-connection server; resolves once it is serving. */
 export function singleServerMain(argv: string[], opts: StreamServerOptions): Promise<void> {
   const cap = Math.max(1, Math.floor(opts.concurrency ?? 1));

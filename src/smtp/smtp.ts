@@ -756,12 +756,12 @@ export class SmtpAgent {
       this.dropSession(s, true);
       return;
     }
-    // While other deliveries to this next hop run in this process (up to 40 at
-    // once), the next request for it will most likely come here: keep the
-    // session in the process instead of passing it through master to
-    // scache(8) and back (two descriptor relays, ≈ 0.4 ms of CPU per message
-    // in W1, docs/PERFORMANCE.md). Otherwise it goes to scache, to be shared
-    // with other smtp processes, as in Postfix.
+    // While other deliveries to this next hop run in this process (up to
+    // MULTI_CLIENT_SLOTS at once), the next request for it will most likely
+    // come here: keep the session in the process instead of passing it
+    // through master to scache(8) and back (two descriptor relays, ≈ 0.4 ms
+    // of CPU per message in W1, docs/PERFORMANCE.md). Otherwise it goes to
+    // scache, to be shared with other smtp processes, as in Postfix.
     const othersHere = (inFlight.get(s.key) ?? 0) > 1;
     const client = othersHere || s.authed || s.target.unixPath || s.sock.destroyed ? undefined : this.scacheClient();
     if (client && s.stream.available === 0 && !s.stream.eof) {
@@ -918,14 +918,11 @@ function orcptText(dsnOrcpt: string): string {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { singleServerMain } = await import('../master/single_server.js');
+  const { singleServerMain, MULTI_CLIENT_SLOTS } = await import('../master/single_server.js');
   let agent: SmtpAgent | undefined;
   singleServerMain(argv, {
-    // 40 deliveries per process: one warm process for a busy destination
-    // (default_destination_concurrency_limit 20 at once) instead of several cold
-    // ones, with room for the deliveries master has handed over before it hears
-    // that earlier ones are done (docs/PERFORMANCE.md, stop 11)
-    concurrency: 40,
+    // One warm process for a busy destination instead of several cold ones.
+    concurrency: MULTI_CLIENT_SLOTS,
     postInit(ctx: ServerContext) {
       agent = new SmtpAgent(ctx.config, ctx.processName);
     },

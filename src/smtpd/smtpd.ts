@@ -15,7 +15,7 @@ import { msg } from '../util/msg.js';
 import { VStream } from '../util/vstream.js';
 import type { MailConfig } from '../global/mail_conf.js';
 import type { ServerContext } from '../master/mail_server.js';
-import { singleServerMain } from '../master/single_server.js';
+import { singleServerMain, MULTI_CLIENT_SLOTS } from '../master/single_server.js';
 import { tlsContext, tlsLevel } from './smtpd_tls.js';
 import './smtpd_params.js';
 import { smtpdCheckInit } from './smtpd_check.js';
@@ -88,20 +88,13 @@ async function standAloneSession(config: MailConfig, stream: VStream, openDest: 
   msg.info(`disconnect from ${state.namaddr}${formatCmdStats(state)}`);
 }
 
-/**
- * clients one smtpd process serves at the same time (see docs/smtpd.md). Twice
- * the 20 of a busy sender: master hears that a client is done only after it
- * is, so with exactly 20 slots a second process was started and both warmed up.
- */
-export const SMTPD_CONCURRENCY = 40;
-
 /** main - the daemon entry point (master runs it as "smtpd -n smtp -t inet"). */
 export function main(argv: string[]): Promise<void> {
   return singleServerMain(argv, {
     // Session state is private to each call, so one process serves several
     // clients at once (a Node process costs far more than a C one); master
     // still counts every client against the master.cf process limit.
-    concurrency: SMTPD_CONCURRENCY,
+    concurrency: MULTI_CLIENT_SLOTS,
     // Certificates and keys are read before privileges are dropped (Postfix's
     // pre-jail init): a key file is usually readable by root only.
     preInit: (ctx) => {
