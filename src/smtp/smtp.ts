@@ -156,12 +156,11 @@ export class SmtpAgent {
     const defaultPort = this.lmtp ? this.config.int('lmtp_tcp_port') : 25;
     const nexthop = hopKey(req);
     const hop = parseNextHop(nexthop, defaultPort, this.lmtp);
-    const key = nexthop;
     let pending = [...req.rcpt];
 
     // A cached session first: this process's own, then one from scache(8).
-    const caching = this.cachingFor(key, req.flags, 'load');
-    const cached = caching ? (takeIdle(key) ?? (await this.findCached('dest', key))) : undefined;
+    const caching = this.cachingFor(nexthop, req.flags, 'load');
+    const cached = caching ? (takeIdle(nexthop) ?? (await this.findCached('dest', nexthop))) : undefined;
     if (cached) {
       const r = await this.transaction(cached, req, pending, status);
       pending = r.remaining;
@@ -219,7 +218,7 @@ export class SmtpAgent {
       // (a cached session is plaintext: only where the TLS policy allows one)
       if (caching && !target.unixPath && (ctx.tlsPolicy.level === 'none' || ctx.tlsPolicy.level === 'may')) {
         // Postfix smtp_reuse_addr: a connection to this very address that another delivery left in scache
-        const reused = await this.findCached('endp', key, target);
+        const reused = await this.findCached('endp', nexthop, target);
         if (reused) {
           const r = await this.transaction(reused, req, pending, status);
           pending = r.remaining;
@@ -237,7 +236,7 @@ export class SmtpAgent {
         continue;
       }
       sessions++;
-      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key, stage: '', created: Date.now() };
+      const session: Session = { target, sock, stream: new VStream(sock), features: new Set(), sizeLimit: 0, reuseCount: 0, key: nexthop, stage: '', created: Date.now() };
       const greeted = await this.greet(session, ctx);
       if (greeted.kind !== 'ok') {
         lastError = greeted.text;
