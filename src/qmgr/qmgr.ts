@@ -23,8 +23,8 @@
  * times on the next deferred scan), F (forget dead destinations), W (wake up).
  */
 
-import { existsSync, statSync, unlinkSync, utimesSync } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { msg } from '../util/msg.js';
 import type { MailConfig } from '../global/mail_conf.js';
@@ -43,7 +43,8 @@ import {
   type QmgrRecipient,
   type RecipientResume,
 } from './qmgr_message.js';
-import { Scheduler, RETRY_TRANSPORT, requestAttrs, type ActiveMessage } from './qmgr_sched.js';
+import { Scheduler, RETRY_TRANSPORT, requestAttrs, type ActiveMessage, type RequestAttrs } from './qmgr_sched.js';
+import { StringTable } from '../util/intern.js';
 import { QmgrResolver, RESOLVE_FLAG } from './qmgr_resolve.js';
 import { verpDelimsVerify } from '../global/verp_sender.js';
 
@@ -56,6 +57,11 @@ interface SliceState {
   lastRefill: number;
   /** postsuper -e: recipients that already have a deferral reason */
   known: Set<string> | undefined;
+}
+
+/** An active message as qmgr holds it: with its slice state while recipients are left unread. */
+interface QmgrMessage extends ActiveMessage {
+  slices: SliceState | undefined;
 }
 
 export class Qmgr {
@@ -81,6 +87,16 @@ export class Qmgr {
   peakRecipients = 0;
   /** slices read after the first one (tests, measurements) */
   refills = 0;
+
+  /**
+   * What every in-core message calls when it is done and when it may read
+   * more recipients: one function each for all messages, not a closure per
+   * message (up to qmgr_message_active_limit are in core).
+   */
+  private readonly onMessageDone = (m: ActiveMessage): void => void this.done(m);
+  private readonly onRoomForRecipients = (m: ActiveMessage): void => this.refill(m as QmgrMessage);
+  /** one copy of what many in-core messages repeat: senders, recipients, client attributes */
+  private readonly strings = new StringTable();
 
   constructor(
     private readonly config: MailConfig,
@@ -210,8 +226,7 @@ export class Qmgr {
 
   /** scanQueue - activate every ready file of a queue, respecting the active limit and retry times. */
   private async scanQueue(queue: string, honourRetryTime: boolean, dfxp: boolean): Promise<void> {
-    const ids = await listQueue(this.queueDir(queue));
-    for (const id of ids) {
+    for (const id of queueNames(this.queueDir(queue))) {
       if (this.active.has(id)) continue;
       // qmgr_message_active_limit messages and (once one is in) qmgr_message_recipient_limit recipients in memory
       while (this.active.size >= this.activeLimit || (this.active.size > 0 && this.recipientsInMemory >= this.recipientLimit)) {
@@ -272,32 +287,37 @@ export class Qmgr {
       return;
     }
     this.active.add(id);
-    const message: ActiveMessage = {
+    const strings = this.strings;
+    // Every field is named here, so that it is stored in the object itself
+    // (one added later goes to a separate property array); only what is named
+    // stays in core with the message, not the file's info.
+    const message: QmgrMessage = {
       queueId: id,
       queueName: MAIL_QUEUE.ACTIVE,
-      sender: info.sender,
+      sender: strings.intern(info.sender),
       arrival: info.arrival,
       activeArrival: Date.now(),
       dataOffset: info.dataOffset,
       dataSize: info.dataSize,
       sendopts: info.sendopts,
-      encoding: info.attrs.get('encoding') ?? '',
+      encoding: strings.intern(info.attrs.get('encoding') ?? ''),
       envid: info.attrs.get('envelope_id') ?? '',
       ret: Number(info.attrs.get('ret_flags') ?? 0) || 0,
       deliveryFlags: deliveryFlags(info) | (info.warnTime < 0 && this.config.bool('confirm_delay_cleared') ? DEL_REQ_FLAG.REC_DLY_SENT : 0),
-      attrs: requestAttrs(info.attrs),
+      attrs: this.internAttrs(requestAttrs(info.attrs), id),
       warnTime: info.warnTime,
       warnOffset: info.warnOffset,
       pending: 1, // held while recipients are being read and scheduled
       deferred: false,
       forcedExpire,
       dfxp,
+      verpDelims: this.verpDelims(info),
+      inCore: 0,
       unread: info.unread,
-      // Only what is named here stays in core with the message, not the file's info.
-      onDone: (m) => void this.done(m),
+      onDone: this.onMessageDone,
+      refill: this.onRoomForRecipients,
+      slices: undefined,
     };
-    const verp = this.verpDelims(info);
-    if (verp) message.verpDelims = verp;
     msg.info(`${id}: from=<${info.sender}>, size=${info.dataSize}, nrcpt=${info.recipients.length + info.unread} (queue active)`);
     const slices: SliceState = { path, resume: info.resume, reading: false, lastRefill: Date.now(), known: undefined };
     if (forcedExpire) {
@@ -308,10 +328,32 @@ export class Qmgr {
     }
     const recipients = info.recipients;
     info.recipients = []; // the message info stays in memory; its recipients move on
-    message.refill = (m) => this.refill(m, slices);
+    for (const r of recipients) internRecipient(strings, r);
+    if (slices.resume) message.slices = slices;
     await this.dispatch(message, slices, recipients);
-    if (slices.resume) this.refill(message, slices);
+    if (slices.resume) this.refill(message);
     else this.finishScheduling(message);
+  }
+
+  /**
+   * internAttrs - the request attributes with the strings that repeat across
+   * messages shared (client name, address, HELO, ...; the port differs per
+   * session), and a log_ident that is the message's own queue ID kept as ''.
+   */
+  private internAttrs(attrs: RequestAttrs, queueId: string): RequestAttrs {
+    const strings = this.strings;
+    return {
+      clientName: strings.intern(attrs.clientName),
+      clientAddr: strings.intern(attrs.clientAddr),
+      clientPort: attrs.clientPort,
+      clientProto: strings.intern(attrs.clientProto),
+      clientHelo: strings.intern(attrs.clientHelo),
+      saslMethod: strings.intern(attrs.saslMethod),
+      saslUsername: strings.intern(attrs.saslUsername),
+      saslSender: strings.intern(attrs.saslSender),
+      logIdent: attrs.logIdent === queueId ? '' : strings.intern(attrs.logIdent),
+      rewriteContext: strings.intern(attrs.rewriteContext),
+    };
   }
 
   /** dispatch - route one slice of recipients (or, for postsuper -e, hand them to the retry agent). */
@@ -337,8 +379,9 @@ export class Qmgr {
    * <transport>_recipient_refill_limit more, or some room and
    * <transport>_recipient_refill_delay has passed since the last refill.
    */
-  private refill(message: ActiveMessage, slices: SliceState): void {
-    if (!slices.resume || slices.reading) return;
+  private refill(message: QmgrMessage): void {
+    const slices = message.slices;
+    if (!slices?.resume || slices.reading) return;
     const global = this.recipientLimit - this.recipientsInMemory;
     const pool = this.scheduler.recipientRoom(message);
     const room = Math.min(global, pool ?? global);
@@ -350,7 +393,7 @@ export class Qmgr {
     void this.readSlice(message, slices, Math.max(this.recipientMinimum, room));
   }
 
-  private async readSlice(message: ActiveMessage, slices: SliceState, limit: number): Promise<void> {
+  private async readSlice(message: QmgrMessage, slices: SliceState, limit: number): Promise<void> {
     slices.reading = true;
     try {
       for (;;) {
@@ -369,6 +412,7 @@ export class Qmgr {
         slices.resume = slice.resume;
         slices.lastRefill = Date.now();
         message.unread = slice.resume ? Math.max(0, (message.unread ?? 0) - slice.recipients.length) : 0;
+        for (const r of slice.recipients) internRecipient(this.strings, r);
         await this.dispatch(message, slices, slice.recipients);
         // nothing of this slice stayed in memory (all bounced, deferred ...): go on at once
         if (!slices.resume || (message.inCore ?? 0) > 0) break;
@@ -377,7 +421,10 @@ export class Qmgr {
     } finally {
       slices.reading = false;
     }
-    if (!slices.resume) this.finishScheduling(message);
+    if (!slices.resume) {
+      message.slices = undefined;
+      this.finishScheduling(message);
+    }
   }
 
   private finishScheduling(message: ActiveMessage): void {
@@ -656,19 +703,30 @@ function isDoubleBounce(config: MailConfig, recipient: string): boolean {
 
 /** listQueue - the queue ids in a queue directory, descending into hash subdirectories. */
 export async function listQueue(dir: string): Promise<string[]> {
-  const out: string[] = [];
+  return [...queueNames(dir)];
+}
+
+/**
+ * queueNames - the queue IDs of a queue directory and its hashed
+ * subdirectories, one directory at a time, each in name order (oldest
+ * first for time-based queue IDs): a scan of a deferred queue of 100 000
+ * files waits for room in the active queue most of the time, and holds only
+ * the names of the subdirectory it is in meanwhile (Postfix scan_dir reads
+ * as it goes, too). A directory is read synchronously: it is local, and
+ * its read is far cheaper than a thread-pool round trip.
+ */
+export function* queueNames(dir: string): Generator<string> {
   let entries;
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
   for (const e of entries) {
-    if (e.isDirectory() && e.name.length === 1) out.push(...(await listQueue(join(dir, e.name))));
-    else if (e.isFile() && /^[A-Za-z0-9]+$/.test(e.name)) out.push(e.name);
+    if (e.isDirectory() && e.name.length === 1) yield* queueNames(join(dir, e.name));
+    else if (e.isFile() && /^[A-Za-z0-9]+$/.test(e.name)) yield e.name;
   }
-  return out;
 }
 
 /** qmgrService - the trigger service routine for the skeleton. */
@@ -720,4 +778,11 @@ function compareRouted(a: Routed, b: Routed): number {
     if (d !== 0) return d;
   }
   return byteOrder(a.rcpt.address, b.rcpt.address);
+}
+
+/** internRecipient - the recipient's strings, shared with equal ones of other in-core messages. */
+function internRecipient(strings: StringTable, r: QmgrRecipient): void {
+  r.address = strings.intern(r.address);
+  r.orig = r.orig === r.address ? r.address : strings.intern(r.orig);
+  r.dsnOrcpt = strings.intern(r.dsnOrcpt);
 }

@@ -131,9 +131,17 @@ export function requestAttrs(attrs: ReadonlyMap<string, string>): RequestAttrs {
   };
 }
 
-/** A first-in first-out list with O(1) shift (entries of a peer can number many thousands). */
+/** The one empty array that empty lists share (frozen: a push to it would throw; push replaces it). */
+const NO_ITEMS = Object.freeze([]) as never[];
+
+/**
+ * A first-in first-out list with O(1) shift (entries of a peer can number
+ * many thousands). Most peers hold one entry: the first push makes an array
+ * of exactly one element (an empty array grown by push reserves 17 slots,
+ * ≈ 150 bytes, and there is a peer per in-core message).
+ */
 class Fifo<T> {
-  private items: T[] = [];
+  private items: T[] = NO_ITEMS;
   private head = 0;
 
   get length(): number {
@@ -141,7 +149,8 @@ class Fifo<T> {
   }
 
   push(item: T): void {
-    this.items.push(item);
+    if (this.items.length === 0) this.items = [item];
+    else this.items.push(item);
   }
 
   /** last - the most recently pushed item still in the list. */
@@ -153,7 +162,10 @@ class Fifo<T> {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head];
     this.items[this.head++] = undefined as T;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      this.items = NO_ITEMS;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
@@ -163,7 +175,7 @@ class Fifo<T> {
   /** drain - remove and return everything. */
   drain(): T[] {
     const out = this.items.slice(this.head);
-    this.items = [];
+    this.items = NO_ITEMS;
     this.head = 0;
     return out;
   }
@@ -218,13 +230,23 @@ export class Peer {
   ) {}
 }
 
+/** Above this many peers a job looks its peers up in a map rather than by a scan. */
+const PEER_SCAN_LIMIT = 8;
+
 /** One message within one transport (Postfix QMGR_JOB). */
 export class Job {
   prev: Job | undefined;
   next: Job | undefined;
   inList = false;
-  readonly peers = new Map<string, Peer>();
-  private peerList: Peer[] = [];
+  /**
+   * Its peers, in round-robin order; removed ones are skipped and swept out
+   * now and then. A job of one message usually has one peer: a lookup map is
+   * made only for a job with many (a Map per in-core message was ≈ 200 bytes).
+   */
+  private peerList: Peer[] = NO_ITEMS;
+  private peerIndex: Map<string, Peer> | undefined;
+  /** peers not removed */
+  private livePeers = 0;
   private rr = 0;
   /** entries waiting in this job's peers */
   todo = 0;
@@ -249,22 +271,37 @@ export class Job {
   }
 
   peer(d: Destination): Peer {
-    let p = this.peers.get(d.name);
+    let p = this.findPeer(d.name);
     if (!p) {
       p = new Peer(this, d);
-      this.peers.set(d.name, p);
-      this.peerList.push(p);
+      if (this.peerList.length === 0) this.peerList = [p];
+      else this.peerList.push(p);
+      if (this.peerIndex) this.peerIndex.set(d.name, p);
+      else if (this.peerList.length > PEER_SCAN_LIMIT) this.peerIndex = new Map(this.livePeerEntries());
+      this.livePeers++;
       d.peers.add(p);
     }
     return p;
   }
 
+  /** findPeer - the live peer for a destination name. */
+  private findPeer(name: string): Peer | undefined {
+    if (this.peerIndex) return this.peerIndex.get(name);
+    for (const p of this.peerList) if (!p.removed && p.dest.name === name) return p;
+    return undefined;
+  }
+
+  private livePeerEntries(): [string, Peer][] {
+    return this.peerList.filter((p) => !p.removed).map((p) => [p.dest.name, p]);
+  }
+
   dropPeer(p: Peer): void {
     if (p.removed) return;
     p.removed = true;
-    this.peers.delete(p.dest.name);
+    this.livePeers--;
+    this.peerIndex?.delete(p.dest.name);
     p.dest.peers.delete(p);
-    if (this.peerList.length > 16 && this.peers.size * 2 < this.peerList.length) {
+    if (this.peerList.length > 16 && this.livePeers * 2 < this.peerList.length) {
       this.peerList = this.peerList.filter((x) => !x.removed);
       this.rr = 0;
     }
@@ -280,8 +317,9 @@ export class Job {
         return p;
       }
     }
-    if (n > 0 && this.peers.size === 0) {
-      this.peerList = [];
+    if (n > 0 && this.livePeers === 0) {
+      this.peerList = NO_ITEMS;
+      this.peerIndex = undefined;
       this.rr = 0;
     }
     return undefined;
