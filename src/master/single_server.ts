@@ -13,7 +13,7 @@ import { streamServerMain } from './stream_server.js';
 
 /**
  * MULTI_CLIENT_SLOTS - the clients a busy multi-client daemon (smtpd,
- * cleanup, smtp) serves at once: twice the 20 of a busy sender or
+ * cleanup; smtp has its own) serves at once: twice the 20 of a busy sender or
  * destination (default_destination_concurrency_limit). master hears that a
  * client is done only after it is, so with exactly 20 slots the next client
  * found the process "full" and a second process was started; both then

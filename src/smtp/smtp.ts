@@ -756,7 +756,7 @@ export class SmtpAgent {
       return;
     }
     // While other deliveries to this next hop run in this process (up to
-    // MULTI_CLIENT_SLOTS at once), the next request for it will most likely
+    // SMTP_CLIENT_SLOTS at once), the next request for it will most likely
     // come here: keep the session in the process instead of passing it
     // through master to scache(8) and back (two descriptor relays, ≈ 0.4 ms
     // of CPU per message in W1, docs/PERFORMANCE.md). Otherwise it goes to
@@ -916,12 +916,25 @@ function orcptText(dsnOrcpt: string): string {
   return `${dsnOrcpt.slice(0, semi)};${xtextQuote(dsnOrcpt.slice(semi + 1))}`;
 }
 
+/**
+ * SMTP_CLIENT_SLOTS - the deliveries one smtp process runs at once: 100,
+ * the default_process_limit, so that one warm process carries a default
+ * transport's whole concurrency. A delivery mostly waits for the remote
+ * server, so one process keeps up (smtpd and cleanup, which spend CPU on
+ * every client, have MULTI_CLIENT_SLOTS). max_use counts per slot, so a
+ * process is replaced after 100 x max_use deliveries, not 40 x: each new
+ * Node process warms up its optimising compiler again, ≈ 0.7 s of CPU
+ * (W5 with 20 000 messages: smtp CPU 9.1 -> 6.5 s, docs/PERFORMANCE.md).
+ * maxproc still bounds the deliveries (master counts clients).
+ */
+const SMTP_CLIENT_SLOTS = 100;
+
 export async function main(argv: string[]): Promise<void> {
-  const { singleServerMain, MULTI_CLIENT_SLOTS } = await import('../master/single_server.js');
+  const { singleServerMain } = await import('../master/single_server.js');
   let agent: SmtpAgent | undefined;
   singleServerMain(argv, {
-    // One warm process for a busy destination instead of several cold ones.
-    concurrency: MULTI_CLIENT_SLOTS,
+    // One warm process for a busy transport instead of several cold ones.
+    concurrency: SMTP_CLIENT_SLOTS,
     postInit(ctx: ServerContext) {
       agent = new SmtpAgent(ctx.config, ctx.processName);
     },
