@@ -2,7 +2,8 @@
  * sched - the scheduler driven directly against fake delivery agents on
  * real UNIX sockets: the concurrency window (<transport>_destination_
  * concurrency_limit), request size (<transport>_destination_recipient_limit,
- * local: 1 recipient per request), Postfix's failed-cohort dead-destination
+ * local: 1 recipient per request), a later recipient slice joining the
+ * queued request of each of a message's next hops, Postfix's failed-cohort dead-destination
  * rule with the rest of the destination's mail redirected to the retry
  * agent, and the feedback value syntax.
  */
@@ -96,6 +97,38 @@ test('the concurrency window never exceeds <transport>_destination_concurrency_l
     assert.equal(agent.maxBusy, 3);
   } finally {
     agent.close();
+    logs.restore();
+    inst.cleanup();
+  }
+});
+
+test('a message to many next hops: a later slice joins the queued request of each next hop (peers found by scan, then by map)', async () => {
+  const inst = makeInstance('relay_destination_recipient_limit = 5');
+  const logs = setLogSink();
+  const relay = await fakeAgent(inst, 'relay', 1);
+  // 12 next hops for one message: more than a job finds by scanning its list, so its
+  // lookup map is used; 3 for the other: found by the scan
+  const hops = Array.from({ length: 12 }, (_, i) => `h${i}.test`);
+  const few = ['f0.test', 'f1.test', 'f2.test'];
+  try {
+    await run(inst, (sched, done) => {
+      for (const [id, list] of [['M1', hops], ['M2', few]] as const) {
+        const first = activeMessage(inst, id, list.map((h) => `a@${h}`), done);
+        const second = activeMessage(inst, `${id}x`, list.map((h) => `b@${h}`), () => undefined);
+        // two slices of the same message, enqueued before the scheduler runs
+        list.forEach((h, i) => sched.enqueue(first.message, 'relay', h, [first.rcpts[i]]));
+        list.forEach((h, i) => sched.enqueue(first.message, 'relay', h, [second.rcpts[i]]));
+        if (--first.message.pending === 0) first.message.onDone(first.message);
+      }
+      return 2;
+    });
+    assert.equal(relay.requests.length, hops.length + few.length, 'one request per next hop');
+    for (const r of relay.requests) {
+      assert.deepEqual(r.rcpt.map((x) => x.address).sort(), [`a@${r.nexthop}`, `b@${r.nexthop}`]);
+    }
+    assert.deepEqual(relay.requests.map((r) => r.nexthop).sort(), [...hops, ...few].sort());
+  } finally {
+    relay.close();
     logs.restore();
     inst.cleanup();
   }
