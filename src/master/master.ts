@@ -279,9 +279,14 @@ function importEnvironment(config: MailConfig): NodeJS.ProcessEnv {
   return env;
 }
 
-/** isNodeProgram - run it with this Node (shims and .js files) rather than exec it. */
-export function isNodeProgram(path: string): boolean {
-  return nodeProgramOptions(path) !== undefined;
+/**
+ * programCommand - what to spawn for a program and its arguments: a Node
+ * program (shim or .js file) runs under this Node with the options of its
+ * `#!` line, as exec would give them; anything else is executed itself.
+ */
+export function programCommand(path: string, args: string[]): { file: string; argv: string[] } {
+  const options = nodeProgramOptions(path);
+  return options ? { file: process.execPath, argv: [...options, path, ...args] } : { file: path, argv: args };
 }
 
 /**
@@ -290,7 +295,7 @@ export function isNodeProgram(path: string): boolean {
  * changed once the process runs), so that master gives them as exec would;
  * undefined when the program is not a Node program.
  */
-export function nodeProgramOptions(path: string): string[] | undefined {
+function nodeProgramOptions(path: string): string[] | undefined {
   if (path.endsWith('.js') || path.endsWith('.mjs')) return [];
   try {
     const fd = openSync(path, 'r');
@@ -732,10 +737,10 @@ export class Master {
     if (svc.fsPath) env.POSTFIX_LISTEN_PATH = svc.fsPath;
     if (this.flags.verbose) env.MAIL_VERBOSE = String(this.flags.verbose);
     const args = childArgs(ent, 0);
-    const nodeOptions = nodeProgramOptions(path);
+    const command = programCommand(path, args);
     let proc: ChildProcess;
     try {
-      proc = spawn(nodeOptions ? process.execPath : path, nodeOptions ? [...nodeOptions, path, ...args] : args, {
+      proc = spawn(command.file, command.argv, {
         stdio: ['ignore', this.flags.keepStdout ? 'inherit' : 'ignore', this.captureStderr ? 'pipe' : 'inherit', 'ipc'],
         env,
         cwd: this.config.str('queue_directory'),

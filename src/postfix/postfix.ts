@@ -21,7 +21,7 @@ import { MailConfig, errnoText } from '../global/mail_conf.js';
 import { maillogClientInit, maillogClientFlush } from '../global/maillog_client.js';
 import { parseMasterCf, MasterCfError } from '../global/master_cf.js';
 import { getopt } from '../master/mail_server_common.js';
-import { masterRunning, isNodeProgram } from '../master/master.js';
+import { masterRunning, programCommand } from '../master/master.js';
 import { accountProblem, getpwnam, getgrnam } from '../master/mail_owner.js';
 import { createMissing, setPermissions } from './postfix_files.js';
 
@@ -59,8 +59,8 @@ function fatal(text: string): never {
 /** run - a Postfix program (Node shim or other executable); resolves with its exit status. */
 function run(ctx: Ctx, path: string, args: string[], stdio: 'inherit' | 'ignore' = 'inherit', timeoutMs = 0): Promise<number> {
   return new Promise((resolve) => {
-    const node = isNodeProgram(path);
-    const child = spawn(node ? process.execPath : path, node ? [path, ...args] : args, { stdio, env: ctx.env });
+    const command = programCommand(path, args);
+    const child = spawn(command.file, command.argv, { stdio, env: ctx.env });
     // A helper that hangs must not hold up the command (e.g. reload): past the
     // limit we go on without it and let it finish on its own.
     const timer = timeoutMs > 0 ? setTimeout(() => {
@@ -241,8 +241,8 @@ async function cmdStart(ctx: Ctx, fg: boolean): Promise<number> {
     return 0;
   }
   return new Promise((resolve) => {
-    const node = isNodeProgram(master);
-    const child: ChildProcess = spawn(node ? process.execPath : master, node ? [master, '-s'] : ['-s'], {
+    const command = programCommand(master, ['-s']);
+    const child: ChildProcess = spawn(command.file, command.argv, {
       stdio: 'inherit',
       env: ctx.env,
     });
@@ -313,8 +313,8 @@ async function cmdReload(ctx: Ctx): Promise<number> {
   await maillogClientFlush();
   process.kill(pid, 'SIGHUP');
   if (havePostsuper) {
-    const node = isNodeProgram(postsuper);
-    const bg = spawn(node ? process.execPath : postsuper, node ? [postsuper] : [], {
+    const command = programCommand(postsuper, []);
+    const bg = spawn(command.file, command.argv, {
       stdio: 'ignore',
       env: ctx.env,
       detached: true,

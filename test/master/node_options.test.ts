@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nodeProgramOptions } from '../../src/master/master.js';
+import { programCommand } from '../../src/master/master.js';
 import { TestInstance, childCommandLines } from '../helpers/instance.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -18,21 +18,23 @@ after(async () => {
   await inst?.cleanup();
 });
 
-test('nodeProgramOptions: the options of a node #! line; none for a plain node line; undefined for other programs', () => {
+test('programCommand: node with the options of a node #! line; none for a plain node line; other programs run themselves', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nodeopts-'));
   try {
     const write = (name: string, text: string) => {
       writeFileSync(join(dir, name), text);
       return join(dir, name);
     };
-    assert.deepEqual(nodeProgramOptions(write('a', '#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=15\nimport("x");\n')), [
-      '--max-semi-space-size=2',
-      '--heap-growing-percent=15',
-    ]);
-    assert.deepEqual(nodeProgramOptions(write('b', '#!/usr/bin/env node\n// --not-an-option\n')), []);
-    assert.deepEqual(nodeProgramOptions(write('c', '#!/usr/local/bin/node --stack-size=900\n')), ['--stack-size=900']);
-    assert.equal(nodeProgramOptions(write('d', '#!/bin/sh\nexec node --x "$@"\n')), undefined);
-    assert.deepEqual(nodeProgramOptions(join(dir, 'prog.js')), []);
+    const a = write('a', '#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=15\nimport("x");\n');
+    assert.deepEqual(programCommand(a, ['-t']), { file: process.execPath, argv: ['--max-semi-space-size=2', '--heap-growing-percent=15', a, '-t'] });
+    const b = write('b', '#!/usr/bin/env node\n// --not-an-option\n');
+    assert.deepEqual(programCommand(b, []), { file: process.execPath, argv: [b] });
+    const c = write('c', '#!/usr/local/bin/node --stack-size=900\n');
+    assert.deepEqual(programCommand(c, ['x']), { file: process.execPath, argv: ['--stack-size=900', c, 'x'] });
+    const d = write('d', '#!/bin/sh\nexec node --x "$@"\n');
+    assert.deepEqual(programCommand(d, ['-w']), { file: d, argv: ['-w'] });
+    const js = join(dir, 'prog.js');
+    assert.deepEqual(programCommand(js, []), { file: process.execPath, argv: [js] });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
