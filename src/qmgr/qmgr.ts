@@ -177,7 +177,7 @@ export class Qmgr {
 
   /** recoverActive - files left in active/ by a previous qmgr go back to incoming/. */
   private async recoverActive(): Promise<void> {
-    for (const id of await listQueue(this.queueDir(MAIL_QUEUE.ACTIVE))) {
+    for (const id of queueNames(this.queueDir(MAIL_QUEUE.ACTIVE))) {
       try {
         await mailQueueRename(this.config, id, MAIL_QUEUE.ACTIVE, MAIL_QUEUE.INCOMING);
       } catch (err) {
@@ -327,7 +327,6 @@ export class Qmgr {
       slices.known = new Set((await bounceLogRead(this.config, 'defer', id)).map((e) => e.recipient));
     }
     const recipients = info.recipients;
-    info.recipients = []; // the message info stays in memory; its recipients move on
     for (const r of recipients) internRecipient(strings, r);
     if (slices.resume) message.slices = slices;
     await this.dispatch(message, slices, recipients);
@@ -701,11 +700,6 @@ function isDoubleBounce(config: MailConfig, recipient: string): boolean {
   return local === config.str('double_bounce_sender').toLowerCase();
 }
 
-/** listQueue - the queue ids in a queue directory, descending into hash subdirectories. */
-export async function listQueue(dir: string): Promise<string[]> {
-  return [...queueNames(dir)];
-}
-
 /**
  * queueNames - the queue IDs of a queue directory and its hashed
  * subdirectories, one directory at a time, each in name order (oldest
@@ -715,7 +709,7 @@ export async function listQueue(dir: string): Promise<string[]> {
  * as it goes, too). A directory is read synchronously: it is local, and
  * its read is far cheaper than a thread-pool round trip.
  */
-export function* queueNames(dir: string): Generator<string> {
+function* queueNames(dir: string): Generator<string> {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
